@@ -1,0 +1,77 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { AppError } from '@baton/core';
+
+/** The one error body of the native API: `{"error": {"code", "message", "details"?}}`. */
+export function errorBody(err: AppError) {
+  return { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+}
+
+export class RouteNotFoundError extends AppError {
+  constructor(method: string, path: string) {
+    super(404, 'route_not_found', `No route for ${method} ${path}`);
+  }
+}
+
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, allowed: string[]) {
+    super(405, 'method_not_allowed', `${method} is not allowed here; use ${allowed.join(', ')}`, {
+      headers: { allow: allowed.join(', ') },
+    });
+  }
+}
+
+/** Body-parser, Redis and unexpected errors become AppErrors; nothing else leaks. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; message?: string; name?: string; limit?: number };
+  switch (e.type) {
+    case 'entity.parse.failed':
+      return new AppError(400, 'invalid_json', `Request body is not valid JSON: ${e.message ?? ''}`.trim());
+    case 'entity.too.large':
+      return new AppError(413, 'payload_too_large', `Request body is larger than the limit of ${e.limit} bytes`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError(415, 'unsupported_media_type', e.message ?? 'Unsupported encoding');
+    case 'request.aborted':
+      return new AppError(400, 'request_aborted', 'The request was aborted while its body was read');
+  }
+  if (isRedisUnavailable(err)) {
+    return new AppError(503, 'service_unavailable', 'The session store is unavailable; retry shortly', {
+      cause: err,
+      headers: { 'retry-after': '1' },
+    });
+  }
+  return new AppError(500, 'internal_error', 'Internal server error', { cause: err });
+}
+
+function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string };
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    e?.code === 'ECONNREFUSED' ||
+    e?.code === 'ECONNRESET' ||
+    /Stream isn't writeable|Connection is closed|enableOfflineQueue/.test(e?.message ?? '')
+  );
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const appError = toAppError(err);
+    if (appError.status >= 500) {
+      logger.error({ err: appError.cause ?? err, method: req.method, path: req.path }, appError.message);
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(appError.status).set(appError.headers).json(errorBody(appError));
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => next(new RouteNotFoundError(req.method, req.path));
+
+/** Answers 405 for the methods a path does not serve. */
+export function allow(...methods: string[]): RequestHandler {
+  return (req, _res, next) => next(new MethodNotAllowedError(req.method, methods));
+}

@@ -1,0 +1,81 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { ApiEnv, ConfigError, makeFaultHook, parseEnv } from '@baton/core';
+import { agentAvailability } from '@baton/agents';
+import { TurnQueue } from '@baton/queue';
+import {
+  SessionService,
+  SessionStore,
+  SessionWatcher,
+  makeProducerConnection,
+  makeWorkerConnection,
+  waitForReady,
+} from '@baton/store';
+import { buildApp } from './app.ts';
+
+async function main(): Promise<void> {
+  const env = parseEnv(ApiEnv, process.env);
+  const logger = pino({ name: 'baton-api', level: env.LOG_LEVEL });
+
+  const redis = makeProducerConnection(env.REDIS_URL, 'baton-api');
+  const subscriber = makeWorkerConnection(env.REDIS_URL, 'baton-api-sub');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+
+  const store = new SessionStore(redis, { prefix: env.BATON_PREFIX, runningGraceMs: env.RUNNING_GRACE_MS });
+  const queue = new TurnQueue(redis, env.BATON_PREFIX);
+  const watcher = new SessionWatcher(subscriber);
+  const service = new SessionService({
+    store,
+    queue,
+    defaultAgent: env.AGENT,
+    agents: agentAvailability({
+      echoDelayMs: env.ECHO_DELAY_MS,
+      openai: { baseURL: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
+      http: { url: env.HTTP_AGENT_URL },
+    }),
+    maxSessions: env.MAX_SESSIONS,
+    fault: makeFaultHook(env.BATON_FAULT),
+  });
+  const shutdown = new AbortController();
+  const app = buildApp({
+    logger,
+    bodyLimit: env.BODY_LIMIT,
+    service,
+    store,
+    watcher,
+    longPoll: { defaultS: env.LONG_POLL_DEFAULT_S, maxS: env.LONG_POLL_MAX_S },
+    pageLimitMax: env.PAGE_LIMIT_MAX,
+    shutdown: shutdown.signal,
+  });
+
+  const server = app.listen(env.PORT, env.HOST);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, redis: env.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@') }, `Baton API listening on http://localhost:${port}`);
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    stopping = true;
+    logger.info({ signal }, 'shutting down: answering long-polls, closing connections');
+    shutdown.abort();
+    server.close();
+    server.closeIdleConnections();
+    await once(server, 'close').catch(() => {});
+    await queue.close().catch(() => {});
+    redis.disconnect();
+    subscriber.disconnect();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err) => {
+  const message = err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err);
+  console.error(`baton-api: ${message}`);
+  process.exit(1);
+});

@@ -1,0 +1,149 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import {
+  CreateSessionRequest,
+  MessageRequest,
+  SessionNotFoundError,
+  type SessionView,
+  isUuid,
+  AppError,
+} from '@baton/core';
+import type { SessionService, SessionStore, SessionWatcher } from '@baton/store';
+import { allow } from '../http/errors.ts';
+import { parse } from '../http/validate.ts';
+import { waitWhileRunning } from '../long-poll.ts';
+
+export interface SessionRoutesDeps {
+  service: SessionService;
+  store: SessionStore;
+  watcher: SessionWatcher;
+  longPoll: { defaultS: number; maxS: number };
+  pageLimitMax: number;
+  /** Aborted when the process shuts down: long-polls answer at once. */
+  shutdown: AbortSignal;
+}
+
+const WaitQuery = z.object({
+  wait: z.enum(['true', 'false', '1', '0']).optional(),
+  timeout: z.coerce.number().min(0, 'must be >= 0').optional(),
+});
+
+const ListQuery = (max: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).default(Math.min(50, max)),
+    cursor: z.string().max(200).optional(),
+  });
+
+/** Motus SessionResponse, plus Baton's extra fields (clients ignore what they don't know). */
+export function sessionResponse(view: SessionView) {
+  return {
+    session_id: view.session_id,
+    status: view.status,
+    response: view.response,
+    error: view.error,
+    agent: view.agent,
+    total_messages: view.total_messages,
+    pending_messages: view.pending_messages,
+    created_at: view.created_at,
+    updated_at: view.updated_at,
+  };
+}
+
+/** The native API (Motus serve API shapes), at the root. */
+export function sessionRoutes(deps: SessionRoutesDeps): Router {
+  const { service } = deps;
+  const router = Router();
+
+  const createBody = (req: Request) => parse(CreateSessionRequest, req.body ?? {}, 'body');
+
+  router
+    .route('/sessions')
+    .post(async (req, res) => {
+      const view = await service.createSession(createBody(req));
+      res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
+    })
+    .get(async (req, res) => {
+      const query = parse(ListQuery(deps.pageLimitMax), req.query, 'query');
+      const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const page = await deps.store.list(query.limit, cursor);
+      if (page.nextCursor) {
+        const next = encodeCursor(page.nextCursor);
+        res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
+      }
+      res.json(page.items);
+    })
+    .all(allow('GET', 'POST'));
+
+  router
+    .route('/sessions/:id')
+    .get(async (req, res) => {
+      const id = sessionId(req);
+      const query = parse(WaitQuery, req.query, 'query');
+      const wait = query.wait === 'true' || query.wait === '1';
+      if (!wait) return void res.json(sessionResponse(await service.getSession(id)));
+      const seconds = Math.min(query.timeout ?? deps.longPoll.defaultS, deps.longPoll.maxS);
+      const view = await waitWhileRunning(deps, id, seconds * 1000, requestSignal(req, res, deps.shutdown));
+      res.json(sessionResponse(view));
+    })
+    .put(async (req, res) => {
+      const id = String(req.params.id);
+      if (!isUuid(id)) throw new AppError(400, 'invalid_session_id', `Session id must be a UUID, got ${JSON.stringify(id)}`);
+      const view = await service.createSession({ ...createBody(req), sessionId: id.toLowerCase() });
+      res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
+    })
+    .delete(async (req, res) => {
+      await service.deleteSession(sessionId(req));
+      res.status(204).end();
+    })
+    .all(allow('GET', 'PUT', 'DELETE'));
+
+  router
+    .route('/sessions/:id/messages')
+    .get(async (req, res) => {
+      res.json(await service.messages(sessionId(req)));
+    })
+    .post(async (req, res) => {
+      const id = sessionId(req);
+      const body = parse(MessageRequest, req.body ?? {}, 'body');
+      const accepted = await service.sendMessage(id, body);
+      res
+        .status(202)
+        .location(`/sessions/${id}`)
+        .json({ session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued });
+    })
+    .all(allow('GET', 'POST'));
+
+  return router;
+}
+
+/** Session ids are UUIDs; anything else cannot name a session. */
+function sessionId(req: Request): string {
+  const id = String(req.params.id);
+  if (!isUuid(id)) throw new SessionNotFoundError(id);
+  return id.toLowerCase();
+}
+
+function encodeCursor(member: string): string {
+  return Buffer.from(member).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const member = Buffer.from(cursor, 'base64url').toString();
+  if (!/^\d{13}:[0-9a-f-]{36}$/.test(member)) {
+    throw new AppError(422, 'validation_failed', 'Invalid request: query.cursor: not a cursor from this API', {
+      details: [{ path: 'query.cursor', message: 'not a cursor from this API' }],
+    });
+  }
+  return member;
+}
+
+/** Aborts when the client goes away or the server shuts down. */
+function requestSignal(req: Request, res: Response, shutdown: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  res.on('close', abort);
+  shutdown.addEventListener('abort', abort, { once: true });
+  res.on('finish', () => shutdown.removeEventListener('abort', abort));
+  if (req.destroyed) abort();
+  return controller.signal;
+}

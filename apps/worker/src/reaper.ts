@@ -1,0 +1,69 @@
+import type { Logger } from 'pino';
+import type { TurnQueue } from '@baton/queue';
+import type { SessionStore } from '@baton/store';
+
+export interface ReaperDeps {
+  store: SessionStore;
+  queue: TurnQueue;
+  logger: Logger;
+  /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
+  graceMs: number;
+  batch?: number;
+}
+
+/**
+ * Repairs running turns that nothing will finish. Every started turn has an entry in
+ * the running index, written before the turn itself; when its check time comes:
+ * - the session is no longer running (or is gone) → the entry is dropped;
+ * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
+ * - the job failed for good → the turn ends with an error and the next message starts;
+ * - the job is alive (waiting, active, retrying) → checked again later.
+ * Safe to run in every worker at once: each repair is idempotent.
+ */
+export async function reapOnce(deps: ReaperDeps): Promise<number> {
+  const due = await deps.store.dueRunning(deps.batch ?? 200);
+  let repaired = 0;
+  for (const entry of due) {
+    const turn = await deps.store.runningTurn(entry.sessionId);
+    if (!turn || turn.status !== 'running') {
+      await deps.store.releaseRunning(entry);
+      continue;
+    }
+    const job = await deps.queue.jobState(turn.turnId);
+    const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
+    if (job.state === 'alive') {
+      await deps.store.postpone(entry.sessionId, deps.graceMs);
+    } else if (job.state === 'missing') {
+      log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
+      await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
+      await deps.store.postpone(entry.sessionId, deps.graceMs);
+      repaired++;
+    } else {
+      const error = job.state === 'failed' ? `Turn failed: ${job.reason}` : 'Turn failed: its result was lost';
+      log.warn({ error }, 'running turn whose job ended without a result: finished with an error');
+      const finished = await deps.store.finish(entry.sessionId, turn.turnId, '*', { ok: false, error });
+      if (finished.kind === 'ok' && finished.nextTurnId) {
+        await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: finished.nextTurnId });
+      }
+      repaired++;
+    }
+  }
+  return repaired;
+}
+
+/** Runs `reapOnce` every `intervalMs` until stopped. */
+export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running
+      .then(() => reapOnce(deps))
+      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'));
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { ChatMessage } from '@baton/core';
+import { AgentError, type Agent, type TurnInput } from './agent.ts';
+
+/** The reply a user's HTTP agent may send: a ChatMessage, or `{message: ChatMessage}`. */
+const Reply = z.union([z.object({ message: z.looseObject({ content: z.string().nullable() }) }), z.looseObject({ content: z.string().nullable() })]);
+
+const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * POSTs `{session_id, turn_id, messages}` to the user's agent URL and takes the
+ * assistant message from the JSON reply.
+ */
+export class HttpAgent implements Agent {
+  readonly name = 'http';
+
+  constructor(
+    private readonly url: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
+
+  async run({ sessionId, turnId, messages, signal }: TurnInput): Promise<ChatMessage> {
+    let res: Response;
+    try {
+      res = await fetch(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'Baton-Agent/0.1', ...this.headers },
+        body: JSON.stringify({ session_id: sessionId, turn_id: turnId, messages }),
+        redirect: 'error',
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw new AgentError(`HTTP agent at ${this.url} could not be reached: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      throw new AgentError(`HTTP agent answered ${res.status}: ${text.slice(0, 200)}`);
+    }
+    if (text.length > MAX_REPLY_BYTES) throw new AgentError('HTTP agent reply is larger than 4 MiB');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new AgentError('HTTP agent reply is not JSON');
+    }
+    const parsed = Reply.safeParse(body);
+    if (!parsed.success) throw new AgentError('HTTP agent reply has no message: expected {content} or {message: {content}}');
+    const raw = ('message' in parsed.data ? parsed.data.message : parsed.data) as Record<string, unknown>;
+    const message = ChatMessage.safeParse({ ...pick(raw), role: 'assistant' });
+    if (!message.success) throw new AgentError(`HTTP agent reply is not a valid message: ${message.error.issues[0]?.message}`);
+    return message.data;
+  }
+}
+
+function pick(raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['content', 'tool_calls', 'name', 'user_params'] as const) if (key in raw) out[key] = raw[key];
+  return out;
+}

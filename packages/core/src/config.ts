@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { AGENT_NAMES } from './schemas.ts';
+
+/**
+ * Environment schemas. Apps read `process.env` once, in `main.ts`, and pass it here;
+ * packages never read the environment themselves.
+ */
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', ''])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1');
+
+export const CommonEnv = z.object({
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  BATON_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('baton'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RUNNING_GRACE_MS: int(10_000, 100),
+  AGENT: z.enum(AGENT_NAMES).default('echo'),
+  ECHO_DELAY_MS: int(0),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  HTTP_AGENT_URL: z.url({ protocol: /^https?$/ }).optional(),
+  HTTP_AGENT_TOKEN: z.string().optional(),
+  BATON_FAULT: z.string().optional(),
+});
+
+export const ApiEnv = CommonEnv.extend({
+  PORT: int(3000),
+  HOST: z.string().default('0.0.0.0'),
+  BODY_LIMIT: z.string().default('1mb'),
+  LONG_POLL_DEFAULT_S: z.coerce.number().positive().default(30),
+  LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
+  MAX_SESSIONS: int(0),
+  PAGE_LIMIT_MAX: int(200, 1),
+}).refine((env) => env.LONG_POLL_DEFAULT_S <= env.LONG_POLL_MAX_S, {
+  message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
+  path: ['LONG_POLL_DEFAULT_S'],
+});
+export type ApiEnv = z.infer<typeof ApiEnv>;
+
+export const WorkerEnv = CommonEnv.extend({
+  WORKER_CONCURRENCY: int(16, 1),
+  TURN_TIMEOUT_MS: int(120_000, 1),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  LOCK_DURATION_MS: int(30_000, 100),
+  STALLED_INTERVAL_MS: int(30_000, 100),
+  MAX_STALLED_COUNT: int(3, 0),
+  REAPER_INTERVAL_MS: int(2_000, 50),
+  REAPER: bool(true),
+}).refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {
+  message: 'STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS',
+  path: ['STALLED_INTERVAL_MS'],
+});
+export type WorkerEnv = z.infer<typeof WorkerEnv>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment, or throws one error naming every bad variable. */
+export function parseEnv<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}

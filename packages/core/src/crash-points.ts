@@ -1,0 +1,28 @@
+/**
+ * Named places where a process can be told to die or stall, so the fault tests can
+ * prove that no crash point loses an accepted turn. Off unless the app passes a name
+ * from its configuration (`BATON_FAULT`); a no-op in production.
+ *
+ * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop.
+ */
+export type FaultPoint = 'api.after-state-write' | 'worker.after-agent-reply' | 'worker.after-claim';
+
+export type FaultHook = (point: FaultPoint) => void;
+
+export const noFault: FaultHook = () => {};
+
+export function makeFaultHook(spec: string | undefined): FaultHook {
+  if (!spec) return noFault;
+  const [action, point, arg] = spec.split(':');
+  return (at) => {
+    if (at !== point) return;
+    if (action === 'kill') {
+      process.kill(process.pid, 'SIGKILL');
+    } else if (action === 'block') {
+      const until = Date.now() + Number(arg ?? 1000);
+      while (Date.now() < until) {
+        // Busy-wait on purpose: a blocked event loop cannot renew its BullMQ lock.
+      }
+    }
+  };
+}

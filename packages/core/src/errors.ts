@@ -1,0 +1,70 @@
+/**
+ * Errors that cross a boundary carry a stable machine-readable `code` and the HTTP
+ * `status` the API answers with. Routes never build error bodies themselves: one
+ * middleware maps every AppError to `{error: {code, message, details?}}`.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options: { details?: unknown; cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `body.webhook.url`. */
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends AppError {
+  constructor(issues: FieldIssue[]) {
+    const first = issues[0];
+    const summary = first ? `${first.path}: ${first.message}` : 'invalid request';
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    super(422, 'validation_failed', `Invalid request: ${summary}${more}`, { details: issues });
+  }
+}
+
+export class SessionNotFoundError extends AppError {
+  constructor(sessionId: string) {
+    super(404, 'session_not_found', `Session ${JSON.stringify(sessionId)} not found`);
+  }
+}
+
+export class SessionBusyError extends AppError {
+  constructor() {
+    super(409, 'session_running', 'Session is running');
+  }
+}
+
+export class SessionExistsError extends AppError {
+  constructor(sessionId: string) {
+    super(409, 'session_exists', `Session ${sessionId} already exists`);
+  }
+}
+
+export class SessionLimitError extends AppError {
+  constructor(limit: number) {
+    super(503, 'session_limit_reached', `The server holds its maximum of ${limit} sessions; delete some first`);
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super(503, 'service_unavailable', message, { cause, headers: { 'retry-after': '1' } });
+  }
+}

@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './schemas.ts';
+export * from './keys.ts';
+export * from './ids.ts';
+export * from './crash-points.ts';
+export * from './config.ts';

@@ -1,0 +1,48 @@
+/**
+ * Every Redis key Baton uses is built here. A session's keys share the hash tag
+ * `{<session id>}`, so all of them live in one Redis Cluster slot and one Lua script
+ * may touch them together. Global keys (the session index, the running index) are
+ * single keys that no script combines with a session's.
+ */
+export interface SessionKeys {
+  /** Hash: status, agent, current turn, last response/error, counters. */
+  meta: string;
+  /** List of ChatMessage JSON, oldest first. */
+  messages: string;
+  /** List of TurnRecord JSON waiting behind the running turn (`if_busy: enqueue`). */
+  inbox: string;
+  /** Pub/sub channel announcing the session's changes (long-poll wake-ups). */
+  events: string;
+}
+
+export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
+  const base = `${prefix}:sess:{${sessionId}}`;
+  return {
+    meta: base,
+    messages: `${base}:messages`,
+    inbox: `${base}:inbox`,
+    events: `${base}:events`,
+  };
+}
+
+export interface GlobalKeys {
+  /** Sorted set (all scores 0) of `<created ms, 13 digits>:<session id>`: the listing order. */
+  sessionIndex: string;
+  /** Sorted set session id → when the reaper should next check its running turn (ms). */
+  running: string;
+  /** Pub/sub channel: `<session id>` of a turn to cancel (workers abort the agent). */
+  cancel: string;
+}
+
+export function globalKeys(prefix: string): GlobalKeys {
+  return {
+    sessionIndex: `${prefix}:sessions`,
+    running: `${prefix}:running`,
+    cancel: `${prefix}:cancel`,
+  };
+}
+
+/** BullMQ prefix: hash-tagged so each queue's keys stay in one cluster slot. */
+export function queuePrefix(prefix: string): string {
+  return `{${prefix}}`;
+}

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/** Session statuses, as in the Motus serve API (`interrupted` arrives with resume support). */
+export const SESSION_STATUSES = ['idle', 'running', 'interrupted', 'error'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+
+export const ToolCall = z
+  .object({
+    id: z.string().max(256),
+    type: z.literal('function').default('function'),
+    function: z.strictObject({ name: z.string().max(256), arguments: z.string() }),
+  })
+  .strict();
+
+const chatMessageFields = {
+  role: z.enum(ROLES).default('user'),
+  content: z.string().nullable().default(null),
+  tool_calls: z.array(ToolCall).max(128).optional(),
+  tool_call_id: z.string().max(256).optional(),
+  name: z.string().max(256).optional(),
+  base64_image: z.string().optional(),
+  user_params: z.record(z.string(), z.unknown()).nullable().optional(),
+};
+
+/** One message of a session's history (Motus `ChatMessage`). */
+export const ChatMessage = z.strictObject(chatMessageFields);
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** Where to send the turn's result (Motus `WebhookSpec`); delivery is done by workers. */
+export const WebhookSpec = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+    .max(2048),
+  token: z.string().max(4096).optional(),
+  include_messages: z.boolean().default(false),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be a whsec_ secret')
+    .optional(),
+});
+export type WebhookSpec = z.infer<typeof WebhookSpec>;
+
+/**
+ * What to do when a message arrives while a turn is running:
+ * `reject` answers 409 (Motus behaviour); `enqueue` keeps the message in the session's
+ * inbox and runs it after the current turn, in arrival order.
+ */
+export const BUSY_POLICIES = ['reject', 'enqueue'] as const;
+export type BusyPolicy = (typeof BUSY_POLICIES)[number];
+
+export const MessageRequest = z.strictObject({
+  ...chatMessageFields,
+  webhook: WebhookSpec.nullable().default(null),
+  if_busy: z.enum(BUSY_POLICIES).default('reject'),
+});
+export type MessageRequest = z.infer<typeof MessageRequest>;
+
+export const AGENT_NAMES = ['echo', 'openai', 'http'] as const;
+export type AgentName = (typeof AGENT_NAMES)[number];
+
+export const CreateSessionRequest = z.strictObject({
+  state: z.array(ChatMessage).default([]),
+  agent: z.enum(AGENT_NAMES).optional(),
+});
+export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
+
+/** The turn a worker runs: everything else it reads from the session. */
+export interface TurnRecord {
+  turn_id: string;
+  message: ChatMessage;
+  webhook: WebhookSpec | null;
+  accepted_at: number;
+}
+
+export interface SessionView {
+  session_id: string;
+  status: SessionStatus;
+  response: ChatMessage | null;
+  error: string | null;
+  agent: string;
+  total_messages: number;
+  pending_messages: number;
+  turn_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Removes the defaults that zod filled in so a stored message keeps only what was given. */
+export function compactMessage(message: ChatMessage): ChatMessage {
+  const out: Record<string, unknown> = { role: message.role, content: message.content };
+  for (const key of ['tool_calls', 'tool_call_id', 'name', 'base64_image', 'user_params'] as const) {
+    if (message[key] !== undefined) out[key] = message[key];
+  }
+  return out as ChatMessage;
+}

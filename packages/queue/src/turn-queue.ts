@@ -1,0 +1,30 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { queuePrefix } from '@baton/core';
+import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobOptions } from './catalog.ts';
+
+/** Producer side of the turn queue. */
+export class TurnQueue {
+  readonly queue: Queue;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(TURN_QUEUE, { connection, prefix: queuePrefix(prefix) });
+  }
+
+  async enqueue(job: TurnJob): Promise<void> {
+    await this.queue.add(TURN_JOB_NAME, TurnJob.parse(job), turnJobOptions(job.turn_id));
+  }
+
+  /** The job's fate, for the reaper: missing, still going, or failed for good. */
+  async jobState(turnId: string): Promise<{ state: 'missing' | 'alive' | 'completed' } | { state: 'failed'; reason: string }> {
+    const job = await this.queue.getJob(turnId);
+    if (!job) return { state: 'missing' };
+    // `finishedOn` is set only once a job is done for good (retries go back to waiting).
+    if (!job.finishedOn) return { state: 'alive' };
+    return job.failedReason ? { state: 'failed', reason: job.failedReason } : { state: 'completed' };
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}

@@ -1,0 +1,13 @@
+-- Create a session unless it exists.
+-- KEYS: meta, messages   ARGV: now, agent, tenant, message JSON...
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3],
+  'created_at', ARGV[1], 'updated_at', ARGV[1], 'turn_id', '', 'fence', 0,
+  'response', '', 'error', '')
+local batch = {}
+for i = 4, #ARGV do
+  batch[#batch + 1] = ARGV[i]
+  if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
+end
+if #batch > 0 then redis.call('RPUSH', KEYS[2], unpack(batch)) end
+return 1

@@ -1,0 +1,265 @@
+import type { Redis } from 'ioredis';
+import {
+  type ChatMessage,
+  type SessionStatus,
+  type SessionView,
+  type WebhookSpec,
+  type BusyPolicy,
+  globalKeys,
+  sessionKeys,
+  type GlobalKeys,
+} from '@baton/core';
+import { callScript, defineScripts } from './scripts.ts';
+
+export interface StoreOptions {
+  /** Key prefix; every key Baton writes starts with it. */
+  prefix: string;
+  /** How long after a turn is accepted the reaper first checks that its job exists (ms). */
+  runningGraceMs: number;
+  now?: () => number;
+}
+
+export type SubmitResult =
+  | { kind: 'started'; turnId: string }
+  | { kind: 'queued'; turnId: string; runningTurnId: string }
+  | { kind: 'busy' }
+  | { kind: 'not_found' };
+
+export type ClaimResult =
+  | { kind: 'ok'; fence: string; agent: string; history: ChatMessage[] }
+  | { kind: 'stale' | 'gone' };
+
+export type TurnOutcome = { ok: true; reply: ChatMessage } | { ok: false; error: string };
+
+export type FinishResult =
+  | { kind: 'ok'; status: SessionStatus; webhook: WebhookSpec | null; nextTurnId: string | null }
+  | { kind: 'stale' | 'gone' };
+
+export interface SessionSummary {
+  session_id: string;
+  total_messages: number;
+  status: SessionStatus;
+}
+
+export interface RunningEntry {
+  sessionId: string;
+  dueAt: number;
+}
+
+const pad = (ms: number) => String(ms).padStart(13, '0');
+
+/**
+ * All reads and writes of session state. Each state change is one Lua script over the
+ * keys of a single session (one cluster slot); the global indexes are touched by
+ * separate commands, ordered so that a crash between them is repaired by the reaper.
+ */
+export class SessionStore {
+  readonly keys: GlobalKeys;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: StoreOptions,
+  ) {
+    defineScripts(redis);
+    this.keys = globalKeys(options.prefix);
+    this.now = options.now ?? Date.now;
+  }
+
+  sessionKeys(sessionId: string) {
+    return sessionKeys(this.options.prefix, sessionId);
+  }
+
+  /** Returns false when a session with that id exists already. */
+  async create(input: { sessionId: string; agent: string; tenant: string; state: ChatMessage[] }): Promise<boolean> {
+    const now = this.now();
+    const k = this.sessionKeys(input.sessionId);
+    // Index first: a listing skips ids whose session is missing, never the reverse.
+    const member = `${pad(now)}:${input.sessionId}`;
+    const pipe = this.redis.pipeline().zadd(this.keys.sessionIndex, 'NX', 0, member);
+    const state = input.state.map((m) => JSON.stringify(m));
+    callScript(pipe, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, ...state]);
+    const [indexed, created] = replies(await pipe.exec()) as [number, number];
+    if (created !== 1 && indexed === 1) await this.redis.zrem(this.keys.sessionIndex, member);
+    return created === 1;
+  }
+
+  async count(): Promise<number> {
+    return this.redis.zcard(this.keys.sessionIndex);
+  }
+
+  async get(sessionId: string): Promise<SessionView | null> {
+    const k = this.sessionKeys(sessionId);
+    const raw = (await callScript(this.redis, 'read', [k.meta, k.messages, k.inbox], [])) as (string | number | null)[] | null;
+    return raw ? toView(sessionId, raw) : null;
+  }
+
+  async messages(sessionId: string): Promise<ChatMessage[] | null> {
+    const k = this.sessionKeys(sessionId);
+    const [[, exists], [, list]] = (await this.redis.pipeline().exists(k.meta).lrange(k.messages, 0, -1).exec()) as [
+      [unknown, number],
+      [unknown, string[]],
+    ];
+    if (!exists) return null;
+    return list.map((m) => JSON.parse(m) as ChatMessage);
+  }
+
+  /** Sessions in creation order, `limit` at a time; `cursor` is the last item's opaque cursor. */
+  async list(limit: number, cursor?: string): Promise<{ items: SessionSummary[]; nextCursor: string | null }> {
+    const start = cursor ? `(${cursor}` : '-';
+    const members = await this.redis.zrangebylex(this.keys.sessionIndex, start, '+', 'LIMIT', 0, limit);
+    const pipe = this.redis.pipeline();
+    for (const member of members) {
+      const id = member.slice(14);
+      const k = this.sessionKeys(id);
+      callScript(pipe, 'read', [k.meta, k.messages, k.inbox], []);
+    }
+    const rows = members.length ? ((await pipe.exec()) ?? []) : [];
+    const items: SessionSummary[] = [];
+    rows.forEach(([err, raw], i) => {
+      if (err || !raw) return;
+      const view = toView((members[i] as string).slice(14), raw as (string | number | null)[]);
+      items.push({ session_id: view.session_id, total_messages: view.total_messages, status: view.status });
+    });
+    const last = members[members.length - 1];
+    return { items, nextCursor: members.length === limit && last ? last : null };
+  }
+
+  async submit(input: {
+    sessionId: string;
+    turnId: string;
+    message: ChatMessage;
+    webhook: WebhookSpec | null;
+    policy: BusyPolicy;
+  }): Promise<SubmitResult> {
+    const now = this.now();
+    const k = this.sessionKeys(input.sessionId);
+    const messageJson = JSON.stringify(input.message);
+    const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
+    const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
+    // The running-index entry goes first, in the same round trip: if this process dies
+    // after the script and before the enqueue, the reaper still finds the turn.
+    const pipe = this.redis.pipeline().zadd(this.keys.running, now + this.options.runningGraceMs, input.sessionId);
+    callScript(pipe, 'submit', [k.meta, k.messages, k.inbox, k.events], [
+      input.turnId,
+      now,
+      input.policy,
+      webhookJson,
+      messageJson,
+      inboxRecord,
+    ]);
+    const [, reply] = replies(await pipe.exec());
+    const [kind, turnId] = reply as [string, string | undefined];
+    if (kind === 'started') return { kind, turnId: input.turnId };
+    if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };
+    return { kind: kind as 'busy' | 'not_found' };
+  }
+
+  async claim(sessionId: string, turnId: string): Promise<ClaimResult> {
+    const k = this.sessionKeys(sessionId);
+    const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages], [turnId])) as string[];
+    if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
+    return {
+      kind: 'ok',
+      fence: reply[1] as string,
+      agent: reply[2] as string,
+      history: reply.slice(3).map((m) => JSON.parse(m) as ChatMessage),
+    };
+  }
+
+  /** `fence: '*'` finishes regardless of claims (the reaper, for a job that is gone). */
+  async finish(sessionId: string, turnId: string, fence: string, outcome: TurnOutcome): Promise<FinishResult> {
+    const now = this.now();
+    const k = this.sessionKeys(sessionId);
+    const value = outcome.ok ? JSON.stringify(outcome.reply) : outcome.error;
+    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events], [
+      turnId,
+      fence,
+      outcome.ok ? 'ok' : 'error',
+      value,
+      now,
+    ])) as string[];
+    if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
+    const nextTurnId = reply[3] ?? null;
+    if (nextTurnId) await this.markRunning(sessionId, now);
+    return {
+      kind: 'ok',
+      status: reply[1] as SessionStatus,
+      webhook: reply[2] ? (JSON.parse(reply[2]) as WebhookSpec) : null,
+      nextTurnId,
+    };
+  }
+
+  /** Returns the deleted session's last status and turn, or null if there was none. */
+  async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
+    const k = this.sessionKeys(sessionId);
+    const reply = (await callScript(this.redis, 'delete', [k.meta, k.messages, k.inbox, k.events], [])) as
+      | [string, string, string]
+      | null;
+    if (!reply) return null;
+    const [createdAt, status, turnId] = reply;
+    const pipe = this.redis.pipeline().zrem(this.keys.sessionIndex, `${pad(Number(createdAt))}:${sessionId}`);
+    // Workers running this session's turn abort it.
+    if (status === 'running') pipe.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
+    replies(await pipe.exec());
+    return { status: status as SessionStatus, turnId };
+  }
+
+  /** (Re)schedules the reaper's check of a session's running turn. */
+  async markRunning(sessionId: string, from = this.now()): Promise<void> {
+    await this.redis.zadd(this.keys.running, from + this.options.runningGraceMs, sessionId);
+  }
+
+  async dueRunning(limit: number): Promise<RunningEntry[]> {
+    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', this.now(), 'WITHSCORES', 'LIMIT', 0, limit);
+    const out: RunningEntry[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async releaseRunning(entry: RunningEntry): Promise<boolean> {
+    return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
+  }
+
+  async postpone(sessionId: string, ms: number): Promise<void> {
+    await this.redis.zadd(this.keys.running, this.now() + ms, sessionId);
+  }
+
+  /** Status and running turn of a session, for the reaper. */
+  async runningTurn(sessionId: string): Promise<{ status: SessionStatus; turnId: string; acceptedAt: number } | null> {
+    const [status, turnId, acceptedAt] = await this.redis.hmget(
+      this.sessionKeys(sessionId).meta,
+      'status',
+      'turn_id',
+      'turn_accepted_at',
+    );
+    if (!status) return null;
+    return { status: status as SessionStatus, turnId: turnId ?? '', acceptedAt: Number(acceptedAt ?? 0) };
+  }
+}
+
+/** Unwraps a pipeline's replies, throwing the first error. */
+function replies(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('pipeline was not executed');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+function toView(sessionId: string, f: (string | number | null)[]): SessionView {
+  const [status, agent, turnId, response, error, createdAt, updatedAt] = f as (string | null)[];
+  const running = status === 'running';
+  return {
+    session_id: sessionId,
+    status: status as SessionStatus,
+    response: !running && response ? (JSON.parse(response) as ChatMessage) : null,
+    error: !running && error ? error : null,
+    agent: agent ?? 'echo',
+    total_messages: Number(f[9] ?? 0),
+    pending_messages: Number(f[10] ?? 0),
+    turn_id: turnId || null,
+    created_at: new Date(Number(createdAt)).toISOString(),
+    updated_at: new Date(Number(updatedAt)).toISOString(),
+  };
+}
