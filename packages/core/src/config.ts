@@ -34,14 +34,17 @@ export const ApiEnv = CommonEnv.extend({
   PORT: int(3000),
   HOST: z.string().default('0.0.0.0'),
   BODY_LIMIT: z.string().default('1mb'),
-  LONG_POLL_DEFAULT_S: z.coerce.number().positive().default(30),
+  /** Defaults to 30 s, or LONG_POLL_MAX_S when that is lower. */
+  LONG_POLL_DEFAULT_S: z.coerce.number().positive().optional(),
   LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
   MAX_SESSIONS: int(0),
   PAGE_LIMIT_MAX: int(200, 1),
-}).refine((env) => env.LONG_POLL_DEFAULT_S <= env.LONG_POLL_MAX_S, {
-  message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
-  path: ['LONG_POLL_DEFAULT_S'],
-});
+})
+  .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
+    message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
+    path: ['LONG_POLL_DEFAULT_S'],
+  })
+  .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export const WorkerEnv = CommonEnv.extend({

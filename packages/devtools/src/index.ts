@@ -1,0 +1,4 @@
+export * from './free-port.ts';
+export * from './wait-until.ts';
+export * from './redis-server.ts';
+export * from './baton-process.ts';
