@@ -1,0 +1,130 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '@baton/devtools';
+import { Baton, FAST_RECOVERY, createSession, http, waitForIdle } from './support/baton.ts';
+
+/**
+ * A 202 is a promise: whatever process dies where, the turn runs once and its result
+ * is recorded. Each test kills or stalls a real process at a named point.
+ */
+let baton: Baton | undefined;
+afterEach(async () => {
+  await baton?.stop();
+  baton = undefined;
+});
+
+const start = async (options: Partial<Parameters<typeof Baton.start>[0]> = {}) => {
+  baton = await Baton.start({ redisUrl: inject('redisUrl'), ...options, env: { ...FAST_RECOVERY, ...options.env } });
+  return baton;
+};
+
+async function contents(base: string, id: string): Promise<(string | null)[]> {
+  const res = await http(base, 'GET', `/sessions/${id}/messages`);
+  return res.body.map((m: { content: string | null }) => m.content);
+}
+
+async function untilIdle(base: string, id: string) {
+  return waitUntil(
+    async () => {
+      const view = await waitForIdle(base, id, 5);
+      return view.status !== 'running' && view;
+    },
+    { timeoutMs: 30_000, what: `session ${id} to stop running` },
+  );
+}
+
+describe('concurrency', () => {
+  it('two API processes, 50 concurrent POSTs to one idle session: exactly one 202, 409 for the rest', async () => {
+    const b = await start({ apis: 2, workerEnv: { ECHO_DELAY_MS: '5000' } });
+    const id = await createSession(b.url);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        http(b.apis[i % 2]!.url, 'POST', `/sessions/${id}/messages`, { content: `m${i}` }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(49);
+    const history = await contents(b.url, id);
+    expect(history).toHaveLength(1);
+  });
+});
+
+describe('crashes', () => {
+  it('a worker SIGKILLed mid-turn: another worker takes the turn, one assistant reply', async () => {
+    const b = await start({ workers: 0 });
+    const doomed = await b.startWorker({ ECHO_DELAY_MS: '5000' });
+    const id = await createSession(b.url);
+    expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'survive' })).status).toBe(202);
+    await doomed.waitForLog(/turn claimed/);
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    await b.startWorker({ ECHO_DELAY_MS: '50' });
+    const done = await untilIdle(b.url, id);
+    expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: survive' } });
+    expect(await contents(b.url, id)).toEqual(['survive', 'echo: survive']);
+  });
+
+  it('the API killed between its state write and the enqueue: the reaper enqueues the turn', async () => {
+    const b = await start();
+    const faulty = await b.startApi({ BATON_FAULT: 'kill:api.after-state-write' });
+    const id = await createSession(b.url);
+    await expect(http(faulty.url, 'POST', `/sessions/${id}/messages`, { content: 'orphan' })).rejects.toThrow();
+    await faulty.exited;
+
+    const done = await untilIdle(b.url, id);
+    expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: orphan' } });
+    expect(await contents(b.url, id)).toEqual(['orphan', 'echo: orphan']);
+    expect(b.workers[0]!.count(/enqueued again/)).toBe(1);
+  });
+
+  it('a worker killed between the agent reply and the state write: the turn is rerun, one reply', async () => {
+    const b = await start({ workers: 0 });
+    const doomed = await b.startWorker({ BATON_FAULT: 'kill:worker.after-agent-reply' });
+    const id = await createSession(b.url);
+    expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'again' })).status).toBe(202);
+    await doomed.exited;
+    expect((await http(b.url, 'GET', `/sessions/${id}`)).body.status).toBe('running');
+
+    await b.startWorker();
+    const done = await untilIdle(b.url, id);
+    expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: again' } });
+    expect(await contents(b.url, id)).toEqual(['again', 'echo: again']);
+  });
+
+  it('a worker that lost its lease (event loop blocked) cannot overwrite the newer turn', async () => {
+    const b = await start({ workers: 0 });
+    const stuck = await b.startWorker({ BATON_FAULT: 'block:worker.after-agent-reply:5000' });
+    const id = await createSession(b.url);
+    expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'first' })).status).toBe(202);
+    await stuck.waitForLog(/turn claimed/);
+
+    // While `stuck` is blocked its lock lapses; a healthy worker reruns the turn.
+    await b.startWorker();
+    expect(await untilIdle(b.url, id)).toMatchObject({ status: 'idle', response: { content: 'echo: first' } });
+    expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'second' })).status).toBe(202);
+    expect(await untilIdle(b.url, id)).toMatchObject({ status: 'idle', response: { content: 'echo: second' } });
+
+    await stuck.waitForLog(/stale result discarded/, 20_000);
+    expect(await contents(b.url, id)).toEqual(['first', 'echo: first', 'second', 'echo: second']);
+    expect((await http(b.url, 'GET', `/sessions/${id}`)).body.response).toEqual({ role: 'assistant', content: 'echo: second' });
+  });
+});
+
+describe('keys', () => {
+  it('every Redis key of a session carries the session id as a hash tag', async () => {
+    const b = await start({ workerEnv: { ECHO_DELAY_MS: '300' } });
+    const id = await createSession(b.url, { state: [{ role: 'user', content: 'preloaded' }] });
+    await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'a' });
+    await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'b', if_busy: 'enqueue' });
+    const keys = await b.redis.keys(`${b.prefix}:*`);
+    const mine = keys.filter((k) => k.includes(id));
+    expect(mine.length).toBeGreaterThanOrEqual(3); // meta, messages, inbox
+    for (const key of mine) expect(key).toContain(`{${id}}`);
+    const global = keys.filter((k) => !k.includes(id)).sort();
+    expect(global).toEqual([`${b.prefix}:running`, `${b.prefix}:sessions`]);
+    await untilIdle(b.url, id);
+    const queueKeys = await b.redis.keys(`{${b.prefix}}:turns:*`);
+    expect(queueKeys.length).toBeGreaterThan(0);
+  });
+});
