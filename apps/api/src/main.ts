@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ApiEnv, ConfigError, makeFaultHook, parseEnv } from '@baton/core';
-import { agentAvailability } from '@baton/agents';
+import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
 import { TurnQueue } from '@baton/queue';
 import {
   SessionService,
@@ -31,11 +31,7 @@ async function main(): Promise<void> {
     store,
     queue,
     defaultAgent: env.AGENT,
-    agents: agentAvailability({
-      echoDelayMs: env.ECHO_DELAY_MS,
-      openai: { baseURL: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
-      http: { url: env.HTTP_AGENT_URL },
-    }),
+    agents: agentAvailability(agentsConfigFromEnv(env)),
     maxSessions: env.MAX_SESSIONS,
     fault: makeFaultHook(env.BATON_FAULT),
   });

@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { ConfigError, WorkerEnv, makeFaultHook, parseEnv, queuePrefix } from '@baton/core';
-import { makeAgentRegistry } from '@baton/agents';
+import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { TURN_QUEUE, TurnQueue } from '@baton/queue';
 import { SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
 import { ActiveTurns } from './active-turns.ts';
@@ -21,11 +21,7 @@ async function main(): Promise<void> {
   const store = new SessionStore(redis, { prefix: env.BATON_PREFIX, runningGraceMs: env.RUNNING_GRACE_MS });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry({
-    echoDelayMs: env.ECHO_DELAY_MS,
-    openai: { baseURL: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
-    http: { url: env.HTTP_AGENT_URL, token: env.HTTP_AGENT_TOKEN },
-  });
+  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
 
   // Cancels (DELETE of a running session) reach whichever worker runs the turn.
   await subscriber.subscribe(store.keys.cancel);

@@ -10,6 +10,22 @@ export interface AgentsConfig {
   http: { url?: string; token?: string };
 }
 
+/** The agents' settings, from the parsed environment (`CommonEnv`). */
+export function agentsConfigFromEnv(env: {
+  ECHO_DELAY_MS: number;
+  OPENAI_BASE_URL?: string;
+  OPENAI_API_KEY?: string;
+  OPENAI_MODEL: string;
+  HTTP_AGENT_URL?: string;
+  HTTP_AGENT_TOKEN?: string;
+}): AgentsConfig {
+  return {
+    echoDelayMs: env.ECHO_DELAY_MS,
+    openai: { baseURL: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
+    http: { url: env.HTTP_AGENT_URL, token: env.HTTP_AGENT_TOKEN },
+  };
+}
+
 /** Which agents can run with this configuration, and why the others can't. */
 export function agentAvailability(config: AgentsConfig): Record<AgentName, string | null> {
   return {
