@@ -14,6 +14,10 @@ export async function waitWhileRunning(
   signal: AbortSignal,
 ): Promise<SessionView> {
   const deadline = Date.now() + timeoutMs;
+  // A first read answers idle sessions without subscribing, and fails fast if Redis is away.
+  const first = await deps.store.get(sessionId);
+  if (!first) throw new SessionNotFoundError(sessionId);
+  if (first.status !== 'running' || timeoutMs <= 0) return first;
   const watch = await deps.watcher.watch(deps.store.sessionKeys(sessionId).events);
   try {
     for (;;) {

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { ChatMessage } from '@baton/core';
 import { AgentError, type Agent, type TurnInput } from './agent.ts';
 
-/** The reply a user's HTTP agent may send: a ChatMessage, or `{message: ChatMessage}`. */
-const Reply = z.union([z.object({ message: z.looseObject({ content: z.string().nullable() }) }), z.looseObject({ content: z.string().nullable() })]);
+/** The replies a user's HTTP agent may send: `{message: ChatMessage}`, or a bare ChatMessage. */
+const WrappedReply = z.object({ message: z.looseObject({ content: z.string().nullable() }) });
+const BareReply = z.looseObject({ content: z.string().nullable() });
 
 const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
@@ -44,9 +45,12 @@ export class HttpAgent implements Agent {
     } catch {
       throw new AgentError('HTTP agent reply is not JSON');
     }
-    const parsed = Reply.safeParse(body);
-    if (!parsed.success) throw new AgentError('HTTP agent reply has no message: expected {content} or {message: {content}}');
-    const raw = ('message' in parsed.data ? parsed.data.message : parsed.data) as Record<string, unknown>;
+    // Decide by which shape matched, not by the presence of a `message` key: a bare
+    // reply may carry an unrelated `message` field (a string, null, a status object).
+    const wrapped = WrappedReply.safeParse(body);
+    const bare = wrapped.success ? null : BareReply.safeParse(body);
+    const raw: Record<string, unknown> | null = wrapped.success ? wrapped.data.message : bare?.success ? bare.data : null;
+    if (!raw) throw new AgentError('HTTP agent reply has no message: expected {content} or {message: {content}}');
     const message = ChatMessage.safeParse({ ...pick(raw), role: 'assistant' });
     if (!message.success) throw new AgentError(`HTTP agent reply is not a valid message: ${message.error.issues[0]?.message}`);
     return message.data;

@@ -15,6 +15,11 @@ export class SessionWatcher {
       const set = this.listeners.get(channel);
       if (set) for (const fn of [...set]) fn();
     });
+    // Messages published while the connection was down are lost: after a reconnect
+    // (ioredis resubscribes by itself) every waiter re-reads its session.
+    subscriber.on('ready', () => {
+      for (const set of this.listeners.values()) for (const fn of [...set]) fn();
+    });
   }
 
   /** Number of channels currently subscribed (for tests and metrics). */
