@@ -238,6 +238,25 @@ describe('HttpAgent', () => {
     }
   });
 
+  it('stops reading a reply larger than 4 MiB and turns it into an AgentError', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    fake.reset((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"content":"');
+      // 8 MiB in all, unless the client stops reading first.
+      let sent = 0;
+      const pump = () => {
+        while (sent < 128 && res.write(chunk)) sent++;
+        if (sent < 128) res.once('drain', pump);
+        else res.end('"}');
+      };
+      pump();
+    });
+    const err = await rejection(new HttpAgent(fake.url).run(turn([user('hi')])));
+    expect(err).toBeInstanceOf(AgentError);
+    expect(err.message).toBe('HTTP agent reply is larger than 4 MiB');
+  });
+
   it('turns a connection failure into an AgentError naming the URL', async () => {
     const gone = await FakeServer.start();
     const url = gone.url;

@@ -34,11 +34,11 @@ export class HttpAgent implements Agent {
       if (signal.aborted) throw signal.reason;
       throw new AgentError(`HTTP agent at ${this.url} could not be reached: ${(err as Error).message}`, { cause: err });
     }
-    const text = await res.text();
+    const text = await readCapped(res, MAX_REPLY_BYTES);
     if (!res.ok) {
-      throw new AgentError(`HTTP agent answered ${res.status}: ${text.slice(0, 200)}`);
+      throw new AgentError(`HTTP agent answered ${res.status}: ${(text ?? '').slice(0, 200)}`);
     }
-    if (text.length > MAX_REPLY_BYTES) throw new AgentError('HTTP agent reply is larger than 4 MiB');
+    if (text === null) throw new AgentError('HTTP agent reply is larger than 4 MiB');
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -55,6 +55,22 @@ export class HttpAgent implements Agent {
     if (!message.success) throw new AgentError(`HTTP agent reply is not a valid message: ${message.error.issues[0]?.message}`);
     return message.data;
   }
+}
+
+/** The body as text, or null once it passes `limit` bytes (the rest is not read). */
+async function readCapped(res: Response, limit: number): Promise<string | null> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await res.body.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function pick(raw: Record<string, unknown>): Record<string, unknown> {

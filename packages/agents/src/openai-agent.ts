@@ -48,13 +48,14 @@ export function toOpenAI(m: ChatMessage): ChatCompletionMessageParam {
   const content = m.content ?? '';
   switch (m.role) {
     case 'system':
-      return { role: 'system', content };
+      return { role: 'system', content, ...(m.name ? { name: m.name } : {}) };
     case 'tool':
       return { role: 'tool', content, tool_call_id: m.tool_call_id ?? '' };
     case 'assistant':
       return {
         role: 'assistant',
         content: m.content,
+        ...(m.name ? { name: m.name } : {}),
         ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}),
       };
     default:
