@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ApiEnv, ConfigError, makeFaultHook, parseEnv } from '@baton/core';
@@ -36,6 +36,8 @@ async function main(): Promise<void> {
     fault: makeFaultHook(env.BATON_FAULT),
   });
   const shutdown = new AbortController();
+  // Every waiting long-poll listens for shutdown; there is no leak to warn about.
+  setMaxListeners(0, shutdown.signal);
   const app = buildApp({
     logger,
     bodyLimit: env.BODY_LIMIT,
