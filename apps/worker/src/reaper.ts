@@ -9,6 +9,7 @@ export interface ReaperDeps {
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
   batch?: number;
+  now?: () => number;
 }
 
 /**
@@ -31,7 +32,11 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
     }
     const job = await deps.queue.jobState(turn.turnId);
     const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
-    if (job.state === 'alive') {
+    const age = (deps.now ?? Date.now)() - turn.acceptedAt;
+    if (job.state === 'missing' && age < deps.graceMs) {
+      // Accepted moments ago: its producer may still be enqueueing it.
+      await deps.store.postpone(entry.sessionId, deps.graceMs - age);
+    } else if (job.state === 'alive') {
       await deps.store.postpone(entry.sessionId, deps.graceMs);
     } else if (job.state === 'missing') {
       log.warn('running turn has no job (its producer died before enqueueing): enqueued again');

@@ -21,7 +21,8 @@ export class TurnQueue {
     if (!job) return { state: 'missing' };
     // `finishedOn` is set only once a job is done for good (retries go back to waiting).
     if (!job.finishedOn) return { state: 'alive' };
-    return job.failedReason ? { state: 'failed', reason: job.failedReason } : { state: 'completed' };
+    // A job that failed once and then succeeded keeps its old failedReason: ask its state.
+    return (await job.isFailed()) ? { state: 'failed', reason: job.failedReason } : { state: 'completed' };
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, ChainableCommander } from 'ioredis';
 
-type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'releaseCheck';
+type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck';
 
 const SCRIPTS: Record<ScriptName, { file: string; keys: number }> = {
   create: { file: 'create.lua', keys: 2 },
@@ -10,6 +10,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number }> = {
   finish: { file: 'finish.lua', keys: 4 },
   read: { file: 'read.lua', keys: 3 },
   delete: { file: 'delete.lua', keys: 4 },
+  markRunning: { file: 'mark-running.lua', keys: 1 },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
 };
 

@@ -139,7 +139,8 @@ export class SessionStore {
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
     // The running-index entry goes first, in the same round trip: if this process dies
     // after the script and before the enqueue, the reaper still finds the turn.
-    const pipe = this.redis.pipeline().zadd(this.keys.running, now + this.options.runningGraceMs, input.sessionId);
+    const pipe = this.redis.pipeline();
+    callScript(pipe, 'markRunning', [this.keys.running], [input.sessionId, now + this.options.runningGraceMs]);
     callScript(pipe, 'submit', [k.meta, k.messages, k.inbox, k.events], [
       input.turnId,
       now,
@@ -207,7 +208,7 @@ export class SessionStore {
 
   /** (Re)schedules the reaper's check of a session's running turn. */
   async markRunning(sessionId: string, from = this.now()): Promise<void> {
-    await this.redis.zadd(this.keys.running, from + this.options.runningGraceMs, sessionId);
+    await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
   }
 
   async dueRunning(limit: number): Promise<RunningEntry[]> {

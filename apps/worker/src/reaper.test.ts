@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { UnrecoverableError, Worker, type Processor } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { type ChatMessage, queuePrefix } from '@baton/core';
+import { waitUntil } from '@baton/devtools';
+import { TURN_JOB_NAME, TURN_QUEUE, TurnQueue } from '@baton/queue';
+import { SessionStore } from '@baton/store';
+import { reapOnce, type ReaperDeps } from './reaper.ts';
+
+const GRACE = 50;
+const T0 = 1_700_000_000_000;
+
+let redis: Redis;
+let prefix: string;
+let clock: number;
+let store: SessionStore;
+let queue: TurnQueue;
+let deps: ReaperDeps;
+const workers: Worker[] = [];
+
+beforeAll(() => {
+  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+beforeEach(() => {
+  prefix = `t-${randomUUID()}`;
+  clock = T0;
+  store = new SessionStore(redis, { prefix, runningGraceMs: GRACE, now: () => clock });
+  queue = new TurnQueue(redis, prefix);
+  deps = { store, queue, logger: pino({ level: 'silent' }), graceMs: GRACE, now: () => clock };
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.close()));
+  await queue.close();
+});
+
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+
+async function newSession(): Promise<string> {
+  const sessionId = randomUUID();
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [] });
+  return sessionId;
+}
+
+/** Accepts a message the way the API does, minus the enqueue (as if the API died there). */
+async function accept(sessionId: string, content: string, policy: 'reject' | 'enqueue' = 'reject'): Promise<string> {
+  const turnId = randomUUID();
+  const result = await store.submit({ sessionId, turnId, message: user(content), webhook: null, policy });
+  expect(result.kind).toBe(policy === 'reject' ? 'started' : 'queued');
+  return turnId;
+}
+
+async function runningScore(sessionId: string): Promise<number | null> {
+  const score = await redis.zscore(store.keys.running, sessionId);
+  return score === null ? null : Number(score);
+}
+
+/** A worker on this test's queue that handles exactly the jobs it is given with `process`. */
+async function startWorker(process: Processor): Promise<Worker> {
+  const worker = new Worker(TURN_QUEUE, process, { connection: redis, prefix: queuePrefix(prefix) });
+  worker.on('error', () => {});
+  workers.push(worker);
+  await worker.waitUntilReady();
+  return worker;
+}
+
+describe('reapOnce', () => {
+  it('leaves entries alone until their check time', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'hi');
+    clock = T0 + GRACE - 1;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await runningScore(id)).toBe(T0 + GRACE);
+  });
+
+  it('enqueues a started turn whose job never arrived, with the turn id as job id', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'hi');
+    expect(await queue.jobState(turnId)).toEqual({ state: 'missing' });
+
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(1);
+
+    const job = await queue.queue.getJob(turnId);
+    expect(job?.name).toBe(TURN_JOB_NAME);
+    expect(job?.data).toEqual({ session_id: id, turn_id: turnId });
+    expect(await job?.getState()).toBe('waiting');
+    // Checked again one grace period later.
+    expect(await runningScore(id)).toBe(clock + GRACE);
+    // The session itself is untouched.
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: turnId });
+  });
+
+  it('leaves a turn accepted less than a grace period ago to its producer, even when its check is due', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'hi');
+    await store.markRunning(id, T0 - GRACE); // an earlier turn's check, already due
+    clock = T0 + 10;
+    expect((await store.dueRunning(10)).map((e) => e.sessionId)).toEqual([id]);
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await runningScore(id)).toBe(T0 + GRACE);
+  });
+
+  it('postpones the check of a turn whose job is alive, enqueueing nothing more', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'hi');
+    await queue.enqueue({ session_id: id, turn_id: turnId });
+
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await runningScore(id)).toBe(clock + GRACE);
+    expect(await queue.queue.getWaitingCount()).toBe(1);
+
+    // The next pass finds it alive again (no duplicate job either way).
+    clock += GRACE;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await queue.queue.getWaitingCount()).toBe(1);
+  });
+
+  it('releases the entry of a session that is no longer running', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'hi');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    await store.finish(id, turnId, claim.fence, { ok: true, reply: { role: 'assistant', content: 'hello' } });
+    expect(await runningScore(id)).toBe(T0 + GRACE);
+
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await runningScore(id)).toBeNull();
+    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await store.get(id)).toMatchObject({ status: 'idle', turn_id: turnId });
+  });
+
+  it('releases the entry of a deleted session', async () => {
+    const id = await newSession();
+    await accept(id, 'hi');
+    await store.delete(id);
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await runningScore(id)).toBeNull();
+    expect(await store.get(id)).toBeNull();
+  });
+
+  it('finishes a turn whose job failed for good, then starts and enqueues the next queued message', async () => {
+    const id = await newSession();
+    const first = await accept(id, 'first');
+    const second = await accept(id, 'second', 'enqueue');
+    await startWorker(async () => {
+      throw new UnrecoverableError('redis went away');
+    });
+    await queue.enqueue({ session_id: id, turn_id: first });
+    await waitUntil(async () => (await queue.jobState(first)).state === 'failed', { what: 'the first job to fail' });
+    await Promise.all(workers.splice(0).map((w) => w.close()));
+    expect(await queue.jobState(first)).toEqual({ state: 'failed', reason: 'redis went away' });
+
+    clock = T0 + GRACE;
+    const scheduled = (await runningScore(id)) as number;
+    expect(await reapOnce(deps)).toBe(1);
+
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: second, pending_messages: 0, total_messages: 2 });
+    expect(await store.messages(id)).toEqual([user('first'), user('second')]);
+    const next = await queue.queue.getJob(second);
+    expect(next?.data).toEqual({ session_id: id, turn_id: second });
+    expect(await next?.getState()).toBe('waiting');
+    // The started turn's check is re-marked, never later than it was.
+    expect(await runningScore(id)).toBe(scheduled - 1);
+    // The failed turn can no longer be claimed; the next one can.
+    expect(await store.claim(id, first)).toEqual({ kind: 'stale' });
+    expect(await store.claim(id, second)).toMatchObject({ kind: 'ok', history: [user('first'), user('second')] });
+  });
+
+  it('records the failure reason on the session when no message waits', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'only');
+    await startWorker(async () => {
+      throw new UnrecoverableError('no connection');
+    });
+    await queue.enqueue({ session_id: id, turn_id: turnId });
+    await waitUntil(async () => (await queue.jobState(turnId)).state === 'failed', { what: 'the job to fail' });
+
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(1);
+    expect(await store.get(id)).toMatchObject({ status: 'error', error: 'Turn failed: no connection', turn_id: turnId });
+
+    // The next pass drops the entry: the session no longer runs.
+    clock += GRACE;
+    expect(await reapOnce(deps)).toBe(0);
+    expect(await runningScore(id)).toBeNull();
+  });
+
+  it('finishes with an error a turn whose job completed without recording a result', async () => {
+    const id = await newSession();
+    const turnId = await accept(id, 'lost');
+    await startWorker(async () => 'stale');
+    await queue.enqueue({ session_id: id, turn_id: turnId });
+    await waitUntil(async () => (await queue.jobState(turnId)).state === 'completed', { what: 'the job to complete' });
+
+    clock = T0 + GRACE;
+    expect(await reapOnce(deps)).toBe(1);
+    expect(await store.get(id)).toMatchObject({ status: 'error', error: 'Turn failed: its result was lost' });
+  });
+
+  it('repairs several sessions in one pass, up to the batch size', async () => {
+    const ids = [await newSession(), await newSession(), await newSession()];
+    const turns: string[] = [];
+    for (const id of ids) turns.push(await accept(id, 'x'));
+    clock = T0 + GRACE;
+    expect(await reapOnce({ ...deps, batch: 2 })).toBe(2);
+    expect(await queue.queue.getWaitingCount()).toBe(2);
+    expect(await reapOnce({ ...deps, batch: 2 })).toBe(1);
+    for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+  });
+});

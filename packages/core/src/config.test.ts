@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { ApiEnv, ConfigError, WorkerEnv, parseEnv } from './config.ts';
+
+/** Runs `fn`, expects a ConfigError and returns its message. */
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).name).toBe('ConfigError');
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError, but parsing succeeded');
+}
+
+describe('parseEnv(ApiEnv)', () => {
+  it('fills in the documented defaults for an empty environment', () => {
+    const env = parseEnv(ApiEnv, {});
+    expect(env).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      BATON_PREFIX: 'baton',
+      LOG_LEVEL: 'info',
+      RUNNING_GRACE_MS: 10_000,
+      AGENT: 'echo',
+      ECHO_DELAY_MS: 0,
+      PORT: 3000,
+      HOST: '0.0.0.0',
+      BODY_LIMIT: '1mb',
+      LONG_POLL_MAX_S: 60,
+      LONG_POLL_DEFAULT_S: 30,
+      MAX_SESSIONS: 0,
+      PAGE_LIMIT_MAX: 200,
+    });
+    expect(env.OPENAI_API_KEY).toBeUndefined();
+    expect(env.HTTP_AGENT_URL).toBeUndefined();
+  });
+
+  it('coerces numeric strings to numbers', () => {
+    const env = parseEnv(ApiEnv, { PORT: '8080', MAX_SESSIONS: '5', LONG_POLL_MAX_S: '2.5', RUNNING_GRACE_MS: '250' });
+    expect(env.PORT).toBe(8080);
+    expect(env.MAX_SESSIONS).toBe(5);
+    expect(env.LONG_POLL_MAX_S).toBe(2.5);
+    expect(env.RUNNING_GRACE_MS).toBe(250);
+  });
+
+  it('rejects a bad value with a ConfigError that names the variable', () => {
+    const message = configError(() => parseEnv(ApiEnv, { PORT: 'eighty' }));
+    expect(message).toMatch(/^Invalid configuration:/);
+    expect(message).toMatch(/^ {2}PORT: /m);
+    expect(message).not.toMatch(/LONG_POLL|REDIS_URL/);
+  });
+
+  it('names every bad variable in one error', () => {
+    const message = configError(() =>
+      parseEnv(ApiEnv, { PORT: '1.5', LONG_POLL_MAX_S: '-1', BATON_PREFIX: 'has space', LOG_LEVEL: 'loud' }),
+    );
+    for (const name of ['PORT', 'LONG_POLL_MAX_S', 'BATON_PREFIX', 'LOG_LEVEL']) {
+      expect(message).toMatch(new RegExp(`^  ${name}: `, 'm'));
+    }
+    expect(message).toContain('letters, digits, _ . - only');
+  });
+
+  it('enforces minimums (RUNNING_GRACE_MS >= 100, PAGE_LIMIT_MAX >= 1)', () => {
+    expect(configError(() => parseEnv(ApiEnv, { RUNNING_GRACE_MS: '99' }))).toMatch(/^ {2}RUNNING_GRACE_MS: /m);
+    expect(configError(() => parseEnv(ApiEnv, { PAGE_LIMIT_MAX: '0' }))).toMatch(/^ {2}PAGE_LIMIT_MAX: /m);
+    expect(parseEnv(ApiEnv, { RUNNING_GRACE_MS: '100', PAGE_LIMIT_MAX: '1' })).toMatchObject({
+      RUNNING_GRACE_MS: 100,
+      PAGE_LIMIT_MAX: 1,
+    });
+  });
+
+  it('treats empty strings as unset, so defaults apply', () => {
+    const env = parseEnv(ApiEnv, { PORT: '', LONG_POLL_MAX_S: '', LONG_POLL_DEFAULT_S: '', BATON_PREFIX: '', OPENAI_BASE_URL: '' });
+    expect(env.PORT).toBe(3000);
+    expect(env.LONG_POLL_MAX_S).toBe(60);
+    expect(env.LONG_POLL_DEFAULT_S).toBe(30);
+    expect(env.BATON_PREFIX).toBe('baton');
+    // An empty optional URL would fail z.url() if it were not dropped first.
+    expect(env.OPENAI_BASE_URL).toBeUndefined();
+  });
+
+  it('ignores variables it does not know (process.env holds many)', () => {
+    const env = parseEnv(ApiEnv, { PATH: '/usr/bin', HOME: '/root', PORT: '1' });
+    expect(env.PORT).toBe(1);
+    expect(env).not.toHaveProperty('PATH');
+  });
+
+  describe('long-poll cross-field rules', () => {
+    it('rejects LONG_POLL_DEFAULT_S greater than LONG_POLL_MAX_S', () => {
+      const message = configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '90', LONG_POLL_MAX_S: '60' }));
+      expect(message).toContain('LONG_POLL_DEFAULT_S: LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S');
+    });
+
+    it('rejects LONG_POLL_DEFAULT_S above the default maximum of 60', () => {
+      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '61' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
+    });
+
+    it('accepts LONG_POLL_DEFAULT_S equal to LONG_POLL_MAX_S', () => {
+      const env = parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '20', LONG_POLL_MAX_S: '20' });
+      expect(env.LONG_POLL_DEFAULT_S).toBe(20);
+      expect(env.LONG_POLL_MAX_S).toBe(20);
+    });
+
+    it('lets an unset default follow a LONG_POLL_MAX_S lower than 30', () => {
+      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '10' })).toMatchObject({ LONG_POLL_MAX_S: 10, LONG_POLL_DEFAULT_S: 10 });
+    });
+
+    it('keeps the 30 s default under a higher maximum', () => {
+      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '120' })).toMatchObject({ LONG_POLL_MAX_S: 120, LONG_POLL_DEFAULT_S: 30 });
+    });
+
+    it('keeps an explicit default below the maximum', () => {
+      expect(parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '5' })).toMatchObject({ LONG_POLL_MAX_S: 60, LONG_POLL_DEFAULT_S: 5 });
+    });
+
+    it('rejects a non-positive LONG_POLL_DEFAULT_S', () => {
+      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '0' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
+    });
+  });
+});
+
+describe('parseEnv(WorkerEnv)', () => {
+  it('fills in the documented defaults', () => {
+    expect(parseEnv(WorkerEnv, {})).toMatchObject({
+      WORKER_CONCURRENCY: 16,
+      TURN_TIMEOUT_MS: 120_000,
+      SHUTDOWN_TIMEOUT_MS: 10_000,
+      LOCK_DURATION_MS: 30_000,
+      STALLED_INTERVAL_MS: 30_000,
+      MAX_STALLED_COUNT: 3,
+      REAPER_INTERVAL_MS: 2_000,
+      REAPER: true,
+      RUNNING_GRACE_MS: 10_000,
+      BATON_PREFIX: 'baton',
+    });
+  });
+
+  it('has no API-only variables', () => {
+    const env = parseEnv(WorkerEnv, { PORT: '1234' });
+    expect(env).not.toHaveProperty('PORT');
+    expect(env).not.toHaveProperty('LONG_POLL_DEFAULT_S');
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+  ])('reads REAPER=%s as %s', (raw, expected) => {
+    expect(parseEnv(WorkerEnv, { REAPER: raw }).REAPER).toBe(expected);
+  });
+
+  it('treats an empty REAPER as unset (default true)', () => {
+    expect(parseEnv(WorkerEnv, { REAPER: '' }).REAPER).toBe(true);
+  });
+
+  it('rejects a boolean it does not recognise, naming the variable', () => {
+    expect(configError(() => parseEnv(WorkerEnv, { REAPER: 'yes' }))).toMatch(/^ {2}REAPER: /m);
+  });
+
+  it('rejects WORKER_CONCURRENCY below 1', () => {
+    expect(configError(() => parseEnv(WorkerEnv, { WORKER_CONCURRENCY: '0' }))).toMatch(/^ {2}WORKER_CONCURRENCY: /m);
+  });
+
+  describe('STALLED_INTERVAL_MS rule', () => {
+    it('accepts STALLED_INTERVAL_MS of exactly 10x LOCK_DURATION_MS', () => {
+      const env = parseEnv(WorkerEnv, { LOCK_DURATION_MS: '100', STALLED_INTERVAL_MS: '1000' });
+      expect(env).toMatchObject({ LOCK_DURATION_MS: 100, STALLED_INTERVAL_MS: 1000 });
+    });
+
+    it('rejects STALLED_INTERVAL_MS above 10x LOCK_DURATION_MS', () => {
+      const message = configError(() => parseEnv(WorkerEnv, { LOCK_DURATION_MS: '100', STALLED_INTERVAL_MS: '1001' }));
+      expect(message).toContain('STALLED_INTERVAL_MS: STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS');
+    });
+
+    it('applies the rule against the default LOCK_DURATION_MS (30 s)', () => {
+      expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300000' }).STALLED_INTERVAL_MS).toBe(300_000);
+      expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
+    });
+  });
+});

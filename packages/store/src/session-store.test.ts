@@ -1,0 +1,524 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { ChatMessage, WebhookSpec } from '@baton/core';
+import { SessionStore } from './session-store.ts';
+
+const GRACE = 5_000;
+const T0 = 1_700_000_000_000;
+
+let redis: Redis;
+let prefix: string;
+let clock: number;
+let store: SessionStore;
+
+beforeAll(() => {
+  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+beforeEach(() => {
+  prefix = `t-${randomUUID()}`;
+  clock = T0;
+  store = new SessionStore(redis, { prefix, runningGraceMs: GRACE, now: () => clock });
+});
+
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+const assistant = (content: string): ChatMessage => ({ role: 'assistant', content });
+
+async function newSession(state: ChatMessage[] = []): Promise<string> {
+  const sessionId = randomUUID();
+  expect(await store.create({ sessionId, agent: 'echo', tenant: '', state })).toBe(true);
+  return sessionId;
+}
+
+async function submit(sessionId: string, content: string, policy: 'reject' | 'enqueue' = 'reject', webhook: WebhookSpec | null = null) {
+  const turnId = randomUUID();
+  const result = await store.submit({ sessionId, turnId, message: user(content), webhook, policy });
+  return { turnId, result };
+}
+
+/** Every key under this test's prefix, found with SCAN. */
+async function keysUnder(pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    found.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+describe('create / get', () => {
+  it('creates an idle session holding its initial state', async () => {
+    const state = [{ role: 'system', content: 'be brief' } as ChatMessage, user('hi'), assistant('hello')];
+    const id = await newSession(state);
+    const view = await store.get(id);
+    expect(view).toEqual({
+      session_id: id,
+      status: 'idle',
+      response: null,
+      error: null,
+      agent: 'echo',
+      total_messages: 3,
+      pending_messages: 0,
+      turn_id: null,
+      created_at: new Date(T0).toISOString(),
+      updated_at: new Date(T0).toISOString(),
+    });
+    expect(await store.messages(id)).toEqual(state);
+    expect(await store.count()).toBe(1);
+  });
+
+  it('refuses to create a session that exists, without a second index entry', async () => {
+    const id = await newSession([user('first')]);
+    clock += 1000;
+    expect(await store.create({ sessionId: id, agent: 'openai', tenant: '', state: [user('second')] })).toBe(false);
+    expect(await store.count()).toBe(1);
+    expect(await store.messages(id)).toEqual([user('first')]);
+    expect((await store.get(id))?.agent).toBe('echo');
+  });
+
+  it('answers null for a session that does not exist', async () => {
+    expect(await store.get(randomUUID())).toBeNull();
+    expect(await store.messages(randomUUID())).toBeNull();
+  });
+
+  it('keeps prefixes apart', async () => {
+    const id = await newSession();
+    const other = new SessionStore(redis, { prefix: `${prefix}-other`, runningGraceMs: GRACE });
+    expect(await other.get(id)).toBeNull();
+    expect(await other.count()).toBe(0);
+  });
+});
+
+describe('submit', () => {
+  it('answers not_found for an unknown session', async () => {
+    const { result } = await submit(randomUUID(), 'hello');
+    expect(result).toEqual({ kind: 'not_found' });
+  });
+
+  it('starts a turn on an idle session', async () => {
+    const id = await newSession();
+    clock += 10;
+    const { turnId, result } = await submit(id, 'hello');
+    expect(result).toEqual({ kind: 'started', turnId });
+    expect(await store.get(id)).toMatchObject({
+      status: 'running',
+      turn_id: turnId,
+      total_messages: 1,
+      pending_messages: 0,
+      updated_at: new Date(T0 + 10).toISOString(),
+    });
+    expect(await store.messages(id)).toEqual([user('hello')]);
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10 });
+  });
+
+  it('answers busy while a turn runs, with the reject policy, and stores nothing', async () => {
+    const id = await newSession();
+    const first = await submit(id, 'one');
+    const { result } = await submit(id, 'two', 'reject');
+    expect(result).toEqual({ kind: 'busy' });
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: first.turnId, total_messages: 1, pending_messages: 0 });
+  });
+
+  it('queues behind the running turn, with the enqueue policy', async () => {
+    const id = await newSession();
+    const first = await submit(id, 'one');
+    const second = await submit(id, 'two', 'enqueue');
+    expect(second.result).toEqual({ kind: 'queued', turnId: second.turnId, runningTurnId: first.turnId });
+    const third = await submit(id, 'three', 'enqueue');
+    expect(third.result).toMatchObject({ kind: 'queued', runningTurnId: first.turnId });
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: first.turnId, total_messages: 1, pending_messages: 2 });
+  });
+});
+
+describe('claim', () => {
+  it('returns the agent and the history, and bumps the fence on every claim', async () => {
+    const id = await newSession([assistant('earlier')]);
+    const { turnId } = await submit(id, 'now');
+    const first = await store.claim(id, turnId);
+    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', history: [assistant('earlier'), user('now')] });
+    const second = await store.claim(id, turnId);
+    expect(second).toMatchObject({ kind: 'ok', fence: '2' });
+  });
+
+  it('answers stale for a turn that is not the running one, gone for a missing session', async () => {
+    const id = await newSession();
+    expect(await store.claim(id, randomUUID())).toEqual({ kind: 'stale' }); // idle
+    await submit(id, 'x');
+    expect(await store.claim(id, randomUUID())).toEqual({ kind: 'stale' }); // another turn runs
+    expect(await store.claim(randomUUID(), randomUUID())).toEqual({ kind: 'gone' });
+  });
+});
+
+describe('finish', () => {
+  it('refuses the result of an earlier claimant once the turn was claimed again (fence)', async () => {
+    const id = await newSession();
+    const { turnId } = await submit(id, 'q');
+    const lost = await store.claim(id, turnId);
+    const taken = await store.claim(id, turnId);
+    if (lost.kind !== 'ok' || taken.kind !== 'ok') throw new Error('claims failed');
+
+    expect(await store.finish(id, turnId, lost.fence, { ok: true, reply: assistant('old') })).toEqual({ kind: 'stale' });
+    // Nothing of the stale result was written.
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: turnId, total_messages: 1 });
+
+    expect(await store.finish(id, turnId, taken.fence, { ok: true, reply: assistant('new') })).toEqual({
+      kind: 'ok',
+      status: 'idle',
+      webhook: null,
+      nextTurnId: null,
+    });
+    expect(await store.messages(id)).toEqual([user('q'), assistant('new')]);
+  });
+
+  it('answers stale for a turn that is no longer the running one', async () => {
+    const id = await newSession();
+    const first = await submit(id, 'one');
+    const claim = await store.claim(id, first.turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    expect(await store.finish(id, first.turnId, claim.fence, { ok: true, reply: assistant('a') })).toMatchObject({ kind: 'ok' });
+    // Finishing it again, while idle: stale.
+    expect(await store.finish(id, first.turnId, claim.fence, { ok: true, reply: assistant('again') })).toEqual({ kind: 'stale' });
+    // And while a later turn runs (even with the reaper's wildcard fence): stale.
+    const second = await submit(id, 'two');
+    expect(await store.finish(id, first.turnId, '*', { ok: false, error: 'late' })).toEqual({ kind: 'stale' });
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: second.turnId, total_messages: 3, error: null });
+  });
+
+  it('answers gone for a deleted session', async () => {
+    const id = await newSession();
+    const { turnId } = await submit(id, 'q');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    expect(await store.delete(id)).not.toBeNull();
+    expect(await store.finish(id, turnId, claim.fence, { ok: true, reply: assistant('a') })).toEqual({ kind: 'gone' });
+    // The finish did not bring any of the session's keys back.
+    expect(await keysUnder(`${prefix}:sess:*`)).toEqual([]);
+  });
+
+  it('the reaper fence "*" finishes whatever the claims', async () => {
+    const id = await newSession();
+    const { turnId } = await submit(id, 'q');
+    await store.claim(id, turnId);
+    expect(await store.finish(id, turnId, '*', { ok: false, error: 'job lost' })).toMatchObject({ kind: 'ok', status: 'error' });
+  });
+
+  it('records an error outcome: status error with the error text, nothing appended', async () => {
+    const id = await newSession();
+    const { turnId } = await submit(id, 'q');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    clock += 42;
+    const result = await store.finish(id, turnId, claim.fence, { ok: false, error: 'Agent failed: boom' });
+    expect(result).toEqual({ kind: 'ok', status: 'error', webhook: null, nextTurnId: null });
+    expect(await store.get(id)).toMatchObject({
+      status: 'error',
+      error: 'Agent failed: boom',
+      response: null,
+      turn_id: turnId,
+      total_messages: 1,
+      updated_at: new Date(T0 + 42).toISOString(),
+    });
+    expect(await store.messages(id)).toEqual([user('q')]);
+    // A session in error accepts the next message.
+    expect((await submit(id, 'retry')).result.kind).toBe('started');
+    expect(await store.get(id)).toMatchObject({ status: 'running', error: null });
+  });
+
+  it('records a reply: status idle, response shown, reply appended', async () => {
+    const id = await newSession();
+    const { turnId } = await submit(id, 'q');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    await store.finish(id, turnId, claim.fence, { ok: true, reply: assistant('a') });
+    expect(await store.get(id)).toMatchObject({ status: 'idle', response: assistant('a'), error: null, total_messages: 2 });
+  });
+
+  it('promotes the next queued message: history order, nextTurnId, still running, webhooks per turn', async () => {
+    const hookA: WebhookSpec = { url: 'https://example.com/a', include_messages: false };
+    const hookB: WebhookSpec = { url: 'https://example.com/b', include_messages: true, token: 't' };
+    const id = await newSession([{ role: 'system', content: 'sys' }]);
+    const a = await submit(id, 'A', 'reject', hookA);
+    clock += 100;
+    const b = await submit(id, 'B', 'enqueue', hookB);
+    clock += 100;
+    const c = await submit(id, 'C', 'enqueue');
+
+    const claimA = await store.claim(id, a.turnId);
+    if (claimA.kind !== 'ok') throw new Error('claim failed');
+    clock += 1000;
+    const scheduled = Number(await redis.zscore(store.keys.running, id));
+    expect(await store.finish(id, a.turnId, claimA.fence, { ok: true, reply: assistant('rA') })).toEqual({
+      kind: 'ok',
+      status: 'idle',
+      webhook: hookA,
+      nextTurnId: b.turnId,
+    });
+    expect(await store.get(id)).toMatchObject({
+      status: 'running',
+      turn_id: b.turnId,
+      response: null,
+      pending_messages: 1,
+      total_messages: 4,
+    });
+    // The promoted turn keeps its own acceptance time; its reaper check is re-marked (no later).
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100 });
+    expect(Number(await redis.zscore(store.keys.running, id))).toBe(scheduled - 1);
+
+    // B fails: the error is the finished turn's outcome, and C starts.
+    const claimB = await store.claim(id, b.turnId);
+    if (claimB.kind !== 'ok') throw new Error('claim failed');
+    expect(claimB.history).toEqual([{ role: 'system', content: 'sys' }, user('A'), assistant('rA'), user('B')]);
+    expect(await store.finish(id, b.turnId, claimB.fence, { ok: false, error: 'boom' })).toEqual({
+      kind: 'ok',
+      status: 'error',
+      webhook: hookB,
+      nextTurnId: c.turnId,
+    });
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: c.turnId, error: null, pending_messages: 0 });
+
+    const claimC = await store.claim(id, c.turnId);
+    if (claimC.kind !== 'ok') throw new Error('claim failed');
+    expect(await store.finish(id, c.turnId, claimC.fence, { ok: true, reply: assistant('rC') })).toEqual({
+      kind: 'ok',
+      status: 'idle',
+      webhook: null,
+      nextTurnId: null,
+    });
+    expect(await store.messages(id)).toEqual([
+      { role: 'system', content: 'sys' },
+      user('A'),
+      assistant('rA'),
+      user('B'),
+      user('C'),
+      assistant('rC'),
+    ]);
+    expect(await store.get(id)).toMatchObject({ status: 'idle', response: assistant('rC'), pending_messages: 0 });
+  });
+
+  it('keeps messages whose text holds newlines intact through the inbox', async () => {
+    const id = await newSession();
+    const a = await submit(id, 'first');
+    const tricky = 'line1\nline2\n\n{"json":true}\n';
+    const b = await submit(id, tricky, 'enqueue', { url: 'https://example.com/x?a=1\n', include_messages: false });
+    const claim = await store.claim(id, a.turnId);
+    if (claim.kind !== 'ok') throw new Error('claim failed');
+    await store.finish(id, a.turnId, claim.fence, { ok: true, reply: assistant('r') });
+    const claimB = await store.claim(id, b.turnId);
+    if (claimB.kind !== 'ok') throw new Error('claim failed');
+    expect(claimB.history.at(-1)).toEqual(user(tricky));
+    const done = await store.finish(id, b.turnId, claimB.fence, { ok: true, reply: assistant('r2') });
+    expect(done).toMatchObject({ kind: 'ok', webhook: { url: 'https://example.com/x?a=1\n' } });
+  });
+});
+
+describe('list', () => {
+  it('pages through many sessions in creation order with a cursor', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      clock = T0 + i;
+      ids.push(await newSession(Array.from({ length: i % 3 }, (_, j) => user(`m${j}`))));
+    }
+    const seen: { session_id: string; total_messages: number; status: string }[] = [];
+    let cursor: string | undefined;
+    const pageSizes: number[] = [];
+    for (let page = 0; page < 10; page++) {
+      const { items, nextCursor } = await store.list(10, cursor);
+      pageSizes.push(items.length);
+      seen.push(...items);
+      if (!nextCursor) break;
+      cursor = nextCursor;
+    }
+    expect(pageSizes).toEqual([10, 10, 5]);
+    expect(seen.map((s) => s.session_id)).toEqual(ids);
+    seen.forEach((s, i) => expect(s).toEqual({ session_id: ids[i], total_messages: i % 3, status: 'idle' }));
+  });
+
+  it('ends with an empty page when the count is a multiple of the limit', async () => {
+    for (let i = 0; i < 4; i++) {
+      clock = T0 + i;
+      await newSession();
+    }
+    const first = await store.list(2);
+    const second = await store.list(2, first.nextCursor ?? undefined);
+    expect(second.items).toHaveLength(2);
+    const third = await store.list(2, second.nextCursor ?? undefined);
+    expect(third).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('reflects current status and skips deleted sessions', async () => {
+    const a = await newSession();
+    clock += 1;
+    const b = await newSession();
+    clock += 1;
+    const c = await newSession();
+    await submit(a, 'x');
+    await store.delete(b);
+    const { items, nextCursor } = await store.list(10);
+    expect(items).toEqual([
+      { session_id: a, total_messages: 1, status: 'running' },
+      { session_id: c, total_messages: 0, status: 'idle' },
+    ]);
+    expect(nextCursor).toBeNull();
+  });
+
+  it('skips an index entry whose session is missing and still pages on', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock = T0 + i;
+      ids.push(await newSession());
+    }
+    // As if a process died between the delete script and the index removal.
+    const k = store.sessionKeys(ids[1] as string);
+    await redis.del(k.meta, k.messages);
+    const first = await store.list(2);
+    expect(first.items.map((s) => s.session_id)).toEqual([ids[0]]);
+    expect(first.nextCursor).not.toBeNull();
+    const second = await store.list(2, first.nextCursor ?? undefined);
+    expect(second.items.map((s) => s.session_id)).toEqual([ids[2], ids[3]]);
+    const third = await store.list(2, second.nextCursor ?? undefined);
+    expect(third).toEqual({ items: [{ session_id: ids[4], total_messages: 0, status: 'idle' }], nextCursor: null });
+  });
+});
+
+describe('delete', () => {
+  it('removes every key of the session and its index entry, leaving other sessions alone', async () => {
+    const keep = await newSession([user('keep')]);
+    const id = await newSession([user('s')]);
+    const running = await submit(id, 'one');
+    await submit(id, 'two', 'enqueue');
+    const k = store.sessionKeys(id);
+    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([k.meta, k.inbox, k.messages].sort());
+    expect(await store.count()).toBe(2);
+
+    expect(await store.delete(id)).toEqual({ status: 'running', turnId: running.turnId });
+
+    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([]);
+    expect(await store.count()).toBe(1);
+    expect(await redis.zrange(store.keys.sessionIndex, 0, -1)).toEqual([expect.stringMatching(new RegExp(`:${keep}$`))]);
+    expect(await store.get(id)).toBeNull();
+    expect(await store.get(keep)).toMatchObject({ status: 'idle', total_messages: 1 });
+    expect(await store.delete(id)).toBeNull();
+  });
+
+  it('of a running session announces a cancel for its turn; of an idle one, none', async () => {
+    const subscriber = new Redis(inject('redisUrl'));
+    try {
+      await subscriber.subscribe(store.keys.cancel);
+      const received: string[] = [];
+      subscriber.on('message', (_channel: string, message: string) => received.push(message));
+
+      const idle = await newSession();
+      const id = await newSession();
+      const { turnId } = await submit(id, 'x');
+      expect(await store.delete(idle)).toEqual({ status: 'idle', turnId: '' });
+      const message = once(subscriber, 'message');
+      expect(await store.delete(id)).toEqual({ status: 'running', turnId });
+      await message;
+      expect(received).toEqual([`${id}\n${turnId}`]);
+    } finally {
+      await subscriber.quit();
+    }
+  });
+
+  it('wakes the session’s long-pollers', async () => {
+    const subscriber = new Redis(inject('redisUrl'));
+    try {
+      const id = await newSession();
+      await subscriber.subscribe(store.sessionKeys(id).events);
+      const message = once(subscriber, 'message');
+      await store.delete(id);
+      expect(await message).toEqual([store.sessionKeys(id).events, 'deleted']);
+    } finally {
+      await subscriber.quit();
+    }
+  });
+});
+
+describe('running index', () => {
+  it('gets an entry at accept time + grace when a turn starts', async () => {
+    const id = await newSession();
+    expect(await redis.zscore(store.keys.running, id)).toBeNull();
+    clock += 7;
+    await submit(id, 'x');
+    expect(Number(await redis.zscore(store.keys.running, id))).toBe(T0 + 7 + GRACE);
+  });
+
+  it('dueRunning returns the entries whose check time has come, oldest first, up to the limit', async () => {
+    const a = await newSession();
+    const b = await newSession();
+    const c = await newSession();
+    await submit(a, 'x');
+    clock += 10;
+    await submit(b, 'x');
+    clock += 10;
+    await submit(c, 'x');
+
+    clock = T0 + GRACE - 1;
+    expect(await store.dueRunning(10)).toEqual([]);
+    clock = T0 + GRACE;
+    expect(await store.dueRunning(10)).toEqual([{ sessionId: a, dueAt: T0 + GRACE }]);
+    clock = T0 + GRACE + 20;
+    expect(await store.dueRunning(10)).toEqual([
+      { sessionId: a, dueAt: T0 + GRACE },
+      { sessionId: b, dueAt: T0 + GRACE + 10 },
+      { sessionId: c, dueAt: T0 + GRACE + 20 },
+    ]);
+    expect(await store.dueRunning(2)).toHaveLength(2);
+  });
+
+  it('releaseRunning removes the entry only while its score is unchanged (compare-and-remove)', async () => {
+    const id = await newSession();
+    await submit(id, 'x');
+    clock += GRACE;
+    const [seen] = await store.dueRunning(10);
+    if (!seen) throw new Error('entry not due');
+
+    // Meanwhile the turn was rescheduled (a new turn started, or the reaper postponed it).
+    await store.postpone(id, 1000);
+    expect(await store.releaseRunning(seen)).toBe(false);
+    expect(Number(await redis.zscore(store.keys.running, id))).toBe(clock + 1000);
+
+    // With the score it now has, the entry goes.
+    clock += 1000;
+    const [current] = await store.dueRunning(10);
+    if (!current) throw new Error('entry not due');
+    expect(await store.releaseRunning(current)).toBe(true);
+    expect(await redis.zscore(store.keys.running, id)).toBeNull();
+    // Releasing twice is harmless.
+    expect(await store.releaseRunning(current)).toBe(false);
+  });
+
+  it('markRunning never puts a scheduled check later, but always changes its score; postpone does', async () => {
+    const id = await newSession();
+    const score = async () => Number(await redis.zscore(store.keys.running, id));
+    await store.markRunning(id);
+    expect(await score()).toBe(T0 + GRACE);
+    await store.markRunning(id, T0 + 3);
+    expect(await score()).toBe(T0 + GRACE - 1);
+    await store.markRunning(id, T0 - GRACE); // check due at T0: earlier, so taken
+    expect(await score()).toBe(T0);
+    await store.postpone(id, 50);
+    expect(await score()).toBe(T0 + 50);
+  });
+
+  it('a refused or queued message does not put off the check of the running turn', async () => {
+    const id = await newSession();
+    const score = async () => Number(await redis.zscore(store.keys.running, id));
+    expect((await submit(id, 'running')).result.kind).toBe('started');
+    const scheduled = await score();
+    for (let i = 0; i < 5; i++) {
+      clock += 1_000;
+      expect((await submit(id, `refused ${i}`, 'reject')).result.kind).toBe('busy');
+      clock += 1_000;
+      expect((await submit(id, `queued ${i}`, 'enqueue')).result.kind).toBe('queued');
+    }
+    expect(await score()).toBeLessThanOrEqual(scheduled);
+    expect((await store.dueRunning(10)).map((e) => e.sessionId)).toEqual([id]);
+  });
+});
