@@ -7,6 +7,7 @@ import {
   type SessionView,
   isUuid,
   AppError,
+  ValidationError,
 } from '@baton/core';
 import type { SessionService, SessionStore, SessionWatcher } from '@baton/store';
 import { allow } from '../http/errors.ts';
@@ -130,9 +131,7 @@ function encodeCursor(member: string): string {
 function decodeCursor(cursor: string): string {
   const member = Buffer.from(cursor, 'base64url').toString();
   if (!/^\d{13}:[0-9a-f-]{36}$/.test(member)) {
-    throw new AppError(422, 'validation_failed', 'Invalid request: query.cursor: not a cursor from this API', {
-      details: [{ path: 'query.cursor', message: 'not a cursor from this API' }],
-    });
+    throw new ValidationError([{ path: 'query.cursor', message: 'not a cursor from this API' }]);
   }
   return member;
 }
