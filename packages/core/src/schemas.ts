@@ -66,14 +66,6 @@ export const CreateSessionRequest = z.strictObject({
 });
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
 
-/** The turn a worker runs: everything else it reads from the session. */
-export interface TurnRecord {
-  turn_id: string;
-  message: ChatMessage;
-  webhook: WebhookSpec | null;
-  accepted_at: number;
-}
-
 export interface SessionView {
   session_id: string;
   status: SessionStatus;

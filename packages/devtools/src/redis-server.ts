@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -110,11 +110,4 @@ export class RedisServer {
     await this.stop();
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** `redis-server --version`, for reports. */
-export function redisVersion(bin = findRedisServer()): string | null {
-  if (!bin) return null;
-  const out = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout;
-  return /v=(\S+)/.exec(out)?.[1] ?? null;
 }

@@ -45,10 +45,6 @@ export class SessionService {
     this.fault = deps.fault ?? noFault;
   }
 
-  get store(): SessionStore {
-    return this.deps.store;
-  }
-
   async createSession(input: CreateSessionRequest & { sessionId?: string; tenant?: string }): Promise<SessionView> {
     const agent = input.agent ?? this.deps.defaultAgent;
     const missing = this.deps.agents[agent];

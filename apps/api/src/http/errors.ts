@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '@baton/core';
+import { AppError, ServiceUnavailableError } from '@baton/core';
 
 /** The one error body of the native API: `{"error": {"code", "message", "details"?}}`. */
 export function errorBody(err: AppError) {
@@ -37,10 +37,7 @@ export function toAppError(err: unknown): AppError {
       return new AppError(400, 'request_aborted', 'The request was aborted while its body was read');
   }
   if (isRedisUnavailable(err)) {
-    return new AppError(503, 'service_unavailable', 'The session store is unavailable; retry shortly', {
-      cause: err,
-      headers: { 'retry-after': '1' },
-    });
+    return new ServiceUnavailableError('The session store is unavailable; retry shortly', err);
   }
   return new AppError(500, 'internal_error', 'Internal server error', { cause: err });
 }
