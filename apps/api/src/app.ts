@@ -1,12 +1,16 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { type Keyring, keyFrom, requireKey } from './http/auth.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { sessionRoutes, type SessionRoutesDeps } from './routes/sessions.ts';
+import { webhookRoutes, type WebhookRoutesDeps } from './routes/webhooks.ts';
+import { mountSurfaces } from './surfaces/index.ts';
 
-export interface AppDeps extends SessionRoutesDeps {
+export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps {
   logger: Logger;
   bodyLimit: string;
+  keyring: Keyring;
 }
 
 /** The HTTP app, given its dependencies; `main.ts` wires them. */
@@ -19,8 +23,13 @@ export function buildApp(deps: AppDeps): Express {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // The compatibility surfaces (OpenHands, agenhq): each with its own auth header and error shape.
+  mountSurfaces(app, deps);
+  // The native API, at the root: `Authorization: Bearer <key>`.
+  app.use(['/sessions', '/webhooks'], requireKey(deps.keyring, keyFrom.bearer));
   app.use(jsonBody(deps.bodyLimit));
   app.use(sessionRoutes(deps));
+  app.use(webhookRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { ApiEnv, ConfigError, makeFaultHook, parseEnv } from '@baton/core';
 import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
-import { TurnQueue } from '@baton/queue';
+import { TurnQueue, WebhookQueue } from '@baton/queue';
 import {
+  DeliveryLog,
   SessionService,
+  WebhookService,
   SessionStore,
   SessionWatcher,
   makeProducerConnection,
@@ -13,6 +15,8 @@ import {
   waitForReady,
 } from '@baton/store';
 import { buildApp } from './app.ts';
+import { Keyring } from './http/auth.ts';
+import { makeWebhookUrlCheck } from './webhook-guard.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(ApiEnv, process.env);
@@ -24,8 +28,14 @@ async function main(): Promise<void> {
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
 
-  const store = new SessionStore(redis, { prefix: env.BATON_PREFIX, runningGraceMs: env.RUNNING_GRACE_MS });
+  const store = new SessionStore(redis, {
+    prefix: env.BATON_PREFIX,
+    runningGraceMs: env.RUNNING_GRACE_MS,
+    notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
+  });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
+  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
+  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue);
   const watcher = new SessionWatcher(subscriber);
   const service = new SessionService({
     store,
@@ -33,6 +43,7 @@ async function main(): Promise<void> {
     defaultAgent: env.AGENT,
     agents: agentAvailability(agentsConfigFromEnv(env)),
     maxSessions: env.MAX_SESSIONS,
+    checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
   });
   const shutdown = new AbortController();
@@ -41,7 +52,9 @@ async function main(): Promise<void> {
   const app = buildApp({
     logger,
     bodyLimit: env.BODY_LIMIT,
+    keyring: new Keyring(env.API_KEYS),
     service,
+    webhooks,
     store,
     watcher,
     longPoll: { defaultS: env.LONG_POLL_DEFAULT_S, maxS: env.LONG_POLL_MAX_S },
@@ -63,7 +76,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeIdleConnections();
     await once(server, 'close').catch(() => {});
-    await queue.close().catch(() => {});
+    await Promise.all([queue.close(), webhookQueue.close()]).catch(() => {});
     redis.disconnect();
     subscriber.disconnect();
     process.exit(0);

@@ -2,15 +2,20 @@ import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { ConfigError, WorkerEnv, makeFaultHook, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
-import { TURN_QUEUE, TurnQueue } from '@baton/queue';
-import { SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
+import { TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue } from '@baton/queue';
+import { DeliveryLog, SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
+import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { makeTurnProcessor } from './processors/turn-run.ts';
 import { startReaper } from './reaper.ts';
+import { makeWebhookProcessor } from './webhooks/deliver.ts';
+import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
   const logger = pino({ name: 'baton-worker', level: env.LOG_LEVEL });
+  const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE);
+  if (env.WEBHOOK_SECRET.length === 0) logger.warn('WEBHOOK_SECRET is not set: webhooks without a secret of their own go unsigned');
 
   const redis = makeWorkerConnection(env.REDIS_URL, 'baton-worker');
   const subscriber = makeWorkerConnection(env.REDIS_URL, 'baton-worker-sub');
@@ -18,8 +23,16 @@ async function main(): Promise<void> {
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
 
-  const store = new SessionStore(redis, { prefix: env.BATON_PREFIX, runningGraceMs: env.RUNNING_GRACE_MS });
+  const store = new SessionStore(redis, {
+    prefix: env.BATON_PREFIX,
+    runningGraceMs: env.RUNNING_GRACE_MS,
+    notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
+  });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
+  const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
+  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
+  const flush = (sessionId: string) =>
+    flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS }, sessionId);
   const active = new ActiveTurns();
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
 
@@ -31,7 +44,16 @@ async function main(): Promise<void> {
 
   const worker = new Worker(
     TURN_QUEUE,
-    makeTurnProcessor({ store, queue, agentFor, active, turnTimeoutMs: env.TURN_TIMEOUT_MS, logger, fault: makeFaultHook(env.BATON_FAULT) }),
+    makeTurnProcessor({
+      store,
+      queue,
+      agentFor,
+      active,
+      turnTimeoutMs: env.TURN_TIMEOUT_MS,
+      logger,
+      flushOutbox: flush,
+      fault: makeFaultHook(env.BATON_FAULT),
+    }),
     {
       connection: redis,
       prefix: queuePrefix(env.BATON_PREFIX),
@@ -44,11 +66,36 @@ async function main(): Promise<void> {
   );
   worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => logger.warn({ turnId: job?.id, err: err.message }, 'turn job failed'));
+
+  // Webhooks: a worker of their own, so slow receivers never hold a turn slot.
+  const webhookWorker = new Worker(
+    WEBHOOK_QUEUE,
+    makeWebhookProcessor({
+      log: deliveries,
+      schedule,
+      secrets: env.WEBHOOK_SECRET,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+      logger,
+    }),
+    {
+      connection: redis,
+      prefix: queuePrefix(env.BATON_PREFIX),
+      concurrency: env.WEBHOOK_CONCURRENCY,
+      lockDuration: Math.max(env.LOCK_DURATION_MS, env.WEBHOOK_TIMEOUT_MS * 2),
+      stalledInterval: env.STALLED_INTERVAL_MS,
+      autorun: false,
+    },
+  );
+  webhookWorker.on('error', (err) => logger.warn({ err: err.message }, 'webhook worker error'));
+  webhookWorker.on('failed', (job, err) => logger.warn({ deliveryId: job?.data?.delivery_id, err: err.message }, 'webhook job failed'));
+
   const reaper = env.REAPER
-    ? startReaper({ store, queue, logger, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
+    ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
     : null;
   void worker.run();
-  await worker.waitUntilReady();
+  void webhookWorker.run();
+  await Promise.all([worker.waitUntilReady(), webhookWorker.waitUntilReady()]);
   logger.info({ concurrency: env.WORKER_CONCURRENCY, pid: process.pid }, 'Baton worker ready');
 
   let stopping = false;
@@ -65,9 +112,9 @@ async function main(): Promise<void> {
       logger.warn({ handed }, 'shutdown deadline passed: handing active turns back to the queue');
     }, env.SHUTDOWN_TIMEOUT_MS);
     await reaper?.stop();
-    await worker.close();
+    await Promise.all([worker.close(), webhookWorker.close()]);
     clearTimeout(deadline);
-    await queue.close().catch(() => {});
+    await Promise.all([queue.close(), webhookQueue.close()]).catch(() => {});
     redis.disconnect();
     subscriber.disconnect();
     logger.info('worker stopped');
@@ -75,6 +122,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+function webhookSchedule(text: string): number[] {
+  try {
+    return parseSchedule(text);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_SCHEDULE: ${(err as Error).message}`);
+  }
 }
 
 main().catch((err) => {

@@ -18,6 +18,8 @@ let clock: number;
 let store: SessionStore;
 let queue: TurnQueue;
 let deps: ReaperDeps;
+/** Sessions whose outbox the reaper flushed. */
+let flushed: string[] = [];
 const workers: Worker[] = [];
 
 beforeAll(() => {
@@ -31,7 +33,15 @@ beforeEach(() => {
   clock = T0;
   store = new SessionStore(redis, { prefix, runningGraceMs: GRACE, now: () => clock });
   queue = new TurnQueue(redis, prefix);
-  deps = { store, queue, logger: pino({ level: 'silent' }), graceMs: GRACE, now: () => clock };
+  flushed = [];
+  deps = {
+    store,
+    queue,
+    logger: pino({ level: 'silent' }),
+    flushOutbox: async (sessionId) => void flushed.push(sessionId),
+    graceMs: GRACE,
+    now: () => clock,
+  };
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.close()));
@@ -74,6 +84,7 @@ describe('reapOnce', () => {
     const turnId = await accept(id, 'hi');
     clock = T0 + GRACE - 1;
     expect(await reapOnce(deps)).toBe(0);
+    expect(flushed).toEqual([]);
     expect(await queue.queue.getJob(turnId)).toBeUndefined();
     expect(await runningScore(id)).toBe(T0 + GRACE);
   });
@@ -136,6 +147,8 @@ describe('reapOnce', () => {
     expect(await runningScore(id)).toBeNull();
     expect(await queue.queue.getJob(turnId)).toBeUndefined();
     expect(await store.get(id)).toMatchObject({ status: 'idle', turn_id: turnId });
+    // A worker that died right after finishing left its webhooks in the outbox: flushed here.
+    expect(flushed).toEqual([id]);
   });
 
   it('releases the entry of a deleted session', async () => {
@@ -146,6 +159,7 @@ describe('reapOnce', () => {
     expect(await reapOnce(deps)).toBe(0);
     expect(await runningScore(id)).toBeNull();
     expect(await store.get(id)).toBeNull();
+    expect(flushed).toEqual([id]);
   });
 
   it('finishes a turn whose job failed for good, then starts and enqueues the next queued message', async () => {
@@ -188,6 +202,7 @@ describe('reapOnce', () => {
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(1);
     expect(await store.get(id)).toMatchObject({ status: 'error', error: 'Turn failed: no connection', turn_id: turnId });
+    expect(flushed).toEqual([id]);
 
     // The next pass drops the entry: the session no longer runs.
     clock += GRACE;

@@ -6,6 +6,8 @@ export interface ReaperDeps {
   store: SessionStore;
   queue: TurnQueue;
   logger: Logger;
+  /** Queues the webhook deliveries of a session's turn-end events (its outbox). */
+  flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
   batch?: number;
@@ -15,7 +17,8 @@ export interface ReaperDeps {
 /**
  * Repairs running turns that nothing will finish. Every started turn has an entry in
  * the running index, written before the turn itself; when its check time comes:
- * - the session is no longer running (or is gone) → the entry is dropped;
+ * - the session is no longer running (or is gone) → its outbox is flushed (webhooks of
+ *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
  * - the job failed for good → the turn ends with an error and the next message starts;
  * - the job is alive (waiting, active, retrying) → checked again later.
@@ -27,6 +30,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
   for (const entry of due) {
     const turn = await deps.store.runningTurn(entry.sessionId);
     if (!turn || turn.status !== 'running') {
+      await deps.flushOutbox(entry.sessionId);
       await deps.store.releaseRunning(entry);
       continue;
     }
@@ -50,6 +54,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
       if (finished.kind === 'ok' && finished.nextTurnId) {
         await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: finished.nextTurnId });
       }
+      await deps.flushOutbox(entry.sessionId);
       repaired++;
     }
   }

@@ -28,6 +28,14 @@ export const CommonEnv = z.object({
   HTTP_AGENT_URL: z.url({ protocol: /^https?$/ }).optional(),
   HTTP_AGENT_TOKEN: z.string().optional(),
   BATON_FAULT: z.string().optional(),
+  /** Server-wide webhook endpoints (comma-separated URLs): told of every turn's end. */
+  WEBHOOK_ENDPOINTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each must be an absolute http(s) URL' }))),
+  /** Lifts the webhook address check (loopback, private, link-local...): local development and tests only. */
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -39,6 +47,11 @@ export const ApiEnv = CommonEnv.extend({
   LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
   MAX_SESSIONS: int(0),
   PAGE_LIMIT_MAX: int(200, 1),
+  /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
 })
   .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
@@ -56,6 +69,16 @@ export const WorkerEnv = CommonEnv.extend({
   MAX_STALLED_COUNT: int(3, 0),
   REAPER_INTERVAL_MS: int(2_000, 50),
   REAPER: bool(true),
+  /** Signing secret(s), `whsec_…`; several (space- or comma-separated) while rotating, each signs. */
+  WEBHOOK_SECRET: z
+    .string()
+    .default('')
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'each must be whsec_ + base64'))),
+  /** Delay before each attempt: `0,5s,5m,30m,2h,5h,10h,10h` (ms, s, m or h). */
+  WEBHOOK_SCHEDULE: z.string().default('0,5s,5m,30m,2h,5h,10h,10h'),
+  WEBHOOK_TIMEOUT_MS: int(15_000, 1),
+  WEBHOOK_CONCURRENCY: int(50, 1),
 }).refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {
   message: 'STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS',
   path: ['STALLED_INTERVAL_MS'],

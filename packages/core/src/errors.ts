@@ -68,3 +68,34 @@ export class ServiceUnavailableError extends AppError {
     super(503, 'service_unavailable', message, { cause, headers: { 'retry-after': '1' } });
   }
 }
+
+/** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
+export class WebhookUrlError extends AppError {
+  constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {
+    super(422, code, `${path}: ${reason}`, { details: [{ path, message: reason }] });
+  }
+}
+
+export class DeliveryNotFoundError extends AppError {
+  constructor(deliveryId: string) {
+    super(404, 'delivery_not_found', `Webhook delivery ${JSON.stringify(deliveryId)} not found`);
+  }
+}
+
+export class DeliveryPendingError extends AppError {
+  constructor() {
+    super(409, 'delivery_pending', 'The delivery is still being attempted; redeliver it once it has ended');
+  }
+}
+
+export class SessionPausedError extends AppError {
+  constructor() {
+    super(409, 'session_paused', 'Session is paused; resume it first');
+  }
+}
+
+export class SessionArchivedError extends AppError {
+  constructor() {
+    super(410, 'session_archived', 'Session is archived (read-only)');
+  }
+}

@@ -47,7 +47,7 @@ describe('sessionKeys', () => {
   it('puts the session id in a hash tag in every key', () => {
     const keys = sessionKeys('baton', id);
     const values = Object.values(keys);
-    expect(Object.keys(keys).sort()).toEqual(['events', 'inbox', 'messages', 'meta']);
+    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'events', 'inbox', 'messages', 'meta', 'outbox', 'turns']);
     for (const key of values) {
       expect(key.startsWith('baton:')).toBe(true);
       expect(hashTag(key)).toBe(id);
@@ -78,7 +78,7 @@ describe('sessionKeys', () => {
 describe('globalKeys', () => {
   it('builds the global keys under the prefix, outside any session’s hash tag', () => {
     const keys = globalKeys('baton');
-    expect(keys).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel' });
+    expect(keys).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead' });
     for (const key of Object.values(keys)) expect(key).not.toContain('{');
   });
 });

@@ -13,6 +13,12 @@ export interface SessionKeys {
   inbox: string;
   /** Pub/sub channel announcing the session's changes (long-poll wake-ups). */
   events: string;
+  /** List of turn-end events not yet turned into webhook deliveries (the outbox). */
+  outbox: string;
+  /** Hash delivery id → delivery JSON: each webhook delivery and its attempts. */
+  deliveries: string;
+  /** Hash turn id → `failed` | `canceled`, for turns that did not complete (timelines). */
+  turns: string;
 }
 
 export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
@@ -22,6 +28,9 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     messages: `${base}:messages`,
     inbox: `${base}:inbox`,
     events: `${base}:events`,
+    outbox: `${base}:outbox`,
+    deliveries: `${base}:deliveries`,
+    turns: `${base}:turns`,
   };
 }
 
@@ -32,6 +41,8 @@ export interface GlobalKeys {
   running: string;
   /** Pub/sub channel: `<session id>` of a turn to cancel (workers abort the agent). */
   cancel: string;
+  /** Sorted set `<session id>/<delivery id>` → when it was dead-lettered (ms). */
+  deadLetters: string;
 }
 
 export function globalKeys(prefix: string): GlobalKeys {
@@ -39,6 +50,7 @@ export function globalKeys(prefix: string): GlobalKeys {
     sessionIndex: `${prefix}:sessions`,
     running: `${prefix}:running`,
     cancel: `${prefix}:cancel`,
+    deadLetters: `${prefix}:webhooks:dead`,
   };
 }
 

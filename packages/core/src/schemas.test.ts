@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChatMessage, CreateSessionRequest, MessageRequest, WebhookSpec, compactMessage } from './schemas.ts';
+import { ChatMessage, CreateSessionRequest, MessageRequest, WebhookSpec, compactMessage, SECRET_MESSAGE } from './schemas.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -70,8 +70,15 @@ describe('WebhookSpec', () => {
     expect(issues(WebhookSpec.safeParse({ url }))).toEqual(['url: too_big']);
   });
 
-  it('accepts a whsec_ secret', () => {
+  it('accepts a whsec_ secret, and two while rotating', () => {
     expect(WebhookSpec.parse({ url: 'https://example.com', secret: SECRET }).secret).toBe(SECRET);
+    const two = `${SECRET} whsec_dGVzdA==`;
+    expect(WebhookSpec.parse({ url: 'https://example.com', secret: two }).secret).toBe(two);
+  });
+
+  it('rejects a token that could break out of its header', () => {
+    const result = WebhookSpec.safeParse({ url: 'https://example.com', token: 'abc\r\nX-Evil: 1' });
+    expect(result.error?.issues[0]).toMatchObject({ path: ['token'] });
   });
 
   it.each(['MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_', 'whsec_not base64!', 'WHSEC_abc', ' whsec_abc'])(
@@ -79,7 +86,7 @@ describe('WebhookSpec', () => {
     (secret) => {
       const result = WebhookSpec.safeParse({ url: 'https://example.com', secret });
       expect(result.success).toBe(false);
-      expect(result.error?.issues[0]).toMatchObject({ path: ['secret'], message: 'must be a whsec_ secret' });
+      expect(result.error?.issues[0]).toMatchObject({ path: ['secret'], message: SECRET_MESSAGE });
     },
   );
 

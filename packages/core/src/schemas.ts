@@ -28,17 +28,28 @@ const chatMessageFields = {
 export const ChatMessage = z.strictObject(chatMessageFields);
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
-/** Where to send the turn's result (Motus `WebhookSpec`); delivery is done by workers. */
+export const SECRET_MESSAGE = 'must be a whsec_ secret (whsec_ + base64; up to 3, space-separated, while rotating)';
+const WebhookSecret = z
+  .string()
+  .max(600)
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}( whsec_[A-Za-z0-9+/]+={0,2}){0,2}$/, SECRET_MESSAGE);
+
+/**
+ * Where to send a turn's result (Motus `WebhookSpec`, plus `secret`). Delivery is done
+ * by workers, signed per Standard Webhooks; `secret` overrides the server's
+ * `WEBHOOK_SECRET`; several secrets (while rotating) get one signature each.
+ */
 export const WebhookSpec = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
     .max(2048),
-  token: z.string().max(4096).optional(),
-  include_messages: z.boolean().default(false),
-  secret: z
+  token: z
     .string()
-    .regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be a whsec_ secret')
+    .max(4096)
+    .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII (it is sent in a header)')
     .optional(),
+  include_messages: z.boolean().default(false),
+  secret: WebhookSecret.optional(),
 });
 export type WebhookSpec = z.infer<typeof WebhookSpec>;
 
@@ -63,6 +74,8 @@ export type AgentName = (typeof AGENT_NAMES)[number];
 export const CreateSessionRequest = z.strictObject({
   state: z.array(ChatMessage).default([]),
   agent: z.enum(AGENT_NAMES).optional(),
+  /** The session's default webhook: told of every turn's end, besides each message's own. */
+  webhook: WebhookSpec.nullable().optional(),
 });
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
 
@@ -72,6 +85,14 @@ export interface SessionView {
   response: ChatMessage | null;
   error: string | null;
   agent: string;
+  /** The API key's tenant that owns it ('' when auth is off). */
+  tenant: string;
+  /** No turn starts while paused (queued messages wait). */
+  paused: boolean;
+  /** Read-only for good (OpenHands V1: its sandbox was deleted). */
+  archived: boolean;
+  /** Surface-specific attributes: a title, a sandbox id... */
+  attributes: Record<string, string>;
   total_messages: number;
   pending_messages: number;
   turn_id: string | null;
@@ -86,4 +107,19 @@ export function compactMessage(message: ChatMessage): ChatMessage {
     if (message[key] !== undefined) out[key] = message[key];
   }
   return out as ChatMessage;
+}
+
+export const TURN_EVENT_TYPES = ['turn.completed', 'turn.failed', 'turn.cancelled'] as const;
+export type TurnEventType = (typeof TURN_EVENT_TYPES)[number];
+
+/** The body of a webhook: the Motus payload plus `type`, `turn_id` and `timestamp`. */
+export interface TurnEventPayload {
+  type: TurnEventType;
+  turn_id: string;
+  timestamp: string;
+  session_id: string;
+  status: 'idle' | 'error';
+  response: ChatMessage | null;
+  error: string | null;
+  messages?: ChatMessage[];
 }

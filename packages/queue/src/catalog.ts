@@ -28,3 +28,27 @@ export const turnJobOptions = (turnId: string): JobsOptions => ({
   removeOnComplete: { age: 3600, count: 1000 },
   removeOnFail: { age: 7 * 24 * 3600 },
 });
+
+/** Webhook deliveries: a queue of their own, so a slow receiver never holds a turn worker. */
+export const WEBHOOK_QUEUE = 'webhooks';
+
+export const WebhookJob = z.strictObject({
+  session_id: z.string().min(1),
+  delivery_id: z.string().min(1),
+});
+export type WebhookJob = z.infer<typeof WebhookJob>;
+
+export const WEBHOOK_JOB_NAME = 'webhook.deliver';
+
+/**
+ * One job per delivery run (`.r<n>` counts redeliveries), so queueing a delivery twice
+ * is a no-op. The retry schedule is not BullMQ's: the processor moves the job to
+ * delayed itself (see the delivery log); `attempts` here only covers Redis failures.
+ */
+export const webhookJobOptions = (deliveryId: string, redeliveries: number): JobsOptions => ({
+  jobId: `${deliveryId}.r${redeliveries}`,
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+});

@@ -1,2 +1,3 @@
 export * from './catalog.ts';
 export * from './turn-queue.ts';
+export * from './webhook-queue.ts';

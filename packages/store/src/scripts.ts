@@ -1,17 +1,21 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, ChainableCommander } from 'ioredis';
 
-type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck';
+type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel';
 
 const SCRIPTS: Record<ScriptName, { file: string; keys: number }> = {
   create: { file: 'create.lua', keys: 2 },
   submit: { file: 'submit.lua', keys: 4 },
   claim: { file: 'claim.lua', keys: 2 },
-  finish: { file: 'finish.lua', keys: 4 },
+  finish: { file: 'finish.lua', keys: 6 },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 4 },
+  delete: { file: 'delete.lua', keys: 7 },
   markRunning: { file: 'mark-running.lua', keys: 1 },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
+  saveDelivery: { file: 'save-delivery.lua', keys: 2 },
+  append: { file: 'append.lua', keys: 3 },
+  pause: { file: 'pause.lua', keys: 4 },
+  cancel: { file: 'cancel.lua', keys: 1 },
 };
 
 type Arg = string | number;

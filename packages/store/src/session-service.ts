@@ -8,14 +8,18 @@ import {
   SessionExistsError,
   SessionLimitError,
   SessionNotFoundError,
+  SessionPausedError,
+  SessionArchivedError,
   ValidationError,
+  type WebhookSpec,
+  type BusyPolicy,
   compactMessage,
   newSessionId,
   newTurnId,
   noFault,
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
-import type { SessionStore } from './session-store.ts';
+import type { SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
 
 export interface SessionServiceDeps {
   store: SessionStore;
@@ -24,6 +28,8 @@ export interface SessionServiceDeps {
   /** Agent name → null when it can run, else what to configure. */
   agents: Record<string, string | null>;
   maxSessions: number;
+  /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
+  checkWebhookUrl?: (url: string, path: string) => Promise<void>;
   fault?: FaultHook;
 }
 
@@ -45,12 +51,15 @@ export class SessionService {
     this.fault = deps.fault ?? noFault;
   }
 
-  async createSession(input: CreateSessionRequest & { sessionId?: string; tenant?: string }): Promise<SessionView> {
+  async createSession(
+    input: CreateSessionRequest & { sessionId?: string; tenant?: string; attributes?: Record<string, string> },
+  ): Promise<SessionView> {
     const agent = input.agent ?? this.deps.defaultAgent;
     const missing = this.deps.agents[agent];
     if (missing) {
       throw new ValidationError([{ path: 'body.agent', message: `agent "${agent}" is not configured on this server: ${missing}` }]);
     }
+    if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
@@ -60,6 +69,8 @@ export class SessionService {
       agent,
       tenant: input.tenant ?? '',
       state: input.state.map(compactMessage),
+      webhook: input.webhook ?? null,
+      attributes: input.attributes ?? {},
     });
     if (!created) throw new SessionExistsError(sessionId);
     return (await this.deps.store.get(sessionId)) as SessionView;
@@ -81,18 +92,71 @@ export class SessionService {
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.
    */
-  async sendMessage(sessionId: string, request: MessageRequest): Promise<Accepted> {
+  async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
+    if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');
+    return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, clientId: options.clientId });
+  }
+
+  /** Starts a turn on the history as it is, without a new message (OpenHands `run`). */
+  async run(sessionId: string, policy: BusyPolicy = 'reject'): Promise<Accepted> {
+    return this.startTurn(sessionId, { message: null, webhook: null, policy });
+  }
+
+  /** Adds a message to the history without starting a turn (OpenHands `run: false`). */
+  async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
+    const result = await this.deps.store.append(sessionId, compactMessage(message), options.clientId);
+    if (result === 'not_found') throw new SessionNotFoundError(sessionId);
+    if (result === 'archived') throw new SessionArchivedError();
+  }
+
+  /** No turn starts while paused; the running one finishes. */
+  async pause(sessionId: string): Promise<SessionView> {
+    if ((await this.deps.store.pause(sessionId)) === 'not_found') throw new SessionNotFoundError(sessionId);
+    return this.getSession(sessionId);
+  }
+
+  /** Lifts a pause and starts the first queued message, if any. */
+  async resume(sessionId: string): Promise<SessionView> {
+    const result = await this.deps.store.resume(sessionId);
+    if (result.kind !== 'ok') throw result.kind === 'archived' ? new SessionArchivedError() : new SessionNotFoundError(sessionId);
+    if (result.startedTurnId) await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.startedTurnId });
+    return this.getSession(sessionId);
+  }
+
+  /** Cancels the running turn, if any: it ends with `Turn cancelled` (and a `turn.cancelled` webhook). */
+  async cancel(sessionId: string): Promise<{ cancelled: string | null }> {
+    const result = await this.deps.store.cancel(sessionId);
+    if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
+    return { cancelled: result.kind === 'cancelling' ? result.turnId : null };
+  }
+
+  /** Makes the session read-only for good, cancelling its running turn. */
+  async archive(sessionId: string): Promise<void> {
+    const result = await this.deps.store.cancel(sessionId, 'archive');
+    if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
+  }
+
+  async timeline(sessionId: string): Promise<TimelineEntry[]> {
+    const entries = await this.deps.store.timeline(sessionId);
+    if (!entries) throw new SessionNotFoundError(sessionId);
+    return entries;
+  }
+
+  /**
+   * Accepts a turn. Once this resolves the turn is stored and will run, whatever
+   * crashes next: the reaper re-enqueues a started turn whose job never arrived.
+   */
+  private async startTurn(
+    sessionId: string,
+    input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string },
+  ): Promise<Accepted> {
     const turnId = newTurnId();
-    const result = await this.deps.store.submit({
-      sessionId,
-      turnId,
-      message: compactMessage(fields),
-      webhook,
-      policy: if_busy,
-    });
+    const result: SubmitResult = await this.deps.store.submit({ sessionId, turnId, ...input });
     if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
     if (result.kind === 'busy') throw new SessionBusyError();
+    if (result.kind === 'paused') throw new SessionPausedError();
+    if (result.kind === 'archived') throw new SessionArchivedError();
     if (result.kind === 'queued') return { sessionId, turnId, queued: true };
     this.fault('api.after-state-write');
     await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId });

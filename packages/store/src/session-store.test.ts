@@ -63,6 +63,10 @@ describe('create / get', () => {
       response: null,
       error: null,
       agent: 'echo',
+      tenant: '',
+      paused: false,
+      archived: false,
+      attributes: {},
       total_messages: 3,
       pending_messages: 0,
       turn_id: null,
@@ -141,7 +145,7 @@ describe('claim', () => {
     const id = await newSession([assistant('earlier')]);
     const { turnId } = await submit(id, 'now');
     const first = await store.claim(id, turnId);
-    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', history: [assistant('earlier'), user('now')] });
+    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', cancelled: false, history: [assistant('earlier'), user('now')] });
     const second = await store.claim(id, turnId);
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
   });
@@ -170,9 +174,11 @@ describe('finish', () => {
     expect(await store.finish(id, turnId, taken.fence, { ok: true, reply: assistant('new') })).toEqual({
       kind: 'ok',
       status: 'idle',
-      webhook: null,
+      notify: false,
       nextTurnId: null,
     });
+    // No webhook anywhere: nothing goes to the outbox.
+    expect(await redis.llen(store.sessionKeys(id).outbox)).toBe(0);
     expect(await store.messages(id)).toEqual([user('q'), assistant('new')]);
   });
 
@@ -215,7 +221,7 @@ describe('finish', () => {
     if (claim.kind !== 'ok') throw new Error('claim failed');
     clock += 42;
     const result = await store.finish(id, turnId, claim.fence, { ok: false, error: 'Agent failed: boom' });
-    expect(result).toEqual({ kind: 'ok', status: 'error', webhook: null, nextTurnId: null });
+    expect(result).toEqual({ kind: 'ok', status: 'error', notify: false, nextTurnId: null });
     expect(await store.get(id)).toMatchObject({
       status: 'error',
       error: 'Agent failed: boom',
@@ -256,9 +262,14 @@ describe('finish', () => {
     expect(await store.finish(id, a.turnId, claimA.fence, { ok: true, reply: assistant('rA') })).toEqual({
       kind: 'ok',
       status: 'idle',
-      webhook: hookA,
+      notify: true,
       nextTurnId: b.turnId,
     });
+    // A's end, with A's webhook, is in the outbox for the webhook dispatcher.
+    const [eventA] = (await redis.lrange(store.sessionKeys(id).outbox, 0, -1)).map((r) => JSON.parse(r));
+    expect(eventA).toMatchObject({ turn_id: a.turnId, type: 'turn.completed', status: 'idle', error: '', history_len: 3 });
+    expect(JSON.parse(eventA.webhook)).toEqual(hookA);
+    expect(JSON.parse(eventA.response)).toMatchObject(assistant('rA'));
     expect(await store.get(id)).toMatchObject({
       status: 'running',
       turn_id: b.turnId,
@@ -277,7 +288,7 @@ describe('finish', () => {
     expect(await store.finish(id, b.turnId, claimB.fence, { ok: false, error: 'boom' })).toEqual({
       kind: 'ok',
       status: 'error',
-      webhook: hookB,
+      notify: true,
       nextTurnId: c.turnId,
     });
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: c.turnId, error: null, pending_messages: 0 });
@@ -287,9 +298,14 @@ describe('finish', () => {
     expect(await store.finish(id, c.turnId, claimC.fence, { ok: true, reply: assistant('rC') })).toEqual({
       kind: 'ok',
       status: 'idle',
-      webhook: null,
+      notify: false,
       nextTurnId: null,
     });
+    const outbox = (await redis.lrange(store.sessionKeys(id).outbox, 0, -1)).map((r) => JSON.parse(r));
+    expect(outbox.map((e) => [e.turn_id, e.type, e.error])).toEqual([
+      [a.turnId, 'turn.completed', ''],
+      [b.turnId, 'turn.failed', 'boom'],
+    ]);
     expect(await store.messages(id)).toEqual([
       { role: 'system', content: 'sys' },
       user('A'),
@@ -313,7 +329,9 @@ describe('finish', () => {
     if (claimB.kind !== 'ok') throw new Error('claim failed');
     expect(claimB.history.at(-1)).toEqual(user(tricky));
     const done = await store.finish(id, b.turnId, claimB.fence, { ok: true, reply: assistant('r2') });
-    expect(done).toMatchObject({ kind: 'ok', webhook: { url: 'https://example.com/x?a=1\n' } });
+    expect(done).toMatchObject({ kind: 'ok', notify: true });
+    const [event] = (await redis.lrange(store.sessionKeys(id).outbox, 0, -1)).map((r) => JSON.parse(r));
+    expect(JSON.parse(event.webhook)).toMatchObject({ url: 'https://example.com/x?a=1\n' });
   });
 });
 

@@ -8,7 +8,9 @@ import {
   globalKeys,
   sessionKeys,
   type GlobalKeys,
+  type TurnEventType,
 } from '@baton/core';
+import { type MessageMeta, decodeMessage, decodeStored, encodeMessage } from './message-record.ts';
 import { callScript, defineScripts } from './scripts.ts';
 
 export interface StoreOptions {
@@ -16,23 +18,37 @@ export interface StoreOptions {
   prefix: string;
   /** How long after a turn is accepted the reaper first checks that its job exists (ms). */
   runningGraceMs: number;
+  /** True when server-wide webhook endpoints want every turn's end (not only turns with a webhook). */
+  notifyAll?: boolean;
   now?: () => number;
 }
 
 export type SubmitResult =
   | { kind: 'started'; turnId: string }
+  /** `runningTurnId` is '' when the message waits because the session is paused. */
   | { kind: 'queued'; turnId: string; runningTurnId: string }
-  | { kind: 'busy' }
-  | { kind: 'not_found' };
+  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' };
 
 export type ClaimResult =
-  | { kind: 'ok'; fence: string; agent: string; history: ChatMessage[] }
+  /** `cancelled`: a cancel was asked for before the claim; finish it as cancelled. */
+  | { kind: 'ok'; fence: string; agent: string; cancelled: boolean; history: ChatMessage[] }
   | { kind: 'stale' | 'gone' };
 
-export type TurnOutcome = { ok: true; reply: ChatMessage } | { ok: false; error: string };
+/** One entry of a session's timeline: a history message or a queued one. */
+export interface TimelineEntry {
+  /** Position: history index, then queued messages after the history. */
+  seq: number;
+  message: ChatMessage;
+  meta: MessageMeta | null;
+  /** `queued` (inbox), `processing` (the running turn's message), or how its turn ended. */
+  status: 'completed' | 'processing' | 'queued' | 'failed' | 'canceled';
+}
+
+export type TurnOutcome = { ok: true; reply: ChatMessage } | { ok: false; error: string; cancelled?: boolean };
 
 export type FinishResult =
-  | { kind: 'ok'; status: SessionStatus; webhook: WebhookSpec | null; nextTurnId: string | null }
+  /** `notify`: the turn-end event went to the outbox (some webhook wants it). */
+  | { kind: 'ok'; status: SessionStatus; notify: boolean; nextTurnId: string | null }
   | { kind: 'stale' | 'gone' };
 
 export interface SessionSummary {
@@ -71,14 +87,24 @@ export class SessionStore {
   }
 
   /** Returns false when a session with that id exists already. */
-  async create(input: { sessionId: string; agent: string; tenant: string; state: ChatMessage[] }): Promise<boolean> {
+  async create(input: {
+    sessionId: string;
+    agent: string;
+    tenant: string;
+    state: ChatMessage[];
+    webhook?: WebhookSpec | null;
+    /** Surface-specific attributes (a title, a sandbox id...), kept as given. */
+    attributes?: Record<string, string>;
+  }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
     // Index first: a listing skips ids whose session is missing, never the reverse.
     const member = `${pad(now)}:${input.sessionId}`;
     const pipe = this.redis.pipeline().zadd(this.keys.sessionIndex, 'NX', 0, member);
-    const state = input.state.map((m) => JSON.stringify(m));
-    callScript(pipe, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, ...state]);
+    const state = input.state.map((m) => encodeMessage(m, { at: now }));
+    const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
+    const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
+    callScript(pipe, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]);
     const [indexed, created] = replies(await pipe.exec()) as [number, number];
     if (created !== 1 && indexed === 1) await this.redis.zrem(this.keys.sessionIndex, member);
     return created === 1;
@@ -101,7 +127,7 @@ export class SessionStore {
       [unknown, string[]],
     ];
     if (!exists) return null;
-    return list.map((m) => JSON.parse(m) as ChatMessage);
+    return list.map(decodeMessage);
   }
 
   /** Sessions in creation order, `limit` at a time; `cursor` is the last item's opaque cursor. */
@@ -125,16 +151,20 @@ export class SessionStore {
     return { items, nextCursor: members.length === limit && last ? last : null };
   }
 
+  /** `message: null` starts a turn on the history as it is. */
   async submit(input: {
     sessionId: string;
     turnId: string;
-    message: ChatMessage;
+    message: ChatMessage | null;
     webhook: WebhookSpec | null;
     policy: BusyPolicy;
+    clientId?: string;
   }): Promise<SubmitResult> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
-    const messageJson = JSON.stringify(input.message);
+    const meta: MessageMeta = { at: now, turn: input.turnId };
+    if (input.clientId !== undefined) meta.client_id = input.clientId;
+    const messageJson = input.message ? encodeMessage(input.message, meta) : '';
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
     // The running-index entry goes first, in the same round trip: if this process dies
@@ -153,7 +183,85 @@ export class SessionStore {
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind === 'started') return { kind, turnId: input.turnId };
     if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };
-    return { kind: kind as 'busy' | 'not_found' };
+    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' };
+  }
+
+  /** Adds a message to the history without starting a turn. */
+  async append(sessionId: string, message: ChatMessage, clientId?: string): Promise<'ok' | 'not_found' | 'archived'> {
+    const now = this.now();
+    const k = this.sessionKeys(sessionId);
+    const meta: MessageMeta = clientId === undefined ? { at: now } : { at: now, client_id: clientId };
+    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events], [encodeMessage(message, meta), now])) as
+      | 'ok'
+      | 'not_found'
+      | 'archived';
+  }
+
+  async pause(sessionId: string): Promise<'ok' | 'not_found'> {
+    const k = this.sessionKeys(sessionId);
+    const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events], ['pause', this.now()])) as string[];
+    return kind as 'ok' | 'not_found';
+  }
+
+  /** Lifts a pause; returns the turn it started (the first queued message), if any. */
+  async resume(sessionId: string): Promise<{ kind: 'ok'; startedTurnId: string | null } | { kind: 'not_found' | 'archived' }> {
+    const now = this.now();
+    const k = this.sessionKeys(sessionId);
+    // As in submit: the reaper's entry first, in case this process dies before enqueueing.
+    const pipe = this.redis.pipeline();
+    callScript(pipe, 'markRunning', [this.keys.running], [sessionId, now + this.options.runningGraceMs]);
+    callScript(pipe, 'pause', [k.meta, k.messages, k.inbox, k.events], ['resume', now]);
+    const [, reply] = replies(await pipe.exec());
+    const [kind, turnId] = reply as [string, string | undefined];
+    if (kind !== 'ok') return { kind: kind as 'not_found' | 'archived' };
+    return { kind: 'ok', startedTurnId: turnId ?? null };
+  }
+
+  /**
+   * Cancels the running turn (the worker running it aborts its agent; it ends as
+   * `Turn cancelled`). `archive` also makes the session read-only for good.
+   */
+  async cancel(sessionId: string, mode: 'cancel' | 'archive' = 'cancel'): Promise<{ kind: 'cancelling'; turnId: string } | { kind: 'idle' | 'not_found' }> {
+    const k = this.sessionKeys(sessionId);
+    const [kind, turnId] = (await callScript(this.redis, 'cancel', [k.meta], [mode, this.now()])) as string[];
+    if (kind !== 'cancelling') return { kind: kind as 'idle' | 'not_found' };
+    await this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
+    return { kind: 'cancelling', turnId: turnId as string };
+  }
+
+  /** History and queued messages with their metadata and status, oldest first. */
+  async timeline(sessionId: string): Promise<TimelineEntry[] | null> {
+    const k = this.sessionKeys(sessionId);
+    const results = await this.redis
+      .pipeline()
+      .hmget(k.meta, 'status', 'turn_id')
+      .lrange(k.messages, 0, -1)
+      .lrange(k.inbox, 0, -1)
+      .hgetall(k.turns)
+      .exec();
+    const [[status, runningTurn], history, inbox, outcomes] = replies(results) as [
+      (string | null)[],
+      string[],
+      string[],
+      Record<string, string>,
+    ];
+    if (!status) return null;
+    const entries: TimelineEntry[] = history.map((raw, seq) => {
+      const { message, meta } = decodeStored(raw);
+      const turn = meta?.turn;
+      let entryStatus: TimelineEntry['status'] = 'completed';
+      if (turn && status === 'running' && turn === runningTurn && message.role !== 'assistant') entryStatus = 'processing';
+      else if (turn && outcomes[turn]) entryStatus = outcomes[turn] as 'failed' | 'canceled';
+      return { seq, message, meta, status: entryStatus };
+    });
+    inbox.forEach((record, i) => {
+      const parts = record.split('\n');
+      const raw = parts.slice(3).join('\n');
+      if (!raw) return;
+      const { message, meta } = decodeStored(raw);
+      entries.push({ seq: history.length + i, message, meta, status: 'queued' });
+    });
+    return entries;
   }
 
   async claim(sessionId: string, turnId: string): Promise<ClaimResult> {
@@ -164,7 +272,8 @@ export class SessionStore {
       kind: 'ok',
       fence: reply[1] as string,
       agent: reply[2] as string,
-      history: reply.slice(3).map((m) => JSON.parse(m) as ChatMessage),
+      cancelled: reply[3] === '1',
+      history: reply.slice(4).map(decodeMessage),
     };
   }
 
@@ -172,29 +281,28 @@ export class SessionStore {
   async finish(sessionId: string, turnId: string, fence: string, outcome: TurnOutcome): Promise<FinishResult> {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
-    const value = outcome.ok ? JSON.stringify(outcome.reply) : outcome.error;
-    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events], [
+    const value = outcome.ok ? encodeMessage(outcome.reply, { at: now, turn: turnId }) : outcome.error;
+    const type: TurnEventType = outcome.ok ? 'turn.completed' : outcome.cancelled ? 'turn.cancelled' : 'turn.failed';
+    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns], [
       turnId,
       fence,
       outcome.ok ? 'ok' : 'error',
       value,
       now,
-    ])) as string[];
+      type,
+      this.options.notifyAll ? '1' : '0',
+    ])) as (string | number)[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
-    const nextTurnId = reply[3] ?? null;
+    const nextTurnId = (reply[3] as string | undefined) ?? null;
     if (nextTurnId) await this.markRunning(sessionId, now);
-    return {
-      kind: 'ok',
-      status: reply[1] as SessionStatus,
-      webhook: reply[2] ? (JSON.parse(reply[2]) as WebhookSpec) : null,
-      nextTurnId,
-    };
+    return { kind: 'ok', status: reply[1] as SessionStatus, notify: reply[2] === 1, nextTurnId };
   }
 
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const reply = (await callScript(this.redis, 'delete', [k.meta, k.messages, k.inbox, k.events], [])) as
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns];
+    const reply = (await callScript(this.redis, 'delete', keys, [this.now(), this.options.notifyAll ? '1' : '0'])) as
       | [string, string, string]
       | null;
     if (!reply) return null;
@@ -249,16 +357,20 @@ function replies(results: [Error | null, unknown][] | null): unknown[] {
 }
 
 function toView(sessionId: string, f: (string | number | null)[]): SessionView {
-  const [status, agent, turnId, response, error, createdAt, updatedAt] = f as (string | null)[];
+  const [status, agent, turnId, response, error, createdAt, updatedAt, tenant, , paused, archived, attrs] = f as (string | null)[];
   const running = status === 'running';
   return {
     session_id: sessionId,
     status: status as SessionStatus,
-    response: !running && response ? (JSON.parse(response) as ChatMessage) : null,
+    response: !running && response ? decodeMessage(response) : null,
     error: !running && error ? error : null,
     agent: agent ?? 'echo',
-    total_messages: Number(f[9] ?? 0),
-    pending_messages: Number(f[10] ?? 0),
+    tenant: tenant ?? '',
+    paused: Boolean(paused),
+    archived: Boolean(archived),
+    attributes: attrs ? (JSON.parse(attrs) as Record<string, string>) : {},
+    total_messages: Number(f[12] ?? 0),
+    pending_messages: Number(f[13] ?? 0),
     turn_id: turnId || null,
     created_at: new Date(Number(createdAt)).toISOString(),
     updated_at: new Date(Number(updatedAt)).toISOString(),

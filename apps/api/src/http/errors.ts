@@ -52,7 +52,10 @@ function isRedisUnavailable(err: unknown): boolean {
   );
 }
 
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** How a surface shapes its error bodies (the native shape by default). */
+export type ErrorFormat = (err: AppError) => unknown;
+
+export function errorHandler(logger: Logger, format: ErrorFormat = errorBody): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appError = toAppError(err);
     if (appError.status >= 500) {
@@ -62,7 +65,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.end();
       return;
     }
-    res.status(appError.status).set(appError.headers).json(errorBody(appError));
+    res.status(appError.status).set(appError.headers).json(format(appError));
   };
 }
 

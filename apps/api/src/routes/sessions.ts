@@ -60,7 +60,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router
     .route('/sessions')
     .post(async (req, res) => {
-      const view = await service.createSession(createBody(req));
+      const view = await service.createSession({ ...createBody(req), tenant: res.locals.tenant });
       res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
     })
     .get(async (req, res) => {
@@ -89,7 +89,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .put(async (req, res) => {
       const id = String(req.params.id);
       if (!isUuid(id)) throw new AppError(400, 'invalid_session_id', `Session id must be a UUID, got ${JSON.stringify(id)}`);
-      const view = await service.createSession({ ...createBody(req), sessionId: id.toLowerCase() });
+      const view = await service.createSession({ ...createBody(req), sessionId: id.toLowerCase(), tenant: res.locals.tenant });
       res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
     })
     .delete(async (req, res) => {
@@ -118,7 +118,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
 }
 
 /** Session ids are UUIDs; anything else cannot name a session. */
-function sessionId(req: Request): string {
+export function sessionId(req: Request): string {
   const id = String(req.params.id);
   if (!isUuid(id)) throw new SessionNotFoundError(id);
   return id.toLowerCase();

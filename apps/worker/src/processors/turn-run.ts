@@ -13,6 +13,8 @@ export interface TurnRunDeps {
   active: ActiveTurns;
   turnTimeoutMs: number;
   logger: Logger;
+  /** Queues the webhook deliveries of the session's turn-end events (its outbox). */
+  flushOutbox: (sessionId: string) => Promise<unknown>;
   fault?: FaultHook;
 }
 
@@ -31,6 +33,8 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
     const claim = await deps.store.claim(sessionId, turnId);
     if (claim.kind !== 'ok') {
       log.debug({ claim: claim.kind }, 'turn is no longer running here; skipped');
+      // A rerun after a crash between finishing and queueing the webhooks: queue them now.
+      await flush(deps, sessionId, log);
       return claim.kind;
     }
     log.debug({ fence: claim.fence, attempt: job.attemptsMade }, 'turn claimed');
@@ -39,8 +43,11 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort('timeout' satisfies StopReason), deps.turnTimeoutMs);
     const release = deps.active.add(sessionId, turnId, controller);
+    // Cancelled before any worker got to it: it ends without running the agent.
+    if (claim.cancelled) controller.abort('cancelled' satisfies StopReason);
     let outcome: TurnOutcome;
     try {
+      controller.signal.throwIfAborted();
       const reply = await runAgent(deps.agentFor(claim.agent), { sessionId, turnId, messages: claim.history, signal: controller.signal });
       outcome = { ok: true, reply };
     } catch (err) {
@@ -51,7 +58,7 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      outcome = { ok: false, error: errorText(err, reason, deps.turnTimeoutMs) };
+      outcome = { ok: false, error: errorText(err, reason, deps.turnTimeoutMs), cancelled: reason === 'cancelled' };
     } finally {
       clearTimeout(timer);
       release();
@@ -59,16 +66,29 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
     fault('worker.after-agent-reply');
 
     const finished = await deps.store.finish(sessionId, turnId, claim.fence, outcome);
+    fault('worker.after-finish');
     if (finished.kind !== 'ok') {
       log.warn({ result: finished.kind }, 'stale result discarded: the turn was taken over, finished or deleted meanwhile');
+      // A deleted session's turns end as cancelled: their events wait in its outbox.
+      if (finished.kind === 'gone') await flush(deps, sessionId, log);
       return 'stale';
     }
     log.debug({ status: finished.status }, 'turn finished');
     if (finished.nextTurnId) {
       await deps.queue.enqueue({ session_id: sessionId, turn_id: finished.nextTurnId });
     }
+    if (finished.notify) await flush(deps, sessionId, log);
     return finished.status;
   };
+}
+
+/** The turn's outcome is recorded already; a failed flush is retried by the reaper. */
+async function flush(deps: TurnRunDeps, sessionId: string, log: Logger): Promise<void> {
+  try {
+    await deps.flushOutbox(sessionId);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'queueing webhooks failed; the reaper will retry');
+  }
 }
 
 async function runAgent(agent: Agent, input: Parameters<Agent['run']>[0]): Promise<ChatMessage> {

@@ -1,11 +1,14 @@
 -- Create a session unless it exists.
--- KEYS: meta, messages   ARGV: now, agent, tenant, message JSON...
+-- KEYS: meta, messages
+-- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none), message JSON...
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'turn_id', '', 'fence', 0,
   'response', '', 'error', '')
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
 local batch = {}
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   batch[#batch + 1] = ARGV[i]
   if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
 end

@@ -1,7 +1,29 @@
 -- Delete a session and wake its long-pollers. Returns {created_at, status, turn_id}.
--- KEYS: meta, messages, inbox, events
-local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id')
+-- The running turn and every queued one end as cancelled: their events go to the
+-- outbox, which (like the delivery log) outlives the session until delivered.
+-- KEYS: meta, messages, inbox, events, outbox, deliveries, turns
+-- ARGV: now, '1' when server-wide webhooks want every event
+local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook')
 if not f[1] then return false end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local session_webhook = f[5] or ''
+local function cancelled(turn_id, webhook)
+  if webhook == '' and session_webhook == '' and ARGV[2] ~= '1' then return end
+  redis.call('RPUSH', KEYS[5], cjson.encode({
+    turn_id = turn_id, type = 'turn.cancelled', at = ARGV[1], status = 'error', response = '',
+    error = 'Turn cancelled', history_len = 0, webhook = webhook, session_webhook = session_webhook,
+  }))
+end
+if f[2] == 'running' then
+  cancelled(f[3], f[4] or '')
+  for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local a = string.find(record, '\n', 1, true)
+    local b = string.find(record, '\n', a + 1, true)
+    local c = string.find(record, '\n', b + 1, true)
+    cancelled(string.sub(record, 1, a - 1), string.sub(record, b + 1, c - 1))
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
+-- The delivery log stays a day, for deliveries still in flight.
+redis.call('PEXPIRE', KEYS[6], 86400000)
 redis.call('PUBLISH', KEYS[4], 'deleted')
-return f
+return {f[1], f[2], f[3]}

@@ -1,13 +1,18 @@
 -- Record a turn's outcome, then start the next queued message, if any.
 -- Refused unless the turn is still the session's running turn and the fence matches
 -- (fence '*' is the reaper's: it finishes a turn whose job is gone for good).
--- KEYS: meta, messages, inbox, events
--- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now
-local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook')
+-- The turn-end event goes to the session's outbox in the same step, so it is never
+-- lost between the state write and the queueing of its webhook deliveries.
+-- Failed and cancelled turns are noted in the turns hash (timelines show them).
+-- KEYS: meta, messages, inbox, events, outbox, turns
+-- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
+--       event type, '1' when server-wide webhooks want every event
+local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused')
 if not fields[1] then return {'gone'} end
 if fields[1] ~= 'running' or fields[2] ~= ARGV[1] then return {'stale'} end
 if ARGV[2] ~= '*' and fields[3] ~= ARGV[2] then return {'stale'} end
-local finished_webhook = fields[4] or ''
+local turn_webhook = fields[4] or ''
+local session_webhook = fields[5] or ''
 local status
 if ARGV[3] == 'ok' then
   redis.call('RPUSH', KEYS[2], ARGV[4])
@@ -15,22 +20,35 @@ if ARGV[3] == 'ok' then
   status = 'idle'
 else
   redis.call('HSET', KEYS[1], 'response', '', 'error', ARGV[4])
+  redis.call('HSET', KEYS[6], ARGV[1], ARGV[6] == 'turn.cancelled' and 'canceled' or 'failed')
   status = 'error'
 end
--- The next queued message: "turn id \n accepted at \n webhook JSON \n message JSON".
-local record = redis.call('LPOP', KEYS[3])
+redis.call('HDEL', KEYS[1], 'cancel_turn')
+local notify = 0
+if turn_webhook ~= '' or session_webhook ~= '' or ARGV[7] == '1' then
+  notify = 1
+  redis.call('RPUSH', KEYS[5], cjson.encode({
+    turn_id = ARGV[1], type = ARGV[6], at = ARGV[5], status = status,
+    response = ARGV[3] == 'ok' and ARGV[4] or '', error = ARGV[3] == 'ok' and '' or ARGV[4],
+    history_len = redis.call('LLEN', KEYS[2]), webhook = turn_webhook, session_webhook = session_webhook,
+  }))
+end
+-- The next queued message (none while paused): "turn id \n accepted at \n webhook JSON \n message JSON".
+local record = false
+if not fields[6] then record = redis.call('LPOP', KEYS[3]) end
 if record then
   local a = string.find(record, '\n', 1, true)
   local b = string.find(record, '\n', a + 1, true)
   local c = string.find(record, '\n', b + 1, true)
   local next_id = string.sub(record, 1, a - 1)
-  redis.call('RPUSH', KEYS[2], string.sub(record, c + 1))
+  local message = string.sub(record, c + 1)
+  if message ~= '' then redis.call('RPUSH', KEYS[2], message) end
   redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', next_id, 'response', '',
     'error', '', 'turn_webhook', string.sub(record, b + 1, c - 1),
     'turn_accepted_at', string.sub(record, a + 1, b - 1), 'updated_at', ARGV[5])
   redis.call('PUBLISH', KEYS[4], 'running')
-  return {'ok', status, finished_webhook, next_id}
+  return {'ok', status, notify, next_id}
 end
 redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
 redis.call('PUBLISH', KEYS[4], status)
-return {'ok', status, finished_webhook}
+return {'ok', status, notify}

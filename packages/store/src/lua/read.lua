@@ -1,8 +1,8 @@
 -- A consistent view of one session in one round trip.
 -- KEYS: meta, messages, inbox
 local f = redis.call('HMGET', KEYS[1], 'status', 'agent', 'turn_id', 'response', 'error',
-  'created_at', 'updated_at', 'tenant', 'turn_accepted_at')
+  'created_at', 'updated_at', 'tenant', 'turn_accepted_at', 'paused', 'archived', 'attrs')
 if not f[1] then return false end
-f[10] = redis.call('LLEN', KEYS[2])
-f[11] = redis.call('LLEN', KEYS[3])
+f[13] = redis.call('LLEN', KEYS[2])
+f[14] = redis.call('LLEN', KEYS[3])
 return f

@@ -1,16 +1,21 @@
--- Accept a message: start its turn now, queue it behind the running turn, or refuse.
+-- Accept a message: start its turn now, queue it behind the running turn (or while the
+-- session is paused), or refuse. An empty message JSON starts a turn on the history as
+-- it is (a "run" without a new message).
 -- KEYS: meta, messages, inbox, events
--- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON, inbox record
-local status = redis.call('HGET', KEYS[1], 'status')
+-- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record
+local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived')
+local status = f[1]
 if not status then return {'not_found'} end
-if status == 'running' or status == 'interrupted' then
+if f[3] then return {'archived'} end
+if status == 'running' or status == 'interrupted' or f[2] then
   if ARGV[3] == 'enqueue' then
     redis.call('RPUSH', KEYS[3], ARGV[6])
-    return {'queued', redis.call('HGET', KEYS[1], 'turn_id')}
+    return {'queued', status == 'running' and redis.call('HGET', KEYS[1], 'turn_id') or ''}
   end
-  return {'busy'}
+  if status == 'running' or status == 'interrupted' then return {'busy'} end
+  return {'paused'}
 end
-redis.call('RPUSH', KEYS[2], ARGV[5])
+if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[5]) end
 redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', ARGV[1], 'response', '', 'error', '',
   'turn_webhook', ARGV[4], 'turn_accepted_at', ARGV[2], 'updated_at', ARGV[2])
 redis.call('PUBLISH', KEYS[4], 'running')

@@ -1,0 +1,49 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import type { SessionService, WebhookService } from '@baton/store';
+import { allow } from '../http/errors.ts';
+import { parse } from '../http/validate.ts';
+import { sessionId } from './sessions.ts';
+
+export interface WebhookRoutesDeps {
+  service: SessionService;
+  webhooks: WebhookService;
+}
+
+const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+
+/** The webhook delivery log, dead letters and redelivery. */
+export function webhookRoutes(deps: WebhookRoutesDeps): Router {
+  const router = Router();
+
+  router
+    .route('/sessions/:id/webhooks')
+    .get(async (req, res) => {
+      const id = sessionId(req);
+      await deps.service.getSession(id); // 404 for a missing session
+      res.json(await deps.webhooks.deliveries(id));
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/sessions/:id/webhooks/:deliveryId/redeliver')
+    .post(async (req, res) => {
+      const delivery = await deps.webhooks.redeliver(sessionId(req), deliveryId(req));
+      res.status(202).json(delivery);
+    })
+    .all(allow('POST'));
+
+  router
+    .route('/webhooks/dead-letters')
+    .get(async (req, res) => {
+      const { limit } = parse(DeadLetterQuery, req.query, 'query');
+      res.json(await deps.webhooks.deadLetters(limit));
+    })
+    .all(allow('GET'));
+
+  return router;
+}
+
+function deliveryId(req: Request): string {
+  return String(req.params.deliveryId).slice(0, 200);
+}

@@ -1,0 +1,129 @@
+import { DelayedError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { WebhookJob } from '@baton/queue';
+import type { Delivery, DeliveryLog, DeliveryStatus } from '@baton/store';
+import { type SendResult, classifyResponse, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
+
+export const USER_AGENT = 'Baton-Webhooks/0.1 (+https://github.com/baton-dev/baton)';
+
+/** The longest `Retry-After` honoured; a receiver cannot park a delivery for longer. */
+const MAX_RETRY_AFTER_MS = 24 * 3600_000;
+/** Attempts kept in a delivery's log entry (the oldest are dropped). */
+const MAX_ATTEMPTS_KEPT = 50;
+
+export interface DeliverDeps {
+  log: DeliveryLog;
+  /** Delay before each attempt (ms); the first is usually 0. */
+  schedule: number[];
+  /** Server signing secrets (WEBHOOK_SECRET): used when a webhook has none of its own. */
+  secrets: string[];
+  timeoutMs: number;
+  allowPrivate: boolean;
+  logger: Logger;
+  random?: () => number;
+  send?: typeof sendWebhook;
+}
+
+/**
+ * `webhook.deliver`: one attempt at one delivery. Success, a 410 or a refused address
+ * ends it; any other failure waits for the schedule's next delay (at least the
+ * receiver's `Retry-After` on 429/503) and tries again; when the schedule is used up
+ * the delivery is dead-lettered. Every attempt is written to the session's delivery log.
+ */
+export function makeWebhookProcessor(deps: DeliverDeps) {
+  const send = deps.send ?? sendWebhook;
+  return async (job: Job, token?: string): Promise<string> => {
+    const { session_id: sessionId, delivery_id: deliveryId } = WebhookJob.parse(job.data);
+    const delivery = await deps.log.get(sessionId, deliveryId);
+    // Delivered, dead or stopped already (a repeated flush or a stalled job's rerun).
+    if (!delivery || delivery.status !== 'pending') return 'skipped';
+
+    const result = await send({
+      url: delivery.url,
+      headers: requestHeaders(delivery, deps.secrets),
+      body: delivery.body,
+      timeoutMs: deps.timeoutMs,
+      allowPrivate: deps.allowPrivate,
+    });
+    const { status, delay } = record(delivery, result, deps);
+    await deps.log.save(delivery);
+    if (status === 'dead') await deps.log.addDeadLetter(sessionId, deliveryId);
+
+    const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: delivery.url });
+    if (status === 'delivered') log.debug({ status: result.statusCode, ms: result.latencyMs }, 'webhook delivered');
+    else log.warn({ status: result.statusCode, error: result.error, next: delivery.next_attempt_at, outcome: status }, 'webhook attempt failed');
+
+    if (delay !== null) {
+      await job.moveToDelayed(Date.now() + delay, token);
+      throw new DelayedError();
+    }
+    return status;
+  };
+}
+
+/** Standard Webhooks headers, plus `Authorization` when the webhook has a token. */
+export function requestHeaders(delivery: Delivery, serverSecrets: string[], now = Date.now()): Record<string, string> {
+  const timestamp = Math.floor(now / 1000);
+  const headers: Record<string, string> = {
+    'user-agent': USER_AGENT,
+    'webhook-id': delivery.webhook_id,
+    'webhook-timestamp': String(timestamp),
+  };
+  const secrets = delivery.secret ? delivery.secret.split(' ') : serverSecrets;
+  if (secrets.length > 0) {
+    headers['webhook-signature'] = signPayload({ id: delivery.webhook_id, timestamp, body: delivery.body, secrets });
+  }
+  if (delivery.token) headers.authorization = `Bearer ${delivery.token}`;
+  return headers;
+}
+
+/** Adds the attempt to the delivery and sets its new status, and the delay before the next attempt (if any). */
+export function record(
+  delivery: Delivery,
+  result: SendResult,
+  opts: { schedule: number[]; random?: () => number },
+  now = Date.now(),
+): { status: DeliveryStatus; delay: number | null } {
+  const delay = nextStep(delivery, result, opts, now);
+  return { status: delivery.status, delay };
+}
+
+function nextStep(
+  delivery: Delivery,
+  result: SendResult,
+  opts: { schedule: number[]; random?: () => number },
+  now: number,
+): number | null {
+  delivery.attempts.push({
+    at: new Date(now).toISOString(),
+    status_code: result.statusCode,
+    latency_ms: result.latencyMs,
+    error: result.error,
+  });
+  if (delivery.attempts.length > MAX_ATTEMPTS_KEPT) {
+    const dropped = delivery.attempts.length - MAX_ATTEMPTS_KEPT;
+    delivery.attempts.splice(0, dropped);
+    delivery.schedule_base = Math.max(0, delivery.schedule_base - dropped);
+  }
+  delivery.next_attempt_at = null;
+  const verdict = classifyResponse(result);
+  if (verdict === 'delivered') {
+    delivery.status = 'delivered';
+    return null;
+  }
+  if (verdict === 'stop') {
+    delivery.status = 'failed';
+    return null;
+  }
+  const made = delivery.attempts.length - delivery.schedule_base;
+  let delay = retryDelay(opts.schedule, made, opts.random ? { random: opts.random } : {});
+  if (delay === null) {
+    delivery.status = 'dead';
+    return null;
+  }
+  if ((result.statusCode === 429 || result.statusCode === 503) && result.retryAfterMs !== null) {
+    delay = Math.max(delay, Math.min(result.retryAfterMs, MAX_RETRY_AFTER_MS));
+  }
+  delivery.next_attempt_at = new Date(now + delay).toISOString();
+  return delay;
+}

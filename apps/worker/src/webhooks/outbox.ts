@@ -1,0 +1,91 @@
+import type { TurnEventPayload, WebhookSpec } from '@baton/core';
+import type { WebhookQueue } from '@baton/queue';
+import { type Delivery, type DeliveryLog, type OutboxEvent, decodeMessage } from '@baton/store';
+
+export interface OutboxDeps {
+  log: DeliveryLog;
+  queue: WebhookQueue;
+  /** Server-wide endpoints (WEBHOOK_ENDPOINTS), told of every turn's end. */
+  endpoints: string[];
+}
+
+/**
+ * Turns a session's outbox of turn-end events into webhook deliveries: one per target,
+ * written to the delivery log and queued, and only then removed from the outbox. Safe
+ * to repeat after a crash at any point: log entries are added only if new and queued
+ * jobs are keyed by delivery id, so an event never yields two deliveries to a target.
+ */
+export async function flushOutbox(deps: OutboxDeps, sessionId: string): Promise<number> {
+  const entries = await deps.log.outbox(sessionId);
+  let queued = 0;
+  for (const { raw, event } of entries) {
+    const targets = webhookTargets(event, deps.endpoints);
+    const wantsHistory = targets.some((t) => t.spec.include_messages);
+    const messages = wantsHistory ? await deps.log.historyPrefix(sessionId, event.history_len) : undefined;
+    const deliveries = targets.map((target) => toDelivery(sessionId, event, target, messages));
+    for (const delivery of deliveries) await deps.log.add(delivery);
+    await deps.queue.enqueue(deliveries.map((d) => ({ session_id: sessionId, delivery_id: d.id, redeliveries: 0 })));
+    await deps.log.removeFromOutbox(sessionId, raw);
+    queued += deliveries.length;
+  }
+  return queued;
+}
+
+interface Target {
+  kind: Delivery['target'];
+  /** Position in the target list: keeps delivery ids stable when the flush repeats. */
+  slot: string;
+  spec: WebhookSpec;
+}
+
+/** The message's webhook, the session's default webhook, then each server-wide endpoint. */
+export function webhookTargets(event: OutboxEvent, endpoints: string[]): Target[] {
+  const targets: Target[] = [];
+  if (event.webhook) targets.push({ kind: 'message', slot: 'm', spec: JSON.parse(event.webhook) as WebhookSpec });
+  if (event.session_webhook) targets.push({ kind: 'session', slot: 's', spec: JSON.parse(event.session_webhook) as WebhookSpec });
+  endpoints.forEach((url, i) => targets.push({ kind: 'server', slot: `e${i}`, spec: { url, include_messages: false } }));
+  return targets;
+}
+
+/** The webhook body: the Motus payload plus `type`, `turn_id` and `timestamp`. */
+export function eventPayload(sessionId: string, event: OutboxEvent, messages?: TurnEventPayload['messages']): TurnEventPayload {
+  const payload: TurnEventPayload = {
+    type: event.type,
+    turn_id: event.turn_id,
+    timestamp: new Date(Number(event.at)).toISOString(),
+    session_id: sessionId,
+    status: event.status,
+    response: event.response ? decodeMessage(event.response) : null,
+    error: event.error || null,
+  };
+  if (messages) payload.messages = messages;
+  return payload;
+}
+
+function toDelivery(
+  sessionId: string,
+  event: OutboxEvent,
+  target: Target,
+  messages: TurnEventPayload['messages'],
+): Delivery {
+  const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? []) : undefined);
+  const delivery: Delivery = {
+    id: `${event.turn_id}.${target.slot}`,
+    webhook_id: `msg_${event.turn_id}`,
+    session_id: sessionId,
+    turn_id: event.turn_id,
+    type: event.type,
+    target: target.kind,
+    url: target.spec.url,
+    body: JSON.stringify(body),
+    status: 'pending',
+    attempts: [],
+    schedule_base: 0,
+    redeliveries: 0,
+    next_attempt_at: new Date(Number(event.at)).toISOString(),
+    created_at: new Date(Number(event.at)).toISOString(),
+  };
+  if (target.spec.token) delivery.token = target.spec.token;
+  if (target.spec.secret) delivery.secret = target.spec.secret;
+  return delivery;
+}

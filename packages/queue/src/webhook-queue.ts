@@ -1,0 +1,28 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { queuePrefix } from '@baton/core';
+import { WEBHOOK_JOB_NAME, WEBHOOK_QUEUE, WebhookJob, webhookJobOptions } from './catalog.ts';
+
+/** Producer side of the webhook delivery queue. */
+export class WebhookQueue {
+  readonly queue: Queue;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: queuePrefix(prefix) });
+  }
+
+  async enqueue(jobs: (WebhookJob & { redeliveries: number })[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.queue.addBulk(
+      jobs.map(({ redeliveries, ...job }) => ({
+        name: WEBHOOK_JOB_NAME,
+        data: WebhookJob.parse(job),
+        opts: webhookJobOptions(job.delivery_id, redeliveries),
+      })),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}

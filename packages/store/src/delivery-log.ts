@@ -1,0 +1,153 @@
+import type { Redis } from 'ioredis';
+import { type ChatMessage, type TurnEventType, globalKeys, sessionKeys } from '@baton/core';
+import { decodeMessage } from './message-record.ts';
+import { callScript, defineScripts } from './scripts.ts';
+
+/** A turn-end event waiting in a session's outbox, as finish.lua / delete.lua wrote it. */
+export interface OutboxEvent {
+  turn_id: string;
+  type: TurnEventType;
+  /** When the turn ended (ms, as a string). */
+  at: string;
+  status: 'idle' | 'error';
+  /** The reply's JSON, or ''. */
+  response: string;
+  error: string;
+  /** How many history messages the turn's end left (the `include_messages` prefix). */
+  history_len: number;
+  /** The message's webhook JSON, or ''. */
+  webhook: string;
+  /** The session's default webhook JSON, or ''. */
+  session_webhook: string;
+}
+
+export interface DeliveryAttempt {
+  at: string;
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
+
+/** One event on its way to one endpoint, with every attempt made. */
+export interface Delivery {
+  id: string;
+  /** The Standard Webhooks `webhook-id`: the same on every attempt and redelivery. */
+  webhook_id: string;
+  session_id: string;
+  turn_id: string;
+  type: TurnEventType;
+  /** Whose webhook: the message's, the session's default, or a server-wide endpoint. */
+  target: 'message' | 'session' | 'server';
+  url: string;
+  token?: string;
+  /** The webhook's own secret(s); when absent the server's WEBHOOK_SECRET signs. */
+  secret?: string;
+  /** The exact body sent on every attempt. */
+  body: string;
+  status: DeliveryStatus;
+  attempts: DeliveryAttempt[];
+  /** Attempts made before the current run of the schedule (a redelivery starts it again). */
+  schedule_base: number;
+  redeliveries: number;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+/** What the API shows of a delivery: no body, token or secret. */
+export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base'>;
+
+export function deliveryView(d: Delivery): DeliveryView {
+  const { token: _t, secret: _s, body: _b, schedule_base: _sb, ...view } = d;
+  return view;
+}
+
+export interface DeadLetter {
+  session_id: string;
+  delivery_id: string;
+  dead_at: string;
+}
+
+/**
+ * The webhook side of the session store: each session's outbox of turn-end events,
+ * its delivery log, and the global dead-letter list.
+ */
+export class DeliveryLog {
+  private readonly global: ReturnType<typeof globalKeys>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    defineScripts(redis);
+    this.global = globalKeys(prefix);
+  }
+
+  private keys(sessionId: string) {
+    return sessionKeys(this.prefix, sessionId);
+  }
+
+  async outbox(sessionId: string): Promise<{ raw: string; event: OutboxEvent }[]> {
+    const raws = await this.redis.lrange(this.keys(sessionId).outbox, 0, -1);
+    return raws.map((raw) => ({ raw, event: JSON.parse(raw) as OutboxEvent }));
+  }
+
+  /** Removes one outbox entry once its deliveries are queued. */
+  async removeFromOutbox(sessionId: string, raw: string): Promise<void> {
+    await this.redis.lrem(this.keys(sessionId).outbox, 1, raw);
+  }
+
+  /** The first `length` messages of the history (history only grows while the session lives). */
+  async historyPrefix(sessionId: string, length: number): Promise<ChatMessage[]> {
+    if (length <= 0) return [];
+    const raws = await this.redis.lrange(this.keys(sessionId).messages, 0, length - 1);
+    return raws.map(decodeMessage);
+  }
+
+  /** Adds a delivery unless one with its id exists; true when added. */
+  async add(delivery: Delivery): Promise<boolean> {
+    return (await this.write(delivery, 'nx')) === 1;
+  }
+
+  async save(delivery: Delivery): Promise<void> {
+    await this.write(delivery, 'set');
+  }
+
+  private write(delivery: Delivery, mode: 'nx' | 'set'): Promise<unknown> {
+    const k = this.keys(delivery.session_id);
+    return callScript(this.redis, 'saveDelivery', [k.meta, k.deliveries], [delivery.id, JSON.stringify(delivery), mode]);
+  }
+
+  async get(sessionId: string, deliveryId: string): Promise<Delivery | null> {
+    const raw = await this.redis.hget(this.keys(sessionId).deliveries, deliveryId);
+    return raw ? (JSON.parse(raw) as Delivery) : null;
+  }
+
+  /** A session's deliveries, oldest first. */
+  async list(sessionId: string): Promise<Delivery[]> {
+    const raws = await this.redis.hvals(this.keys(sessionId).deliveries);
+    return raws
+      .map((raw) => JSON.parse(raw) as Delivery)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+  }
+
+  async addDeadLetter(sessionId: string, deliveryId: string, at = Date.now()): Promise<void> {
+    await this.redis.zadd(this.global.deadLetters, at, `${sessionId}/${deliveryId}`);
+  }
+
+  async removeDeadLetter(sessionId: string, deliveryId: string): Promise<void> {
+    await this.redis.zrem(this.global.deadLetters, `${sessionId}/${deliveryId}`);
+  }
+
+  /** Dead letters, newest first. */
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const flat = await this.redis.zrevrange(this.global.deadLetters, 0, limit - 1, 'WITHSCORES');
+    const out: DeadLetter[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const [sessionId, deliveryId] = (flat[i] as string).split('/') as [string, string];
+      out.push({ session_id: sessionId, delivery_id: deliveryId, dead_at: new Date(Number(flat[i + 1])).toISOString() });
+    }
+    return out;
+  }
+}

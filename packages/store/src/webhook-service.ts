@@ -1,0 +1,43 @@
+import { DeliveryNotFoundError, DeliveryPendingError } from '@baton/core';
+import type { WebhookQueue } from '@baton/queue';
+import { type DeliveryLog, type DeliveryView, deliveryView } from './delivery-log.ts';
+
+/** What the API offers about webhooks: the delivery log, dead letters and redelivery. */
+export class WebhookService {
+  constructor(
+    private readonly log: DeliveryLog,
+    private readonly queue: WebhookQueue,
+  ) {}
+
+  async deliveries(sessionId: string): Promise<DeliveryView[]> {
+    return (await this.log.list(sessionId)).map(deliveryView);
+  }
+
+  async deadLetters(limit: number): Promise<(DeliveryView & { dead_at: string })[]> {
+    const letters = await this.log.deadLetters(limit);
+    const out: (DeliveryView & { dead_at: string })[] = [];
+    for (const letter of letters) {
+      const delivery = await this.log.get(letter.session_id, letter.delivery_id);
+      if (delivery) out.push({ ...deliveryView(delivery), dead_at: letter.dead_at });
+    }
+    return out;
+  }
+
+  /**
+   * Sends a delivery again with the same `webhook-id` and body, running the retry
+   * schedule from its start. Only a delivery that has ended (delivered, failed, dead).
+   */
+  async redeliver(sessionId: string, deliveryId: string, now = Date.now()): Promise<DeliveryView> {
+    const delivery = await this.log.get(sessionId, deliveryId);
+    if (!delivery) throw new DeliveryNotFoundError(deliveryId);
+    if (delivery.status === 'pending') throw new DeliveryPendingError();
+    delivery.status = 'pending';
+    delivery.redeliveries += 1;
+    delivery.schedule_base = delivery.attempts.length;
+    delivery.next_attempt_at = new Date(now).toISOString();
+    await this.log.save(delivery);
+    await this.log.removeDeadLetter(sessionId, deliveryId);
+    await this.queue.enqueue([{ session_id: sessionId, delivery_id: deliveryId, redeliveries: delivery.redeliveries }]);
+    return deliveryView(delivery);
+  }
+}

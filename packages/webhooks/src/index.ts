@@ -1,0 +1,4 @@
+export * from './signature.ts';
+export * from './address.ts';
+export * from './schedule.ts';
+export * from './send.ts';
