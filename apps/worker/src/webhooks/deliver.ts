@@ -2,9 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { WebhookJob } from '@baton/queue';
 import type { Delivery, DeliveryLog, DeliveryStatus } from '@baton/store';
-import { type SendResult, classifyResponse, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
-
-export const USER_AGENT = 'Baton-Webhooks/0.1 (+https://github.com/baton-dev/baton)';
+import { type SendResult, USER_AGENT, classifyResponse, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
 
 /** The longest `Retry-After` honoured; a receiver cannot park a delivery for longer. */
 const MAX_RETRY_AFTER_MS = 24 * 3600_000;

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, inject, it } from 'vitest';
+import { WebhookQueue } from '@baton/queue';
+import { DeliveryLog, SessionStore } from '@baton/store';
+import { flushOutbox } from './outbox.ts';
+
+let redis: Redis;
+let prefix: string;
+let store: SessionStore;
+let log: DeliveryLog;
+let queue: WebhookQueue;
+
+beforeAll(() => {
+  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+});
+afterAll(() => redis.quit());
+beforeEach(() => {
+  prefix = `t-${randomUUID()}`;
+  store = new SessionStore(redis, { prefix, runningGraceMs: 1000, notifyAll: true });
+  log = new DeliveryLog(redis, prefix);
+  queue = new WebhookQueue(redis, prefix);
+});
+afterEach(() => queue.close());
+
+
+/** A session whose one turn completed with a message webhook and a session default webhook. */
+async function finishedTurn(): Promise<{ sessionId: string; turnId: string }> {
+  const sessionId = randomUUID();
+  const turnId = randomUUID();
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [], webhook: { url: 'https://s.example/hook', include_messages: true } });
+  await store.submit({
+    sessionId,
+    turnId,
+    message: { role: 'user', content: 'hi' },
+    webhook: { url: 'https://m.example/hook', token: 'tok', include_messages: false },
+    policy: 'reject',
+  });
+  const claim = await store.claim(sessionId, turnId);
+  if (claim.kind !== 'ok') throw new Error('claim failed');
+  await store.finish(sessionId, turnId, claim.fence, { ok: true, reply: { role: 'assistant', content: 'echo: hi' } });
+  return { sessionId, turnId };
+}
+
+it('turns one event into a delivery per target, queued, and empties the outbox', async () => {
+  const { sessionId, turnId } = await finishedTurn();
+  const n = await flushOutbox({ log, queue, endpoints: ['https://e.example/all'] }, sessionId);
+  expect(n).toBe(3);
+  const deliveries = await log.list(sessionId);
+  expect(deliveries.map((d) => [d.id, d.target, d.url, d.webhook_id, d.status])).toEqual([
+    [`${turnId}.e0`, 'server', 'https://e.example/all', `msg_${turnId}`, 'pending'],
+    [`${turnId}.m`, 'message', 'https://m.example/hook', `msg_${turnId}`, 'pending'],
+    [`${turnId}.s`, 'session', 'https://s.example/hook', `msg_${turnId}`, 'pending'],
+  ]);
+  const bodies = Object.fromEntries(deliveries.map((d) => [d.target, JSON.parse(d.body)]));
+  expect(bodies.message).toMatchObject({
+    type: 'turn.completed',
+    turn_id: turnId,
+    session_id: sessionId,
+    status: 'idle',
+    response: { role: 'assistant', content: 'echo: hi' },
+    error: null,
+  });
+  expect(bodies.message.messages).toBeUndefined();
+  // Only the webhook that asked for them gets the history, without Baton's metadata.
+  expect(bodies.session.messages).toEqual([
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: 'echo: hi' },
+  ]);
+  expect(deliveries.find((d) => d.target === 'message')?.token).toBe('tok');
+  expect(await redis.llen(store.sessionKeys(sessionId).outbox)).toBe(0);
+  expect(await queue.queue.getWaitingCount()).toBe(3);
+});
+
+it('repeating a flush cut short after queueing (a crash) adds no delivery and no job', async () => {
+  const { sessionId } = await finishedTurn();
+  const [entry] = await log.outbox(sessionId);
+  await flushOutbox({ log, queue, endpoints: [] }, sessionId);
+  // As if the worker died before removing the outbox entry: put it back and flush again.
+  await redis.rpush(store.sessionKeys(sessionId).outbox, entry!.raw);
+  await flushOutbox({ log, queue, endpoints: [] }, sessionId);
+  expect((await log.list(sessionId)).length).toBe(2);
+  expect(await queue.queue.getWaitingCount()).toBe(2);
+  expect(await redis.llen(store.sessionKeys(sessionId).outbox)).toBe(0);
+});
+
+it('a deleted session’s running and queued turns are delivered as cancelled', async () => {
+  const sessionId = randomUUID();
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [] });
+  const running = randomUUID();
+  const queued = randomUUID();
+  const hook = { url: 'https://m.example/hook', include_messages: true };
+  await store.submit({ sessionId, turnId: running, message: { role: 'user', content: 'a' }, webhook: hook, policy: 'reject' });
+  await store.submit({ sessionId, turnId: queued, message: { role: 'user', content: 'b' }, webhook: hook, policy: 'enqueue' });
+  await store.delete(sessionId);
+  expect(await flushOutbox({ log, queue, endpoints: [] }, sessionId)).toBe(2);
+  const bodies = (await log.list(sessionId)).map((d) => JSON.parse(d.body));
+  expect(bodies.map((b) => [b.turn_id, b.type, b.status, b.error, b.messages])).toEqual(
+    expect.arrayContaining([
+      [running, 'turn.cancelled', 'error', 'Turn cancelled', []],
+      [queued, 'turn.cancelled', 'error', 'Turn cancelled', []],
+    ]),
+  );
+  // The log of a deleted session expires.
+  expect(await redis.pttl(store.sessionKeys(sessionId).deliveries)).toBeGreaterThan(0);
+});
