@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
   const flush = (sessionId: string) =>
-    flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS }, sessionId);
+    flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
 

@@ -11,13 +11,14 @@ export class WebhookQueue {
     this.queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: queuePrefix(prefix) });
   }
 
-  async enqueue(jobs: (WebhookJob & { redeliveries: number })[]): Promise<void> {
+  /** `delayMs`: when the first attempt may start (the schedule's first entry). */
+  async enqueue(jobs: (WebhookJob & { redeliveries: number })[], delayMs = 0): Promise<void> {
     if (jobs.length === 0) return;
     await this.queue.addBulk(
       jobs.map(({ redeliveries, ...job }) => ({
         name: WEBHOOK_JOB_NAME,
         data: WebhookJob.parse(job),
-        opts: webhookJobOptions(job.delivery_id, redeliveries),
+        opts: { ...webhookJobOptions(job.delivery_id, redeliveries), ...(delayMs > 0 ? { delay: delayMs } : {}) },
       })),
     );
   }

@@ -6,3 +6,4 @@ export * from './session-service.ts';
 export * from './delivery-log.ts';
 export * from './webhook-service.ts';
 export * from './message-record.ts';
+export * from './sandbox-store.ts';

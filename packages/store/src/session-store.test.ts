@@ -203,8 +203,9 @@ describe('finish', () => {
     if (claim.kind !== 'ok') throw new Error('claim failed');
     expect(await store.delete(id)).not.toBeNull();
     expect(await store.finish(id, turnId, claim.fence, { ok: true, reply: assistant('a') })).toEqual({ kind: 'gone' });
-    // The finish did not bring any of the session's keys back.
-    expect(await keysUnder(`${prefix}:sess:*`)).toEqual([]);
+    // The finish did not bring any of the session's keys back; only the outbox, holding
+    // the turn's cancelled event for the webhook dispatcher, outlives the session.
+    expect(await keysUnder(`${prefix}:sess:*`)).toEqual([store.sessionKeys(id).outbox]);
   });
 
   it('the reaper fence "*" finishes whatever the claims', async () => {
@@ -416,7 +417,13 @@ describe('delete', () => {
 
     expect(await store.delete(id)).toEqual({ status: 'running', turnId: running.turnId });
 
-    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([]);
+    // Only the outbox is left: both turns ended as cancelled, for the webhook dispatcher.
+    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([k.outbox]);
+    const events = (await redis.lrange(k.outbox, 0, -1)).map((raw) => JSON.parse(raw));
+    expect(events.map((e) => [e.turn_id === running.turnId, e.type, e.error])).toEqual([
+      [true, 'turn.cancelled', 'Turn cancelled'],
+      [false, 'turn.cancelled', 'Turn cancelled'],
+    ]);
     expect(await store.count()).toBe(1);
     expect(await redis.zrange(store.keys.sessionIndex, 0, -1)).toEqual([expect.stringMatching(new RegExp(`:${keep}$`))]);
     expect(await store.get(id)).toBeNull();

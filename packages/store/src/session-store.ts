@@ -302,7 +302,7 @@ export class SessionStore {
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
     const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns];
-    const reply = (await callScript(this.redis, 'delete', keys, [this.now(), this.options.notifyAll ? '1' : '0'])) as
+    const reply = (await callScript(this.redis, 'delete', keys, [this.now()])) as
       | [string, string, string]
       | null;
     if (!reply) return null;

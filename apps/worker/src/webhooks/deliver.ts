@@ -93,7 +93,7 @@ function nextStep(
   now: number,
 ): number | null {
   delivery.attempts.push({
-    at: new Date(now).toISOString(),
+    at: new Date(now - Math.round(result.latencyMs)).toISOString(), // when it was sent
     status_code: result.statusCode,
     latency_ms: result.latencyMs,
     error: result.error,

@@ -7,6 +7,8 @@ export interface OutboxDeps {
   queue: WebhookQueue;
   /** Server-wide endpoints (WEBHOOK_ENDPOINTS), told of every turn's end. */
   endpoints: string[];
+  /** The schedule's first entry: the delay before a delivery's first attempt (ms). */
+  firstDelayMs?: number;
 }
 
 /**
@@ -22,9 +24,12 @@ export async function flushOutbox(deps: OutboxDeps, sessionId: string): Promise<
     const targets = webhookTargets(event, deps.endpoints);
     const wantsHistory = targets.some((t) => t.spec.include_messages);
     const messages = wantsHistory ? await deps.log.historyPrefix(sessionId, event.history_len) : undefined;
-    const deliveries = targets.map((target) => toDelivery(sessionId, event, target, messages));
+    const deliveries = targets.map((target) => toDelivery(sessionId, event, target, messages, deps.firstDelayMs ?? 0));
     for (const delivery of deliveries) await deps.log.add(delivery);
-    await deps.queue.enqueue(deliveries.map((d) => ({ session_id: sessionId, delivery_id: d.id, redeliveries: 0 })));
+    await deps.queue.enqueue(
+      deliveries.map((d) => ({ session_id: sessionId, delivery_id: d.id, redeliveries: 0 })),
+      deps.firstDelayMs ?? 0,
+    );
     await deps.log.removeFromOutbox(sessionId, raw);
     queued += deliveries.length;
   }
@@ -67,6 +72,7 @@ function toDelivery(
   event: OutboxEvent,
   target: Target,
   messages: TurnEventPayload['messages'],
+  firstDelayMs: number,
 ): Delivery {
   const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? []) : undefined);
   const delivery: Delivery = {
@@ -82,7 +88,7 @@ function toDelivery(
     attempts: [],
     schedule_base: 0,
     redeliveries: 0,
-    next_attempt_at: new Date(Number(event.at)).toISOString(),
+    next_attempt_at: new Date(Number(event.at) + firstDelayMs).toISOString(),
     created_at: new Date(Number(event.at)).toISOString(),
   };
   if (target.spec.token) delivery.token = target.spec.token;

@@ -2,12 +2,13 @@
 -- The running turn and every queued one end as cancelled: their events go to the
 -- outbox, which (like the delivery log) outlives the session until delivered.
 -- KEYS: meta, messages, inbox, events, outbox, deliveries, turns
--- ARGV: now, '1' when server-wide webhooks want every event
+-- ARGV: now
+-- Cancelled events are always recorded: whether any webhook wants them is up to the
+-- workers' configuration (server-wide endpoints), not this process's.
 local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook')
 if not f[1] then return false end
 local session_webhook = f[5] or ''
 local function cancelled(turn_id, webhook)
-  if webhook == '' and session_webhook == '' and ARGV[2] ~= '1' then return end
   redis.call('RPUSH', KEYS[5], cjson.encode({
     turn_id = turn_id, type = 'turn.cancelled', at = ARGV[1], status = 'error', response = '',
     error = 'Turn cancelled', history_len = 0, webhook = webhook, session_webhook = session_webhook,
