@@ -1,0 +1,315 @@
+/**
+ * `npm run bench`: Baton against bare BullMQ baselines, on one private Redis, in one run.
+ * Writes bench/results/latest.json and latest.md. Loopback only; about two minutes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
+import { SessionStore } from '@baton/store';
+import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+
+const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
+const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
+const SLOW_SESSIONS = 2_000;
+const SLOW_ROUNDS = Number(process.env.BENCH_SLOW_ROUNDS ?? 3);
+const CONNECTIONS = 50;
+const WORKER_CONCURRENCY = 50;
+const AGENT_DELAY_MS = 200;
+const QUIET = { LOG_LEVEL: 'info' };
+
+const log = (...args: unknown[]) => console.log('bench:', ...args);
+
+async function main() {
+  const redis = await RedisServer.start();
+  const client = new Redis(redis.url);
+  const children: ChildProcess[] = [];
+  const batons: BatonProcess[] = [];
+  const stopAll = async () => {
+    await Promise.all(batons.splice(0).map((b) => b.stop()));
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+  };
+  try {
+    const report: Record<string, unknown> = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, redis: await redisVersion(client) },
+    };
+
+    // (a) Submission: POST /sessions/{id}/messages at 50 connections, Baton vs a bare queue.add route.
+    log('(a) submission');
+    const baseline = await startScript('bench/baseline-server.ts', { REDIS_URL: redis.url }, /baseline listening on (\d+)/);
+    children.push(baseline.child);
+    const prefix = 'bench';
+    const api = await BatonProcess.start('api', { REDIS_URL: redis.url, BATON_PREFIX: prefix, ...QUIET });
+    batons.push(api);
+    const store = new SessionStore(client, { prefix, runningGraceMs: 10_000 });
+    const ids = await createSessions(store, SUBMIT_REQUESTS * 2 + 4_000);
+    let next = 0;
+    const batonRequest = () => ({ method: 'POST', path: `/sessions/${ids[next++]}/messages`, body: { content: 'hello' } });
+    const baselineRequest = () => ({ method: 'POST', path: `/sessions/${randomUUID()}/messages`, body: { content: 'hello' } });
+    const submit = (url: string, make: () => ReturnType<typeof batonRequest>, total: number) =>
+      runLoad({ baseUrl: url, connections: CONNECTIONS, total, next: make });
+    // Warm both up (JIT, connections), then alternate rounds so drift hits both alike.
+    await submit(baseline.url, baselineRequest, 2_000);
+    await submit(api.url, batonRequest, 2_000);
+    const before = await commandCount(client);
+    const batonRounds: LoadResult[] = [];
+    const baseRounds: LoadResult[] = [];
+    let batonCommands = 0;
+    for (let round = 0; round < 2; round++) {
+      baseRounds.push(await submit(baseline.url, baselineRequest, SUBMIT_REQUESTS / 2));
+      const c0 = await commandCount(client);
+      batonRounds.push(await submit(api.url, batonRequest, SUBMIT_REQUESTS / 2));
+      batonCommands += (await commandCount(client)) - c0 - 1;
+    }
+    void before;
+    const a = { baton: summary(merge(batonRounds)), baseline: summary(merge(baseRounds)) };
+    report.submission = {
+      connections: CONNECTIONS,
+      ...a,
+      throughput_ratio: round(a.baton.per_second / a.baseline.per_second),
+      p99_ratio: round(a.baton.p99_ms / a.baseline.p99_ms),
+      redis_commands_per_post: round(batonCommands / a.baton.requests),
+    };
+    log(report.submission);
+    await stopAll();
+
+    // (b) End to end, echo agent: POST then long-poll until the reply is visible.
+    log('(b) end to end');
+    await client.flushall();
+    const e2eApi = await BatonProcess.start('api', { REDIS_URL: redis.url, BATON_PREFIX: prefix, ...QUIET });
+    const e2eWorker = await BatonProcess.start('worker', {
+      REDIS_URL: redis.url,
+      BATON_PREFIX: prefix,
+      WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+      REAPER_INTERVAL_MS: '2000',
+      ...QUIET,
+    });
+    batons.push(e2eApi, e2eWorker);
+    const e2eIds = await createSessions(store, E2E_TURNS);
+    const c1 = await commandCount(client);
+    const e2e = await endToEnd(e2eApi.url, e2eIds, CONNECTIONS);
+    const e2eCommands = (await commandCount(client)) - c1 - 1;
+    await stopAll();
+    const bull = await bullBaseline(redis.url, E2E_TURNS, WORKER_CONCURRENCY);
+    report.end_to_end = {
+      connections: CONNECTIONS,
+      worker_concurrency: WORKER_CONCURRENCY,
+      baton: summary(e2e),
+      bullmq_noop_jobs_per_second: round(bull),
+      throughput_ratio: round(e2e.requests / (e2e.elapsedMs / 1000) / bull),
+      redis_commands_per_turn: round(e2eCommands / e2e.requests),
+    };
+    log(report.end_to_end);
+
+    // (c) Slow agent: 200 ms echo, 2,000 concurrent sessions, 2 worker processes.
+    log('(c) slow agent');
+    await client.flushall();
+    const slowEnv = {
+      REDIS_URL: redis.url,
+      BATON_PREFIX: prefix,
+      ECHO_DELAY_MS: String(AGENT_DELAY_MS),
+      WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+      ...QUIET,
+    };
+    const slowApi = await BatonProcess.start('api', slowEnv);
+    const slowWorkers = [await BatonProcess.start('worker', slowEnv), await BatonProcess.start('worker', slowEnv)];
+    batons.push(slowApi, ...slowWorkers);
+    const slowIds = await createSessions(store, SLOW_SESSIONS);
+    const slow = await endToEnd(slowApi.url, slowIds, SLOW_SESSIONS, SLOW_ROUNDS);
+    const ideal = (2 * WORKER_CONCURRENCY) / (AGENT_DELAY_MS / 1000);
+    const achieved = slow.requests / (slow.elapsedMs / 1000);
+    report.slow_agent = {
+      sessions: SLOW_SESSIONS,
+      turns: slow.requests,
+      workers: 2,
+      worker_concurrency: WORKER_CONCURRENCY,
+      agent_delay_ms: AGENT_DELAY_MS,
+      turns_per_second: round(achieved),
+      ideal_turns_per_second: ideal,
+      ratio_to_ideal: round(achieved / ideal),
+      p50_ms: round(percentile(slow.latencies, 50)),
+      p99_ms: round(percentile(slow.latencies, 99)),
+      errors: slow.errors,
+    };
+    log(report.slow_agent);
+
+    // (d) Memory: process RSS after (c); Redis bytes per idle session and per message.
+    log('(d) memory');
+    const rss = { api_mb: rssMb(slowApi), worker_mb: slowWorkers.map(rssMb) };
+    await stopAll();
+    await client.flushall();
+    report.memory = { ...rss, ...(await redisFootprint(client)) };
+    log(report.memory);
+
+    report.round_trips = ROUND_TRIPS;
+    const dir = join(ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(dir, 'latest.md'), markdown(report));
+    log(`report written to bench/results/latest.{json,md}`);
+  } finally {
+    await stopAll();
+    client.disconnect();
+    await redis.dispose();
+  }
+}
+
+/** Round trips per turn, by design (see packages/store and apps/worker); the bench counts commands. */
+const ROUND_TRIPS = {
+  api_per_post: 2,
+  api_note: 'one pipeline (running-index entry + submit script), one BullMQ add',
+  worker_per_turn: 4,
+  worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
+};
+
+async function createSessions(store: SessionStore, count: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => randomUUID());
+  for (let i = 0; i < ids.length; i += 500) {
+    await Promise.all(ids.slice(i, i + 500).map((sessionId) => store.create({ sessionId, agent: 'echo', tenant: '', state: [] })));
+  }
+  return ids;
+}
+
+/** Each connection sends to its own sessions: POST, then long-poll until the turn is over. */
+async function endToEnd(url: string, ids: string[], connections: number, rounds = 1): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections * 2 });
+  const base = new URL(url);
+  const perConnection = Math.ceil(ids.length / connections);
+  const cursor = new Array<number>(connections).fill(0);
+  const result = await runLoad({
+    baseUrl: url,
+    connections,
+    total: ids.length * rounds,
+    next: (_i, conn) => {
+      const k = cursor[conn]++ % perConnection;
+      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body: { content: 'hello' } };
+    },
+    after: async (req, status) => {
+      if (status !== 202) throw new Error(`POST answered ${status}`);
+      const id = req.path.split('/')[2];
+      for (;;) {
+        const res = await send(agent, base, { method: 'GET', path: `/sessions/${id}?wait=true&timeout=30` });
+        if (!res.body.includes('"status":"running"')) return;
+      }
+    },
+  });
+  agent.destroy();
+  return result;
+}
+
+async function bullBaseline(redisUrl: string, jobs: number, concurrency: number): Promise<number> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('baseline-e2e', { connection, prefix: '{bench-baseline}' });
+  for (let i = 0; i < jobs; i += 1000) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, jobs - i) }, () => ({ name: 'noop', data: { session_id: randomUUID() }, opts: { removeOnComplete: true } })),
+    );
+  }
+  const run = await startScript('bench/baseline-worker.ts', { REDIS_URL: redisUrl, JOBS: String(jobs), CONCURRENCY: String(concurrency) }, /drained \d+ ([\d.]+)/);
+  await queue.close();
+  connection.disconnect();
+  run.child.kill();
+  return jobs / (Number(run.match) / 1000);
+}
+
+async function redisFootprint(client: Redis) {
+  const store = new SessionStore(client, { prefix: 'mem', runningGraceMs: 10_000 });
+  const used = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
+  const m0 = await used();
+  const ids = await createSessions(store, 10_000);
+  const m1 = await used();
+  const some = ids.slice(0, 1_000);
+  for (let i = 0; i < 10; i++) {
+    await Promise.all(some.map((id) => store.append(id, { role: 'user', content: 'Hello, how are you today?' })));
+  }
+  const m2 = await used();
+  return {
+    redis_bytes_per_idle_session: round((m1 - m0) / ids.length, 0),
+    redis_bytes_per_message: round((m2 - m1) / (some.length * 10), 0),
+    message_used: 'a 25-character user message',
+  };
+}
+
+function rssMb(proc: BatonProcess): number {
+  const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
+  return round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024, 1);
+}
+
+async function commandCount(client: Redis): Promise<number> {
+  return Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))?.[1]);
+}
+
+async function redisVersion(client: Redis): Promise<string> {
+  return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? '?';
+}
+
+function merge(results: LoadResult[]): LoadResult {
+  const statuses: Record<number, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + v;
+  return {
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    elapsedMs: results.reduce((n, r) => n + r.elapsedMs, 0),
+    latencies: results.flatMap((r) => r.latencies),
+    statuses,
+    errors: results.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
+async function startScript(script: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; url: string; match: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const exited = once(child, 'exit').then(([code]) => {
+    if (!ready.test(output)) throw new Error(`${script} exited (${code}):\n${output}`);
+  });
+  await Promise.race([waitUntil(() => ready.test(output), { timeoutMs: 600_000, what: `${script}: ${ready}` }), exited]);
+  return { child, url: `http://127.0.0.1:${port}`, match: ready.exec(output)?.[1] ?? '' };
+}
+
+function markdown(r: any): string {
+  const a = r.submission;
+  const b = r.end_to_end;
+  const c = r.slow_agent;
+  const d = r.memory;
+  const pass = (ok: boolean) => (ok ? 'met' : '**missed**');
+  return `# Baton benchmark — ${r.date}
+
+Machine: ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}, Redis ${r.machine.redis}. Load generator,
+Redis and every process share these cores: compare ratios, not absolute numbers.
+
+| Measure | Baton | Baseline | Ratio | Target |
+|---|---|---|---|---|
+| (a) POST /messages, ${a.connections} connections: requests/s | ${a.baton.per_second} | ${a.baseline.per_second} (Express + \`queue.add\`) | ${a.throughput_ratio}× | ≥ 0.8× — ${pass(a.throughput_ratio >= 0.8)} |
+| (a) p50 / p99 latency (ms) | ${a.baton.p50_ms} / ${a.baton.p99_ms} | ${a.baseline.p50_ms} / ${a.baseline.p99_ms} | p99 ${a.p99_ratio}× | p99 ≤ 1.5× — ${pass(a.p99_ratio <= 1.5)} |
+| (b) End to end, echo agent: turns/s | ${b.baton.per_second} | ${b.bullmq_noop_jobs_per_second} (bare BullMQ worker, no-op jobs) | ${b.throughput_ratio}× | ≥ 0.5× — ${pass(b.throughput_ratio >= 0.5)} |
+| (b) POST → result visible, p50 / p99 (ms) | ${b.baton.p50_ms} / ${b.baton.p99_ms} | | | |
+| (c) 200 ms agent, ${c.sessions} sessions, 2 workers × ${c.worker_concurrency}: turns/s | ${c.turns_per_second} | ideal ${c.ideal_turns_per_second} | ${c.ratio_to_ideal}× | ≥ 0.8× — ${pass(c.ratio_to_ideal >= 0.8)} |
+| (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
+| (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
+| (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
+
+Redis commands: ${a.redis_commands_per_post} per accepted POST (API), ${b.redis_commands_per_turn} per turn end to end (API + worker,
+long-polls included). Round trips by design: API ${r.round_trips.api_per_post} per POST (${r.round_trips.api_note});
+worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
+
+Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
+`;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
