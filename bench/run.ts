@@ -22,7 +22,7 @@ const SLOW_ROUNDS = Number(process.env.BENCH_SLOW_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
-const QUIET = { LOG_LEVEL: 'info' };
+const QUIET = { LOG_LEVEL: 'info', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 

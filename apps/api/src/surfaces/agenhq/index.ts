@@ -1,0 +1,133 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { SessionView } from '@baton/core';
+import type { AppDeps } from '../../app.ts';
+import { allow } from '../../http/errors.ts';
+import { sessionId } from '../../routes/sessions.ts';
+import { ATTR, type AgenhqEvent, toEvent, toEvents, toSession } from './shapes.ts';
+import { FastifyValidationError, validate } from './validate.ts';
+
+/**
+ * agenhq (docs.agenhq.com), mounted at `/api/v1/sessions` with the `x-api-key` header.
+ * Unknown body and query fields are ignored, as Fastify does by default.
+ */
+const CreateBody = z.object({
+  /** Required (nullable) in the agenhq docs; optional here, `null` when left out. */
+  branch_name: z.string().max(256).nullable().optional(),
+  auto_commit: z.boolean().optional(),
+  model: z.string().min(1).max(256).optional(),
+  /** Baton extension: agenhq generates a title from the first prompt; Baton takes it here. */
+  title: z.string().max(256).optional(),
+});
+
+const MessageBody = z.object({
+  message: z.string().min(1),
+  client_id: z.string().max(256).nullish(),
+});
+
+const ListQuery = (max: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max).default(Math.min(20, max)),
+    cursor: z.string().max(200).optional(),
+    status: z.string().optional(),
+    user_id: z.string().optional(),
+  });
+
+export function agenhqRoutes(deps: AppDeps): Router {
+  const { service, store } = deps;
+  const router = Router();
+
+  router
+    .route('/')
+    .post(async (req, res) => {
+      const body = validate(CreateBody, req.body ?? {}, 'body');
+      const attributes: Record<string, string> = { [ATTR.autoCommit]: String(body.auto_commit ?? false) };
+      if (body.title !== undefined) attributes[ATTR.title] = body.title;
+      if (body.branch_name != null) attributes[ATTR.branch] = body.branch_name;
+      if (body.model !== undefined) attributes[ATTR.model] = body.model;
+      const view = await service.createSession({ state: [], tenant: res.locals.tenant, attributes });
+      res.json(toSession(view));
+    })
+    .get(async (req, res) => {
+      const query = validate(ListQuery(deps.pageLimitMax), req.query, 'querystring');
+      const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const page = await store.list(query.limit, cursor);
+      const views = await Promise.all(page.items.map((item) => store.get(item.session_id)));
+      const items = views
+        .filter((view): view is SessionView => view !== null)
+        .map(toSession)
+        .filter((s) => (query.status === undefined || s.status === query.status) && (query.user_id === undefined || s.user_id === query.user_id));
+      res.json({ items, next_cursor: page.nextCursor ? encodeCursor(page.nextCursor) : null });
+    })
+    .all(allow('GET', 'POST'));
+
+  router
+    .route('/:id')
+    .get(async (req, res) => {
+      res.json(toSession(await service.getSession(sessionId(req))));
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/:id/events')
+    .get(async (req, res) => {
+      const id = sessionId(req);
+      const entries = await service.timeline(id);
+      // Messages always carry metadata; should one not, it is dated with the session.
+      const fallbackAt = entries.every((e) => e.meta) ? new Date(0).toISOString() : (await service.getSession(id)).created_at;
+      res.json(toEvents(id, entries, fallbackAt));
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/:id/messages')
+    .post(async (req, res) => {
+      const id = sessionId(req);
+      const body = validate(MessageBody, req.body ?? {}, 'body');
+      const clientId = body.client_id ?? undefined;
+      // The message is stored either way: it starts a turn now, or waits for the running one.
+      const accepted = await service.sendMessage(
+        id,
+        { role: 'user', content: body.message, webhook: null, if_busy: 'enqueue' },
+        clientId === undefined ? {} : { clientId },
+      );
+      res.json(await storedEvent(id, accepted.turnId, accepted.queued, body.message, clientId ?? null));
+    })
+    .all(allow('POST'));
+
+  /** The event as stored, dated as the timeline dates it; its status is the one it was accepted with. */
+  async function storedEvent(id: string, turnId: string, queued: boolean, message: string, clientId: string | null): Promise<AgenhqEvent> {
+    let at = Date.now();
+    const entries = await service.timeline(id).catch(() => []);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const entry = entries[i];
+      if (entry?.meta?.turn === turnId && entry.message.role === 'user') {
+        at = entry.meta.at;
+        break;
+      }
+    }
+    const createdAt = new Date(at).toISOString();
+    return toEvent(id, {
+      id: turnId,
+      type: 'user_message',
+      message,
+      status: queued ? 'queued' : 'processing',
+      clientId,
+      createdAt,
+      updatedAt: createdAt,
+    });
+  }
+
+  return router;
+}
+
+/** Cursors are the native API's: the store's cursor, base64url-encoded. */
+function encodeCursor(member: string): string {
+  return Buffer.from(member).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const member = Buffer.from(cursor, 'base64url').toString();
+  if (!/^\d{13}:[0-9a-f-]{36}$/.test(member)) throw new FastifyValidationError('querystring/cursor is not a cursor from this API');
+  return member;
+}
