@@ -24,6 +24,8 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
+/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures). */
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d').split(','));
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -42,13 +44,14 @@ async function main() {
     };
 
     // (a) Submission: POST /sessions/{id}/messages at 50 connections, Baton vs a bare queue.add route.
+    const prefix = 'bench';
+    const store = new SessionStore(client, { prefix, runningGraceMs: 10_000 });
+    if (PHASES.has('a')) {
     log('(a) submission');
     const baseline = await startScript('bench/baseline-server.ts', { REDIS_URL: redis.url }, /baseline listening on (\d+)/);
     children.push(baseline.child);
-    const prefix = 'bench';
     const api = await BatonProcess.start('api', { REDIS_URL: redis.url, BATON_PREFIX: prefix, ...QUIET });
     batons.push(api);
-    const store = new SessionStore(client, { prefix, runningGraceMs: 10_000 });
     const ids = await createSessions(store, SUBMIT_REQUESTS * 2 + 4_000);
     let next = 0;
     const batonRequest = () => ({ method: 'POST', path: `/sessions/${ids[next++]}/messages`, body: { content: 'hello' } });
@@ -79,8 +82,10 @@ async function main() {
     };
     log(report.submission);
     await stopAll();
+    }
 
     // (b) End to end, echo agent: POST then long-poll until the reply is visible.
+    if (PHASES.has('b')) {
     log('(b) end to end');
     await client.flushall();
     const e2eApi = await BatonProcess.start('api', { REDIS_URL: redis.url, BATON_PREFIX: prefix, ...QUIET });
@@ -107,8 +112,10 @@ async function main() {
       redis_commands_per_turn: round(e2eCommands / e2e.requests),
     };
     log(report.end_to_end);
+    }
 
     // (c) Slow agent: 200 ms echo, 2,000 concurrent sessions, 2 worker processes.
+    if (PHASES.has('c')) {
     log('(c) slow agent');
     await client.flushall();
     const slowEnv = {
@@ -147,8 +154,10 @@ async function main() {
     await client.flushall();
     report.memory = { ...rss, ...(await redisFootprint(client)) };
     log(report.memory);
+    }
 
     report.round_trips = ROUND_TRIPS;
+    if (PHASES.size < 4) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);

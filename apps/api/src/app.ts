@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import type { SandboxStore } from '@baton/store';
 import { type Keyring, keyFrom, requireKey } from './http/auth.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
@@ -11,6 +12,8 @@ export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps {
   logger: Logger;
   bodyLimit: string;
   keyring: Keyring;
+  /** OpenHands V1 sandboxes: the execution contexts its conversations run in. */
+  sandboxes: SandboxStore;
 }
 
 /** The HTTP app, given its dependencies; `main.ts` wires them. */

@@ -6,6 +6,7 @@ import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
 import { TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
+  SandboxStore,
   SessionService,
   WebhookService,
   SessionStore,
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     logger,
     bodyLimit: env.BODY_LIMIT,
     keyring: new Keyring(env.API_KEYS),
+    sandboxes: new SandboxStore(redis, { prefix: env.BATON_PREFIX }),
     service,
     webhooks,
     store,

@@ -10,6 +10,9 @@ export function makeProducerConnection(url: string, name: string): Redis {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // Commands issued in the same tick (many requests' scripts and queue adds) go out in
+    // one socket write: fewer syscalls, the API's largest cost after idle time.
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
   } satisfies RedisOptions);
 }

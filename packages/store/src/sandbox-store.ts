@@ -69,12 +69,20 @@ local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('ZADD', KEYS[2], 'NX', (tonumber(last[2]) or 0) + 1, ARGV[1])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
 return 'ok'`,
+  /** KEYS: meta, conversations. Deletes the sandbox only if no conversation runs in it; returns its created_at. */
+  removeIfEmpty: `
+if redis.call('ZCARD', KEYS[2]) > 0 then return false end
+local created = redis.call('HGET', KEYS[1], 'created_at')
+if not created then return false end
+redis.call('DEL', KEYS[1])
+return created`,
 };
 
 type Commands = {
   batonSandboxCreate(meta: string, conversations: string, ...args: (string | number)[]): Promise<number>;
   batonSandboxSetStatus(meta: string, status: string, now: number): Promise<string[]>;
   batonSandboxAddConversation(meta: string, conversations: string, conversationId: string, now: number): Promise<SandboxChange>;
+  batonSandboxRemoveIfEmpty(meta: string, conversations: string): Promise<string | null>;
 };
 
 /**
@@ -99,6 +107,7 @@ export class SandboxStore {
     redis.defineCommand('batonSandboxCreate', { numberOfKeys: 2, lua: LUA.create });
     redis.defineCommand('batonSandboxSetStatus', { numberOfKeys: 1, lua: LUA.setStatus });
     redis.defineCommand('batonSandboxAddConversation', { numberOfKeys: 2, lua: LUA.addConversation });
+    redis.defineCommand('batonSandboxRemoveIfEmpty', { numberOfKeys: 2, lua: LUA.removeIfEmpty });
   }
 
   keys(id: string) {
@@ -219,6 +228,16 @@ export class SandboxStore {
     // Two keys of one slot: DEL them one by one so it also works on a Redis Cluster client.
     const [deleted] = replies(await this.redis.pipeline().del(k.meta).del(k.conversations).exec());
     return deleted === 1;
+  }
+
+  /** Removes a sandbox (tombstone included) only when no conversation runs in it, atomically; true when removed. */
+  async removeIfEmpty(id: string): Promise<boolean> {
+    if (!isSandboxId(id)) return false;
+    const k = this.keys(id);
+    const createdAt = await this.redis.batonSandboxRemoveIfEmpty(k.meta, k.conversations);
+    if (createdAt === null) return false;
+    await this.redis.zrem(this.indexKey, `${pad(Number(createdAt))}:${id}`);
+    return true;
   }
 }
 

@@ -100,12 +100,13 @@ export class SessionStore {
     const k = this.sessionKeys(input.sessionId);
     // Index first: a listing skips ids whose session is missing, never the reverse.
     const member = `${pad(now)}:${input.sessionId}`;
-    const pipe = this.redis.pipeline().zadd(this.keys.sessionIndex, 'NX', 0, member);
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
-    callScript(pipe, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]);
-    const [indexed, created] = replies(await pipe.exec()) as [number, number];
+    const [indexed, created] = (await inOrder(this.redis, [
+      () => this.redis.zadd(this.keys.sessionIndex, 'NX', 0, member),
+      () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]),
+    ])) as [number, number];
     if (created !== 1 && indexed === 1) await this.redis.zrem(this.keys.sessionIndex, member);
     return created === 1;
   }
@@ -122,10 +123,7 @@ export class SessionStore {
 
   async messages(sessionId: string): Promise<ChatMessage[] | null> {
     const k = this.sessionKeys(sessionId);
-    const [[, exists], [, list]] = (await this.redis.pipeline().exists(k.meta).lrange(k.messages, 0, -1).exec()) as [
-      [unknown, number],
-      [unknown, string[]],
-    ];
+    const [exists, list] = await Promise.all([this.redis.exists(k.meta), this.redis.lrange(k.messages, 0, -1)]);
     if (!exists) return null;
     return list.map(decodeMessage);
   }
@@ -134,16 +132,16 @@ export class SessionStore {
   async list(limit: number, cursor?: string): Promise<{ items: SessionSummary[]; nextCursor: string | null }> {
     const start = cursor ? `(${cursor}` : '-';
     const members = await this.redis.zrangebylex(this.keys.sessionIndex, start, '+', 'LIMIT', 0, limit);
-    const pipe = this.redis.pipeline();
-    for (const member of members) {
-      const id = member.slice(14);
-      const k = this.sessionKeys(id);
-      callScript(pipe, 'read', [k.meta, k.messages, k.inbox], []);
-    }
-    const rows = members.length ? ((await pipe.exec()) ?? []) : [];
+    // One read per session, sent together (a cluster routes each to its session's node).
+    const rows = await Promise.all(
+      members.map((member) => {
+        const k = this.sessionKeys(member.slice(14));
+        return callScript(this.redis, 'read', [k.meta, k.messages, k.inbox], []).catch(() => null);
+      }),
+    );
     const items: SessionSummary[] = [];
-    rows.forEach(([err, raw], i) => {
-      if (err || !raw) return;
+    rows.forEach((raw, i) => {
+      if (!raw) return;
       const view = toView((members[i] as string).slice(14), raw as (string | number | null)[]);
       items.push({ session_id: view.session_id, total_messages: view.total_messages, status: view.status });
     });
@@ -167,19 +165,21 @@ export class SessionStore {
     const messageJson = input.message ? encodeMessage(input.message, meta) : '';
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
-    // The running-index entry goes first, in the same round trip: if this process dies
-    // after the script and before the enqueue, the reaper still finds the turn.
-    const pipe = this.redis.pipeline();
-    callScript(pipe, 'markRunning', [this.keys.running], [input.sessionId, now + this.options.runningGraceMs]);
-    callScript(pipe, 'submit', [k.meta, k.messages, k.inbox, k.events], [
-      input.turnId,
-      now,
-      input.policy,
-      webhookJson,
-      messageJson,
-      inboxRecord,
+    // The running-index entry goes first (in the same round trip when Redis is one
+    // server): if this process dies after the script and before the enqueue, the reaper
+    // still finds the turn.
+    const [, reply] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [input.sessionId, now + this.options.runningGraceMs]),
+      () =>
+        callScript(this.redis, 'submit', [k.meta, k.messages, k.inbox, k.events], [
+          input.turnId,
+          now,
+          input.policy,
+          webhookJson,
+          messageJson,
+          inboxRecord,
+        ]),
     ]);
-    const [, reply] = replies(await pipe.exec());
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind === 'started') return { kind, turnId: input.turnId };
     if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };
@@ -208,10 +208,10 @@ export class SessionStore {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
     // As in submit: the reaper's entry first, in case this process dies before enqueueing.
-    const pipe = this.redis.pipeline();
-    callScript(pipe, 'markRunning', [this.keys.running], [sessionId, now + this.options.runningGraceMs]);
-    callScript(pipe, 'pause', [k.meta, k.messages, k.inbox, k.events], ['resume', now]);
-    const [, reply] = replies(await pipe.exec());
+    const [, reply] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now + this.options.runningGraceMs]),
+      () => callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events], ['resume', now]),
+    ]);
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind !== 'ok') return { kind: kind as 'not_found' | 'archived' };
     return { kind: 'ok', startedTurnId: turnId ?? null };
@@ -232,19 +232,14 @@ export class SessionStore {
   /** History and queued messages with their metadata and status, oldest first. */
   async timeline(sessionId: string): Promise<TimelineEntry[] | null> {
     const k = this.sessionKeys(sessionId);
-    const results = await this.redis
-      .pipeline()
-      .hmget(k.meta, 'status', 'turn_id')
-      .lrange(k.messages, 0, -1)
-      .lrange(k.inbox, 0, -1)
-      .hgetall(k.turns)
-      .exec();
-    const [[status, runningTurn], history, inbox, outcomes] = replies(results) as [
-      (string | null)[],
-      string[],
-      string[],
-      Record<string, string>,
-    ];
+    // Separate reads of one session: a turn may end between them; a timeline is a snapshot
+    // good enough for display (statuses catch up on the next read).
+    const [[status, runningTurn], history, inbox, outcomes] = await Promise.all([
+      this.redis.hmget(k.meta, 'status', 'turn_id'),
+      this.redis.lrange(k.messages, 0, -1),
+      this.redis.lrange(k.inbox, 0, -1),
+      this.redis.hgetall(k.turns),
+    ]);
     if (!status) return null;
     const entries: TimelineEntry[] = history.map((raw, seq) => {
       const { message, meta } = decodeStored(raw);
@@ -307,10 +302,11 @@ export class SessionStore {
       | null;
     if (!reply) return null;
     const [createdAt, status, turnId] = reply;
-    const pipe = this.redis.pipeline().zrem(this.keys.sessionIndex, `${pad(Number(createdAt))}:${sessionId}`);
-    // Workers running this session's turn abort it.
-    if (status === 'running') pipe.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
-    replies(await pipe.exec());
+    await Promise.all([
+      this.redis.zrem(this.keys.sessionIndex, `${pad(Number(createdAt))}:${sessionId}`),
+      // Workers running this session's turn abort it.
+      status === 'running' ? this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`) : null,
+    ]);
     return { status: status as SessionStatus, turnId };
   }
 
@@ -347,13 +343,19 @@ export class SessionStore {
   }
 }
 
-/** Unwraps a pipeline's replies, throwing the first error. */
-function replies(results: [Error | null, unknown][] | null): unknown[] {
-  if (!results) throw new Error('pipeline was not executed');
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
+/**
+ * Runs Redis calls in the order given. On one server they are sent back to back and
+ * Redis runs them in that order (one round trip, no pipeline object: ioredis copies
+ * every defined script onto each pipeline, which costs more than the commands). On a
+ * cluster they may go to different nodes, so each waits for the one before.
+ */
+async function inOrder(redis: Redis, calls: (() => Promise<unknown>)[]): Promise<unknown[]> {
+  if ((redis as { isCluster?: boolean }).isCluster) {
+    const out: unknown[] = [];
+    for (const call of calls) out.push(await call());
+    return out;
+  }
+  return Promise.all(calls.map((call) => call()));
 }
 
 function toView(sessionId: string, f: (string | number | null)[]): SessionView {
