@@ -1,5 +1,4 @@
 import { Router, type Request } from 'express';
-import type { Redis } from 'ioredis';
 import {
   AppError,
   type ChatMessage,
