@@ -3,18 +3,19 @@ import type { Redis, ChainableCommander } from 'ioredis';
 
 type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel';
 
-const SCRIPTS: Record<ScriptName, { file: string; keys: number }> = {
+/** `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it). */
+const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean }> = {
   create: { file: 'create.lua', keys: 2 },
   submit: { file: 'submit.lua', keys: 4 },
   claim: { file: 'claim.lua', keys: 2 },
-  finish: { file: 'finish.lua', keys: 6 },
+  finish: { file: 'finish.lua', keys: 6, inbox: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 7 },
+  delete: { file: 'delete.lua', keys: 7, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1 },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 3 },
-  pause: { file: 'pause.lua', keys: 4 },
+  pause: { file: 'pause.lua', keys: 4, inbox: true },
   cancel: { file: 'cancel.lua', keys: 1 },
 };
 
@@ -25,7 +26,8 @@ const sources = new Map<ScriptName, string>();
 function source(name: ScriptName): string {
   let lua = sources.get(name);
   if (!lua) {
-    lua = readFileSync(new URL(`./lua/${SCRIPTS[name].file}`, import.meta.url), 'utf8');
+    const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    lua = (SCRIPTS[name].inbox ? `${read('inbox.lua')}\n` : '') + read(SCRIPTS[name].file);
     sources.set(name, lua);
   }
   return lua;

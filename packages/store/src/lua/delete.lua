@@ -17,10 +17,8 @@ end
 if f[2] == 'running' then
   cancelled(f[3], f[4] or '')
   for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    local a = string.find(record, '\n', 1, true)
-    local b = string.find(record, '\n', a + 1, true)
-    local c = string.find(record, '\n', b + 1, true)
-    cancelled(string.sub(record, 1, a - 1), string.sub(record, b + 1, c - 1))
+    local r = parse_record(record)
+    cancelled(r.turn_id, r.webhook)
   end
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])

@@ -33,21 +33,11 @@ if turn_webhook ~= '' or session_webhook ~= '' or ARGV[7] == '1' then
     history_len = redis.call('LLEN', KEYS[2]), webhook = turn_webhook, session_webhook = session_webhook,
   }))
 end
--- The next queued message (none while paused): "turn id \n accepted at \n webhook JSON \n message JSON".
+-- The next queued message starts (none while paused).
 local record = false
 if not fields[6] then record = redis.call('LPOP', KEYS[3]) end
 if record then
-  local a = string.find(record, '\n', 1, true)
-  local b = string.find(record, '\n', a + 1, true)
-  local c = string.find(record, '\n', b + 1, true)
-  local next_id = string.sub(record, 1, a - 1)
-  local message = string.sub(record, c + 1)
-  if message ~= '' then redis.call('RPUSH', KEYS[2], message) end
-  redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', next_id, 'response', '',
-    'error', '', 'turn_webhook', string.sub(record, b + 1, c - 1),
-    'turn_accepted_at', string.sub(record, a + 1, b - 1), 'updated_at', ARGV[5])
-  redis.call('PUBLISH', KEYS[4], 'running')
-  return {'ok', status, notify, next_id}
+  return {'ok', status, notify, start_record(KEYS[1], KEYS[2], KEYS[4], record, ARGV[5])}
 end
 redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
 redis.call('PUBLISH', KEYS[4], status)

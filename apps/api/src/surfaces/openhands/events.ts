@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { ChatMessage, SessionView } from '@baton/core';
+import type { TimelineEntry } from '@baton/store';
+
+/**
+ * A session's timeline as OpenHands SDK events, in time order (when each message was
+ * sent, or answered):
+ * - each message (history and queued) → a `MessageEvent` whose `llm_message` is the
+ *   message in the SDK's shape (`content: [TextContent | ImageContent]`);
+ * - each failed or cancelled turn → a `ConversationErrorEvent` (source `environment`)
+ *   right after the message that started it.
+ * Ids are UUIDs derived from the session id and the turn (or the history position for
+ * messages outside any turn), so they are the same on every call, including for a
+ * queued message once its turn has started.
+ */
+
+export type EventSource = 'user' | 'agent' | 'environment';
+
+export interface MessageEventJson {
+  kind: 'MessageEvent';
+  id: string;
+  timestamp: string;
+  source: EventSource;
+  llm_message: Record<string, unknown>;
+  activated_skills: string[];
+  extended_content: never[];
+}
+
+export interface ErrorEventJson {
+  kind: 'ConversationErrorEvent';
+  id: string;
+  timestamp: string;
+  source: 'environment';
+  code: string;
+  detail: string;
+}
+
+export type EventJson = MessageEventJson | ErrorEventJson;
+
+/** Full class paths, as the agent server's `kind` filter compares them. */
+export const KIND_PATHS: Record<EventJson['kind'], string> = {
+  MessageEvent: 'openhands.sdk.event.llm_convertible.message.MessageEvent',
+  ConversationErrorEvent: 'openhands.sdk.event.conversation_error.ConversationErrorEvent',
+};
+
+const SOURCE_OF_ROLE: Record<ChatMessage['role'], EventSource> = {
+  user: 'user',
+  assistant: 'agent',
+  system: 'environment',
+  tool: 'environment',
+};
+
+/** A UUID-shaped id, the same for the same inputs. */
+function stableId(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  // Shaped as a version-5-style UUID so clients that parse ids as UUIDs accept it.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A ChatMessage in the SDK's `Message` shape. */
+export function llmMessage(message: ChatMessage): Record<string, unknown> {
+  const content: Record<string, unknown>[] = [];
+  if (message.content !== null && message.content !== '') content.push({ type: 'text', text: message.content });
+  const images: string[] = [];
+  if (message.base64_image) {
+    images.push(message.base64_image.startsWith('data:') ? message.base64_image : `data:image/png;base64,${message.base64_image}`);
+  }
+  const more = message.user_params?.image_urls;
+  if (Array.isArray(more)) images.push(...more.filter((u): u is string => typeof u === 'string'));
+  if (images.length) content.push({ type: 'image', image_urls: images });
+  const out: Record<string, unknown> = { role: message.role, content };
+  if (message.tool_calls?.length) {
+    out.tool_calls = message.tool_calls.map((call) => ({
+      id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+      origin: 'completion',
+    }));
+  }
+  if (message.tool_call_id !== undefined) out.tool_call_id = message.tool_call_id;
+  if (message.name !== undefined) out.name = message.name;
+  return out;
+}
+
+export function timelineEvents(view: SessionView, entries: TimelineEntry[]): EventJson[] {
+  const sid = view.session_id;
+  const fallbackAt = Date.parse(view.created_at);
+  const perTurn = new Map<string, number>();
+  const events: EventJson[] = [];
+  for (const entry of entries) {
+    const turn = entry.meta?.turn;
+    let id: string;
+    if (turn) {
+      const k = perTurn.get(turn) ?? 0;
+      perTurn.set(turn, k + 1);
+      id = stableId(sid, 'turn', turn, String(k));
+    } else {
+      id = stableId(sid, 'seq', String(entry.seq));
+    }
+    const timestamp = new Date(entry.meta?.at ?? fallbackAt).toISOString();
+    events.push({
+      kind: 'MessageEvent',
+      id,
+      timestamp,
+      source: SOURCE_OF_ROLE[entry.message.role] ?? 'user',
+      llm_message: llmMessage(entry.message),
+      activated_skills: [],
+      extended_content: [],
+    });
+    if (turn && (entry.status === 'failed' || entry.status === 'canceled') && perTurn.get(turn) === 1) {
+      const cancelled = entry.status === 'canceled';
+      const current = view.turn_id === turn && view.error ? view.error : null;
+      events.push({
+        kind: 'ConversationErrorEvent',
+        id: stableId(sid, 'turn', turn, 'error'),
+        timestamp,
+        source: 'environment',
+        code: cancelled ? 'TurnCancelled' : 'TurnFailed',
+        detail: current ?? (cancelled ? 'Turn cancelled' : 'Turn failed'),
+      });
+    }
+  }
+  // Time order (stable, so a turn's error stays right after its message): a message sent
+  // while a turn ran comes before that turn's reply, as in the agent server's event log.
+  return events
+    .map((event, i) => ({ event, i, at: Date.parse(event.timestamp) }))
+    .sort((a, b) => a.at - b.at || a.i - b.i)
+    .map(({ event }) => event);
+}
+
+export interface EventFilter {
+  kind?: string;
+  source?: string;
+  body?: string;
+  gte?: number;
+  lt?: number;
+}
+
+export function matches(event: EventJson, filter: EventFilter): boolean {
+  if (filter.kind !== undefined && filter.kind !== event.kind && filter.kind !== KIND_PATHS[event.kind]) return false;
+  if (filter.source !== undefined && filter.source !== event.source) return false;
+  const at = Date.parse(event.timestamp);
+  if (filter.gte !== undefined && at < filter.gte) return false;
+  if (filter.lt !== undefined && at >= filter.lt) return false;
+  if (filter.body !== undefined) {
+    if (event.kind !== 'MessageEvent') return false;
+    const parts = (event.llm_message.content as { type: string; text?: string }[]).filter((c) => c.type === 'text');
+    const text = parts.map((c) => c.text ?? '').join(' ').toLowerCase();
+    if (!text.includes(filter.body.toLowerCase())) return false;
+  }
+  return true;
+}

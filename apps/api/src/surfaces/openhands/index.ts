@@ -1,0 +1,369 @@
+import { Router, type Request } from 'express';
+import { AppError, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
+import type { AppDeps } from '../../app.ts';
+import { allow } from '../../http/errors.ts';
+import { ATTR_TAGS, ATTR_TITLE, EXECUTION_STATUSES, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
+import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
+import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
+
+/** The agent server's page size limit (`limit` is `gt=0, le=100`). */
+const MAX_LIMIT = 100;
+
+const ALREADY_RUNNING = 'Conversation already running. Wait for completion or pause first.';
+
+const success = { success: true } as const;
+
+/**
+ * The OpenHands agent server API (`/api/conversations`), plus OpenHands 0.53's
+ * `add_event` body on the same events route. A conversation IS a Baton session: every
+ * route goes through the one SessionService, and conversations created here are
+ * ordinary sessions (visible to every other API).
+ */
+export function openhandsRoutes(deps: AppDeps): Router {
+  const { service } = deps;
+  const router = Router();
+
+  router
+    .route('/')
+    .post(async (req, res) => {
+      const start = parseStart(req.body);
+      if (start.conversationId) {
+        const existing = await deps.store.get(start.conversationId);
+        if (existing) return void res.status(200).json(conversationInfo(existing));
+      }
+      let view: SessionView;
+      try {
+        view = await service.createSession({
+          state: [],
+          sessionId: start.conversationId,
+          tenant: res.locals.tenant,
+          attributes: start.attributes,
+        });
+      } catch (err) {
+        // Created by a concurrent request between the check and the create: it exists now.
+        if (err instanceof SessionExistsError && start.conversationId) {
+          return void res.status(200).json(conversationInfo(await service.getSession(start.conversationId)));
+        }
+        throw err;
+      }
+      // As the agent server does, an initial message always starts the agent (whatever its `run`).
+      if (start.initial) {
+        await service.sendMessage(view.session_id, { ...start.initial.message, webhook: null, if_busy: 'enqueue' });
+        view = await service.getSession(view.session_id);
+      }
+      res.status(201).json(conversationInfo(view));
+    })
+    .get(async (req, res) => {
+      // Batch get: `?ids=<uuid>&ids=<uuid>`, null for each missing one.
+      const check = new Checker();
+      const raw = queryValues(req, 'ids');
+      if (!raw.length) check.missing(['query', 'ids']);
+      if (raw.length >= MAX_LIMIT) check.add('value_error', ['query', 'ids'], `Ask for fewer than ${MAX_LIMIT} ids at a time`);
+      const ids = raw.map((id, i) => check.uuid(id, ['query', 'ids', i]));
+      check.done();
+      const views = await Promise.all(ids.map((id) => deps.store.get(id as string)));
+      res.json(views.map((view) => (view ? conversationInfo(view) : null)));
+    })
+    .all(allow('GET', 'POST'));
+
+  router
+    .route('/search')
+    .get(async (req, res) => {
+      const check = new Checker();
+      const limit = optional(queryValue(req, 'limit'), (v) => check.int(v, ['query', 'limit'], { gt: 0, le: MAX_LIMIT })) ?? MAX_LIMIT;
+      const cursor = optional(queryValue(req, 'page_id'), (v) => decodePageId(check, v));
+      const status = statusFilter(check, req);
+      const sort = queryValue(req, 'sort_order');
+      if (sort !== undefined) {
+        const order = check.literal(sort, ['CREATED_AT', 'UPDATED_AT', 'CREATED_AT_DESC', 'UPDATED_AT_DESC'], ['query', 'sort_order'], 'enum');
+        if (order && order !== 'CREATED_AT') {
+          check.add('value_error', ['query', 'sort_order'], 'Baton lists conversations in creation order only: use CREATED_AT', sort);
+        }
+      }
+      check.done();
+      const page = await scanConversations(deps, { limit, cursor, status });
+      res.json({ items: page.items.map(conversationInfo), next_page_id: page.next ? encodePageId(page.next) : null });
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/count')
+    .get(async (req, res) => {
+      const check = new Checker();
+      const status = statusFilter(check, req);
+      check.done();
+      if (!status) return void res.json(await deps.store.count());
+      const page = await scanConversations(deps, { limit: Number.MAX_SAFE_INTEGER, status });
+      res.json(page.items.length);
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/:id')
+    .get(async (req, res) => {
+      res.json(conversationInfo(await service.getSession(conversationId(req))));
+    })
+    .delete(async (req, res) => {
+      await service.deleteSession(conversationId(req));
+      res.json(success);
+    })
+    .all(allow('GET', 'DELETE'));
+
+  router
+    .route('/:id/run')
+    .post(async (req, res) => {
+      const id = conversationId(req);
+      const view = await service.getSession(id);
+      if (view.status === 'running') throw new AppError(409, 'conversation_running', ALREADY_RUNNING);
+      if (view.paused) {
+        // Resuming starts the first held message's turn, if there is one: that is the run.
+        const resumed = await service.resume(id);
+        if (resumed.status === 'running') return void res.json(success);
+      }
+      try {
+        await service.run(id, 'reject');
+      } catch (err) {
+        if (err instanceof SessionBusyError) throw new AppError(409, 'conversation_running', ALREADY_RUNNING);
+        throw err;
+      }
+      res.json(success);
+    })
+    .all(allow('POST'));
+
+  router
+    .route('/:id/pause')
+    .post(async (req, res) => {
+      await service.pause(conversationId(req));
+      res.json(success);
+    })
+    .all(allow('POST'));
+
+  router
+    .route('/:id/interrupt')
+    .post(async (req, res) => {
+      // As in the agent server, an interrupted conversation is paused until `/run`:
+      // pause first, so no queued message starts when the cancelled turn ends.
+      const id = conversationId(req);
+      await service.pause(id);
+      await service.cancel(id);
+      res.json(success);
+    })
+    .all(allow('POST'));
+
+  router
+    .route('/:id/events')
+    .post(async (req, res) => {
+      const id = conversationId(req);
+      const check = new Checker();
+      if (isLegacyEvent(req.body)) {
+        const event = parseLegacyEvent(check, req.body as Record<string, unknown>);
+        check.done();
+        await addLegacyEvent(deps, id, event!);
+        return void res.json(success);
+      }
+      const send = parseSendMessage(check, req.body, ['body']);
+      check.done();
+      await sendMessage(deps, id, send!);
+      res.json(success);
+    })
+    .all(allow('POST'));
+
+  router
+    .route('/:id/events/search')
+    .get(async (req, res) => {
+      const id = conversationId(req);
+      const check = new Checker();
+      const limit = optional(queryValue(req, 'limit'), (v) => check.int(v, ['query', 'limit'], { gt: 0, le: MAX_LIMIT })) ?? MAX_LIMIT;
+      const order = optional(queryValue(req, 'sort_order'), (v) => check.literal(v, ['TIMESTAMP', 'TIMESTAMP_DESC'], ['query', 'sort_order'], 'enum'));
+      const filter = eventFilter(check, req);
+      const pageId = queryValue(req, 'page_id');
+      check.done();
+      const events = await conversationEvents(deps, id);
+      if (order === 'TIMESTAMP_DESC') events.reverse();
+      let start = 0;
+      if (pageId) {
+        start = events.findIndex((e) => e.id === pageId);
+        if (start < 0) {
+          check.add('value_error', ['query', 'page_id'], 'Not a next_page_id of this conversation', pageId);
+          check.done();
+        }
+      }
+      const items: EventJson[] = [];
+      let next: string | null = null;
+      for (const event of events.slice(start)) {
+        if (!matches(event, filter)) continue;
+        if (items.length === limit) {
+          next = event.id;
+          break;
+        }
+        items.push(event);
+      }
+      res.json({ items, next_page_id: next });
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/:id/events/count')
+    .get(async (req, res) => {
+      const id = conversationId(req);
+      const check = new Checker();
+      const filter = eventFilter(check, req);
+      check.done();
+      const events = await conversationEvents(deps, id);
+      res.json(events.filter((e) => matches(e, filter)).length);
+    })
+    .all(allow('GET'));
+
+  router
+    .route('/:id/events/:eventId')
+    .get(async (req, res) => {
+      const id = conversationId(req);
+      const events = await conversationEvents(deps, id);
+      const event = events.find((e) => e.id === req.params.eventId);
+      if (!event) throw new AppError(404, 'event_not_found', `Event ${JSON.stringify(req.params.eventId)} not found`);
+      res.json(event);
+    })
+    .all(allow('GET'));
+
+  return router;
+}
+
+interface StartRequest {
+  conversationId?: string;
+  initial?: SendMessage;
+  attributes: Record<string, string>;
+}
+
+/**
+ * The parts of a StartConversationRequest Baton honours: `conversation_id`,
+ * `initial_message`, `tags`, and (a Baton extension) `title`. The agent, workspace,
+ * LLM and policy fields are accepted and ignored: the session runs Baton's agent.
+ */
+function parseStart(raw: unknown): StartRequest {
+  const check = new Checker();
+  const body = raw === undefined ? {} : check.model(raw, ['body']);
+  const start: StartRequest = { attributes: {} };
+  if (body) {
+    if (body.conversation_id !== undefined && body.conversation_id !== null) {
+      start.conversationId = check.uuid(body.conversation_id, ['body', 'conversation_id']);
+    }
+    if (body.initial_message !== undefined && body.initial_message !== null) {
+      start.initial = parseSendMessage(check, body.initial_message, ['body', 'initial_message']);
+    }
+    if (body.title !== undefined && body.title !== null) {
+      const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
+      if (title !== undefined) start.attributes[ATTR_TITLE] = title;
+    }
+    if (body.tags !== undefined && body.tags !== null) {
+      const tags = check.dict(body.tags, ['body', 'tags']);
+      if (tags) {
+        const before = check.issues.length;
+        for (const [key, value] of Object.entries(tags)) {
+          if (!/^[a-z0-9]+$/.test(key)) check.add('value_error', ['body', 'tags', key], 'Tag keys must be lowercase alphanumeric', key);
+          check.string(value, ['body', 'tags', key], { max: 256 });
+        }
+        if (check.issues.length === before && Object.keys(tags).length) start.attributes[ATTR_TAGS] = JSON.stringify(tags);
+      }
+    }
+  }
+  check.done();
+  return start;
+}
+
+/** `run: false` adds the message to the history; `run: true` also runs it (after the current turn when busy). */
+async function sendMessage(deps: AppDeps, id: string, send: SendMessage): Promise<void> {
+  if (send.run) await deps.service.sendMessage(id, { ...send.message, webhook: null, if_busy: 'enqueue' });
+  else await deps.service.appendMessage(id, send.message);
+}
+
+/** OpenHands 0.53: a user message runs (queued behind a running turn); agent-state changes pause, resume or stop. */
+async function addLegacyEvent(deps: AppDeps, id: string, event: NonNullable<ReturnType<typeof parseLegacyEvent>>): Promise<void> {
+  if (event.kind === 'message') {
+    await deps.service.sendMessage(id, { ...event.message, webhook: null, if_busy: 'enqueue' });
+    return;
+  }
+  switch (event.state) {
+    case 'paused':
+      await deps.service.pause(id);
+      return;
+    case 'stopped':
+      await deps.service.cancel(id);
+      return;
+    case 'running': {
+      const view = await deps.service.getSession(id);
+      if (view.paused) await deps.service.resume(id);
+      return;
+    }
+  }
+}
+
+async function conversationEvents(deps: AppDeps, id: string): Promise<EventJson[]> {
+  const view = await deps.service.getSession(id);
+  const entries = await deps.service.timeline(id);
+  return timelineEvents(view, entries);
+}
+
+function eventFilter(check: Checker, req: Request): EventFilter {
+  const filter: EventFilter = {};
+  const kind = queryValue(req, 'kind');
+  if (kind !== undefined) filter.kind = kind;
+  const source = queryValue(req, 'source');
+  if (source !== undefined) filter.source = source;
+  const body = queryValue(req, 'body');
+  if (body !== undefined) filter.body = body;
+  const gte = optional(queryValue(req, 'timestamp__gte'), (v) => check.datetime(v, ['query', 'timestamp__gte']));
+  if (gte !== undefined) filter.gte = gte;
+  const lt = optional(queryValue(req, 'timestamp__lt'), (v) => check.datetime(v, ['query', 'timestamp__lt']));
+  if (lt !== undefined) filter.lt = lt;
+  return filter;
+}
+
+function statusFilter(check: Checker, req: Request): ExecutionStatus | undefined {
+  return optional(queryValue(req, 'status'), (v) => check.literal(v, EXECUTION_STATUSES, ['query', 'status'], 'enum'));
+}
+
+function optional<T>(value: string | undefined, parse: (value: string) => T | undefined): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
+/**
+ * Conversations in creation order from `cursor`, up to `limit` of them with the given
+ * execution status (all when none is given). `next` is the index member of the last
+ * item when more sessions follow it.
+ */
+async function scanConversations(
+  deps: AppDeps,
+  options: { limit: number; cursor?: string; status?: ExecutionStatus },
+): Promise<{ items: SessionView[]; next: string | null }> {
+  const items: SessionView[] = [];
+  const batch = Math.min(options.limit + 1, MAX_LIMIT + 1);
+  let cursor = options.cursor;
+  for (;;) {
+    const page = await deps.store.list(batch, cursor);
+    const views = await Promise.all(page.items.map((s) => deps.store.get(s.session_id)));
+    for (const view of views) {
+      if (!view) continue;
+      if (options.status && executionStatus(view) !== options.status) continue;
+      if (items.length === options.limit) return { items, next: indexMember(items[items.length - 1] as SessionView) };
+      items.push(view);
+    }
+    if (!page.nextCursor) return { items, next: null };
+    cursor = page.nextCursor;
+  }
+}
+
+/** A session's member in the store's creation-ordered index (`<created ms, 13 digits>:<id>`). */
+function indexMember(view: SessionView): string {
+  return `${String(Date.parse(view.created_at)).padStart(13, '0')}:${view.session_id}`;
+}
+
+function encodePageId(member: string): string {
+  return Buffer.from(member).toString('base64url');
+}
+
+function decodePageId(check: Checker, pageId: string): string | undefined {
+  const member = Buffer.from(pageId, 'base64url').toString();
+  if (/^\d{13}:[0-9a-f-]{36}$/.test(member)) return member;
+  return check.add('value_error', ['query', 'page_id'], 'Not a next_page_id from this API', pageId);
+}

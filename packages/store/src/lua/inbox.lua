@@ -1,0 +1,24 @@
+-- Shared by the scripts that read the inbox (prepended to them by scripts.ts).
+-- An inbox record is "turn id \n accepted at \n webhook JSON \n message JSON"
+-- (an empty message JSON: a turn on the history as it is).
+local function parse_record(record)
+  local a = string.find(record, '\n', 1, true)
+  local b = string.find(record, '\n', a + 1, true)
+  local c = string.find(record, '\n', b + 1, true)
+  return {
+    turn_id = string.sub(record, 1, a - 1),
+    accepted_at = string.sub(record, a + 1, b - 1),
+    webhook = string.sub(record, b + 1, c - 1),
+    message = string.sub(record, c + 1),
+  }
+end
+
+-- Makes a queued record the session's running turn. meta, messages, events: keys.
+local function start_record(meta, messages, events, record, now)
+  local r = parse_record(record)
+  if r.message ~= '' then redis.call('RPUSH', messages, r.message) end
+  redis.call('HSET', meta, 'status', 'running', 'turn_id', r.turn_id, 'response', '', 'error', '',
+    'turn_webhook', r.webhook, 'turn_accepted_at', r.accepted_at, 'updated_at', now)
+  redis.call('PUBLISH', events, 'running')
+  return r.turn_id
+end
