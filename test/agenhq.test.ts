@@ -41,8 +41,8 @@ let baton: Baton;
 let base: string;
 
 beforeAll(async () => {
-  // Each turn takes 300 ms: long enough to see `processing` and `queued`.
-  baton = await Baton.start({ redisUrl: inject('redisUrl'), env: { ECHO_DELAY_MS: '300' }, apiEnv: { LONG_POLL_MAX_S: '10' } });
+  // Each turn takes 1.5 s: long enough to see `processing` and `queued`.
+  baton = await Baton.start({ redisUrl: inject('redisUrl'), env: { ECHO_DELAY_MS: '1500' }, apiEnv: { LONG_POLL_MAX_S: '10' } });
   base = baton.url;
 });
 afterAll(() => baton?.stop());

@@ -8,7 +8,7 @@ let baton: Baton;
 let base: string;
 
 beforeAll(async () => {
-  baton = await Baton.start({ redisUrl: inject('redisUrl'), env: { ECHO_DELAY_MS: '400' } });
+  baton = await Baton.start({ redisUrl: inject('redisUrl'), env: { ECHO_DELAY_MS: '1500' } });
   base = baton.url;
 });
 afterAll(() => baton?.stop());
