@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { ChatMessage, WebhookSpec } from '@baton/core';
-import { SessionStore } from './session-store.ts';
+import type { ChatMessage, SessionView, WebhookSpec } from '@baton/core';
+import { SessionStore, listCursor } from './session-store.ts';
 
 const GRACE = 5_000;
 const T0 = 1_700_000_000_000;
@@ -343,7 +343,7 @@ describe('list', () => {
       clock = T0 + i;
       ids.push(await newSession(Array.from({ length: i % 3 }, (_, j) => user(`m${j}`))));
     }
-    const seen: { session_id: string; total_messages: number; status: string }[] = [];
+    const seen: SessionView[] = [];
     let cursor: string | undefined;
     const pageSizes: number[] = [];
     for (let page = 0; page < 10; page++) {
@@ -355,7 +355,10 @@ describe('list', () => {
     }
     expect(pageSizes).toEqual([10, 10, 5]);
     expect(seen.map((s) => s.session_id)).toEqual(ids);
-    seen.forEach((s, i) => expect(s).toEqual({ session_id: ids[i], total_messages: i % 3, status: 'idle' }));
+    seen.forEach((s, i) => expect(s).toMatchObject({ session_id: ids[i], total_messages: i % 3, status: 'idle' }));
+    // Each item's own cursor continues the listing right after it.
+    const resumed = await store.list(3, listCursor(seen[9] as SessionView));
+    expect(resumed.items.map((s) => s.session_id)).toEqual(ids.slice(10, 13));
   });
 
   it('ends with an empty page when the count is a multiple of the limit', async () => {
@@ -379,9 +382,9 @@ describe('list', () => {
     await submit(a, 'x');
     await store.delete(b);
     const { items, nextCursor } = await store.list(10);
-    expect(items).toEqual([
-      { session_id: a, total_messages: 1, status: 'running' },
-      { session_id: c, total_messages: 0, status: 'idle' },
+    expect(items.map((s) => [s.session_id, s.total_messages, s.status])).toEqual([
+      [a, 1, 'running'],
+      [c, 0, 'idle'],
     ]);
     expect(nextCursor).toBeNull();
   });
@@ -401,7 +404,8 @@ describe('list', () => {
     const second = await store.list(2, first.nextCursor ?? undefined);
     expect(second.items.map((s) => s.session_id)).toEqual([ids[2], ids[3]]);
     const third = await store.list(2, second.nextCursor ?? undefined);
-    expect(third).toEqual({ items: [{ session_id: ids[4], total_messages: 0, status: 'idle' }], nextCursor: null });
+    expect(third.items.map((s) => s.session_id)).toEqual([ids[4]]);
+    expect(third.nextCursor).toBeNull();
   });
 });
 

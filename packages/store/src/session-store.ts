@@ -51,11 +51,6 @@ export type FinishResult =
   | { kind: 'ok'; status: SessionStatus; notify: boolean; nextTurnId: string | null }
   | { kind: 'stale' | 'gone' };
 
-export interface SessionSummary {
-  session_id: string;
-  total_messages: number;
-  status: SessionStatus;
-}
 
 export interface RunningEntry {
   sessionId: string;
@@ -128,8 +123,11 @@ export class SessionStore {
     return list.map(decodeMessage);
   }
 
-  /** Sessions in creation order, `limit` at a time; `cursor` is the last item's opaque cursor. */
-  async list(limit: number, cursor?: string): Promise<{ items: SessionSummary[]; nextCursor: string | null }> {
+  /**
+   * Sessions in creation order, `limit` at a time; `cursor` is the last item's cursor
+   * (`listCursor`). A page may hold fewer items when sessions were deleted meanwhile.
+   */
+  async list(limit: number, cursor?: string): Promise<{ items: SessionView[]; nextCursor: string | null }> {
     const start = cursor ? `(${cursor}` : '-';
     const members = await this.redis.zrangebylex(this.keys.sessionIndex, start, '+', 'LIMIT', 0, limit);
     // One read per session, sent together (a cluster routes each to its session's node).
@@ -139,11 +137,9 @@ export class SessionStore {
         return callScript(this.redis, 'read', [k.meta, k.messages, k.inbox], []).catch(() => null);
       }),
     );
-    const items: SessionSummary[] = [];
+    const items: SessionView[] = [];
     rows.forEach((raw, i) => {
-      if (!raw) return;
-      const view = toView((members[i] as string).slice(14), raw as (string | number | null)[]);
-      items.push({ session_id: view.session_id, total_messages: view.total_messages, status: view.status });
+      if (raw) items.push(toView((members[i] as string).slice(14), raw as (string | number | null)[]));
     });
     const last = members[members.length - 1];
     return { items, nextCursor: members.length === limit && last ? last : null };
@@ -341,6 +337,11 @@ export class SessionStore {
     if (!status) return null;
     return { status: status as SessionStatus, turnId: turnId ?? '', acceptedAt: Number(acceptedAt ?? 0) };
   }
+}
+
+/** The listing cursor just after this session: its member in the creation-ordered index. */
+export function listCursor(view: SessionView): string {
+  return `${pad(Date.parse(view.created_at))}:${view.session_id}`;
 }
 
 /**

@@ -15,12 +15,12 @@ export class WebhookService {
 
   async deadLetters(limit: number): Promise<(DeliveryView & { dead_at: string })[]> {
     const letters = await this.log.deadLetters(limit);
-    const out: (DeliveryView & { dead_at: string })[] = [];
-    for (const letter of letters) {
-      const delivery = await this.log.get(letter.session_id, letter.delivery_id);
-      if (delivery) out.push({ ...deliveryView(delivery), dead_at: letter.dead_at });
-    }
-    return out;
+    const deliveries = await Promise.all(letters.map((l) => this.log.get(l.session_id, l.delivery_id)));
+    // A letter whose log expired (its session was deleted a day ago) is left out.
+    return letters.flatMap((letter, i) => {
+      const delivery = deliveries[i];
+      return delivery ? [{ ...deliveryView(delivery), dead_at: letter.dead_at }] : [];
+    });
   }
 
   /**

@@ -71,7 +71,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
         const next = encodeCursor(page.nextCursor);
         res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
       }
-      res.json(page.items);
+      res.json(page.items.map((v) => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })));
     })
     .all(allow('GET', 'POST'));
 

@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { SessionView } from '@baton/core';
 import type { AppDeps } from '../../app.ts';
 import { allow } from '../../http/errors.ts';
 import { sessionId } from '../../routes/sessions.ts';
@@ -52,9 +51,7 @@ export function agenhqRoutes(deps: AppDeps): Router {
       const query = validate(ListQuery(deps.pageLimitMax), req.query, 'querystring');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
       const page = await store.list(query.limit, cursor);
-      const views = await Promise.all(page.items.map((item) => store.get(item.session_id)));
-      const items = views
-        .filter((view): view is SessionView => view !== null)
+      const items = page.items
         .map(toSession)
         .filter((s) => (query.status === undefined || s.status === query.status) && (query.user_id === undefined || s.user_id === query.user_id));
       res.json({ items, next_cursor: page.nextCursor ? encodeCursor(page.nextCursor) : null });

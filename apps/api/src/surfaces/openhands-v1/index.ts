@@ -121,9 +121,8 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
       const want = query.limit - items.length;
       const page = await store.list(want, cursor);
       scanned += want;
-      const views = await batchViews(page.items.map((s) => s.session_id));
-      for (const view of views) {
-        if (!view) continue;
+      for (const view of page.items) {
+        if (!isAppConversation(view)) continue;
         if (sandboxFilter !== undefined && view.attributes.sandbox_id !== sandboxFilter) continue;
         if (titleFilter !== undefined && !(view.attributes.title ?? '').toLowerCase().includes(titleFilter)) continue;
         items.push(view);

@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { AppError, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
+import { listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_TAGS, ATTR_TITLE, EXECUTION_STATUSES, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
@@ -341,11 +342,9 @@ async function scanConversations(
   let cursor = options.cursor;
   for (;;) {
     const page = await deps.store.list(batch, cursor);
-    const views = await Promise.all(page.items.map((s) => deps.store.get(s.session_id)));
-    for (const view of views) {
-      if (!view) continue;
+    for (const view of page.items) {
       if (options.status && executionStatus(view) !== options.status) continue;
-      if (items.length === options.limit) return { items, next: indexMember(items[items.length - 1] as SessionView) };
+      if (items.length === options.limit) return { items, next: listCursor(items[items.length - 1] as SessionView) };
       items.push(view);
     }
     if (!page.nextCursor) return { items, next: null };
@@ -353,10 +352,6 @@ async function scanConversations(
   }
 }
 
-/** A session's member in the store's creation-ordered index (`<created ms, 13 digits>:<id>`). */
-function indexMember(view: SessionView): string {
-  return `${String(Date.parse(view.created_at)).padStart(13, '0')}:${view.session_id}`;
-}
 
 function encodePageId(member: string): string {
   return Buffer.from(member).toString('base64url');
