@@ -114,6 +114,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     })
     .all(allow('GET', 'POST'));
 
+  router
+    .route('/sessions/:id/cancel')
+    .post(async (req, res) => {
+      const id = sessionId(req);
+      const { cancelled } = await service.cancel(id);
+      // 202: the worker running the turn is told to abort it; the turn then ends as cancelled.
+      res.status(202).location(`/sessions/${id}`).json({ session_id: id, cancelled_turn_id: cancelled });
+    })
+    .all(allow('POST'));
+
   return router;
 }
 
