@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TurnQueue } from '@baton/queue';
-import type { SessionStore } from '@baton/store';
+import type { RunningEntry, SessionStore } from '@baton/store';
 
 export interface ReaperDeps {
   store: SessionStore;
@@ -26,39 +26,45 @@ export interface ReaperDeps {
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
   const due = await deps.store.dueRunning(deps.batch ?? 200);
-  let repaired = 0;
-  for (const entry of due) {
-    const turn = await deps.store.runningTurn(entry.sessionId);
-    if (!turn || turn.status !== 'running') {
-      await deps.flushOutbox(entry.sessionId);
-      await deps.store.releaseRunning(entry);
-      continue;
-    }
-    const job = await deps.queue.jobState(turn.turnId);
-    const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
-    const age = (deps.now ?? Date.now)() - turn.acceptedAt;
-    if (job.state === 'missing' && age < deps.graceMs) {
-      // Accepted moments ago: its producer may still be enqueueing it.
-      await deps.store.postpone(entry.sessionId, deps.graceMs - age);
-    } else if (job.state === 'alive') {
-      await deps.store.postpone(entry.sessionId, deps.graceMs);
-    } else if (job.state === 'missing') {
-      log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
-      await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
-      await deps.store.postpone(entry.sessionId, deps.graceMs);
-      repaired++;
-    } else {
-      const error = job.state === 'failed' ? `Turn failed: ${job.reason}` : 'Turn failed: its result was lost';
-      log.warn({ error }, 'running turn whose job ended without a result: finished with an error');
-      const finished = await deps.store.finish(entry.sessionId, turn.turnId, '*', { ok: false, error });
-      if (finished.kind === 'ok' && finished.nextTurnId) {
-        await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: finished.nextTurnId });
-      }
-      await deps.flushOutbox(entry.sessionId);
-      repaired++;
-    }
+  // Entries are independent: check them all at once (their commands share round trips).
+  const repaired = await Promise.all(due.map((entry) => reapEntry(deps, entry)));
+  return repaired.filter(Boolean).length;
+}
+
+/** Checks one due entry; true when it repaired something. */
+async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean> {
+  const turn = await deps.store.runningTurn(entry.sessionId);
+  if (!turn || turn.status !== 'running') {
+    await deps.flushOutbox(entry.sessionId);
+    await deps.store.releaseRunning(entry);
+    return false;
   }
-  return repaired;
+  const job = await deps.queue.jobState(turn.turnId);
+  const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
+  const age = (deps.now ?? Date.now)() - turn.acceptedAt;
+  if (job.state === 'missing' && age < deps.graceMs) {
+    // Accepted moments ago: its producer may still be enqueueing it.
+    await deps.store.postpone(entry.sessionId, deps.graceMs - age);
+    return false;
+  }
+  if (job.state === 'alive') {
+    await deps.store.postpone(entry.sessionId, deps.graceMs);
+    return false;
+  }
+  if (job.state === 'missing') {
+    log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
+    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
+    await deps.store.postpone(entry.sessionId, deps.graceMs);
+    return true;
+  }
+  const error = job.state === 'failed' ? `Turn failed: ${job.reason}` : 'Turn failed: its result was lost';
+  log.warn({ error }, 'running turn whose job ended without a result: finished with an error');
+  const finished = await deps.store.finish(entry.sessionId, turn.turnId, '*', { ok: false, error });
+  if (finished.kind === 'ok' && finished.nextTurnId) {
+    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: finished.nextTurnId });
+  }
+  await deps.flushOutbox(entry.sessionId);
+  return true;
 }
 
 /** Runs `reapOnce` every `intervalMs` until stopped. */
