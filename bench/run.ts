@@ -22,7 +22,7 @@ const SLOW_ROUNDS = Number(process.env.BENCH_SLOW_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
-const QUIET = { LOG_LEVEL: 'info', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
+const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
 /** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures). */
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d').split(','));

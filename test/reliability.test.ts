@@ -117,14 +117,14 @@ describe('keys', () => {
     const id = await createSession(b.url, { state: [{ role: 'user', content: 'preloaded' }] });
     await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'a' });
     await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'b', if_busy: 'enqueue' });
-    const keys = await b.redis.keys(`${b.prefix}:*`);
+    const keys = await b.keys(`${b.prefix}:*`);
     const mine = keys.filter((k) => k.includes(id));
     expect(mine.length).toBeGreaterThanOrEqual(3); // meta, messages, inbox
     for (const key of mine) expect(key).toContain(`{${id}}`);
     const global = keys.filter((k) => !k.includes(id)).sort();
     expect(global).toEqual([`${b.prefix}:running`, `${b.prefix}:sessions`]);
     await untilIdle(b.url, id);
-    const queueKeys = await b.redis.keys(`{${b.prefix}}:turns:*`);
+    const queueKeys = await b.keys(`{${b.prefix}}:turns:*`);
     expect(queueKeys.length).toBeGreaterThan(0);
   });
 });

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { BatonProcess } from '@baton/devtools';
+import { makeRedisClient, type RedisClient } from '@baton/store';
 
 export interface BatonOptions {
+  /** A single server (`redis://…`) or a Redis Cluster (`redis+cluster://host:port,…`). */
   redisUrl: string;
   apis?: number;
   workers?: number;
@@ -29,10 +31,18 @@ export class Baton {
   readonly prefix = `t${randomUUID().slice(0, 8)}`;
   readonly apis: BatonProcess[] = [];
   readonly workers: BatonProcess[] = [];
-  readonly redis: Redis;
+  readonly redis: RedisClient;
 
   constructor(readonly options: BatonOptions) {
-    this.redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+    this.redis = makeRedisClient(options.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  }
+
+  /** KEYS on every master: on a Redis Cluster each node answers only for its own slots. */
+  async keys(pattern: string): Promise<string[]> {
+    if (!this.redis.isCluster) return this.redis.keys(pattern);
+    const cluster = this.redis as Cluster;
+    if (cluster.status === 'wait') await cluster.connect();
+    return (await Promise.all(cluster.nodes('master').map((node) => node.keys(pattern)))).flat();
   }
 
   static async start(options: BatonOptions): Promise<Baton> {

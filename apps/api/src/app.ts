@@ -1,19 +1,28 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { type Health, openApiDocument } from '@baton/core';
 import type { SandboxStore } from '@baton/store';
 import { type Keyring, keyFrom, requireKey } from './http/auth.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
+import { requestContext } from './http/request-context.ts';
+import { mountOps, type OpsDeps } from './routes/ops.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { eventRoutes, type EventRoutesDeps } from './routes/events.ts';
 import { sessionRoutes, type SessionRoutesDeps } from './routes/sessions.ts';
 import { webhookRoutes, type WebhookRoutesDeps } from './routes/webhooks.ts';
 import { mountSurfaces } from './surfaces/index.ts';
 
-export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps {
+export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps, EventRoutesDeps {
   logger: Logger;
   bodyLimit: string;
   keyring: Keyring;
   /** OpenHands V1 sandboxes: the execution contexts its conversations run in. */
   sandboxes: SandboxStore;
+  /** `/ready`, `/metrics`, Bull Board; off when not given. */
+  ops?: OpsDeps;
+  /** One log line per request (`LOG_REQUESTS`, default true). */
+  logRequests?: boolean;
 }
 
 /** The HTTP app, given its dependencies; `main.ts` wires them. */
@@ -22,16 +31,23 @@ export function buildApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Request id (x-request-id), per-request logger, access line and latency metric.
+  app.use(requestContext({ logger: deps.logger, logRequests: deps.logRequests ?? true, ...(deps.ops ? { observe: deps.ops.metrics.observe } : {}) }));
 
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies Health);
   });
+  if (deps.ops) mountOps(app, deps.ops);
+  // The OpenAPI document of the native API and its interactive docs: public, like /health.
+  const { pageLimitMax, longPoll } = deps;
+  app.use(docsRoutes(openApiDocument({ pageLimitMax, longPollDefaultS: longPoll.defaultS, longPollMaxS: longPoll.maxS })));
   // The compatibility surfaces (OpenHands, agenhq): each with its own auth header and error shape.
   mountSurfaces(app, deps);
   // The native API, at the root: `Authorization: Bearer <key>`.
   app.use(['/sessions', '/webhooks'], requireKey(deps.keyring, keyFrom.bearer));
   app.use(jsonBody(deps.bodyLimit));
   app.use(sessionRoutes(deps));
+  app.use(eventRoutes(deps));
   app.use(webhookRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -1,9 +1,8 @@
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { ApiEnv, ConfigError, makeFaultHook, parseEnv } from '@baton/core';
+import { ApiEnv, ConfigError, makeFaultHook, makeLogger, parseEnv } from '@baton/core';
 import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
-import { TurnQueue, WebhookQueue } from '@baton/queue';
+import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
   SandboxStore,
@@ -17,11 +16,18 @@ import {
 } from '@baton/store';
 import { buildApp } from './app.ts';
 import { Keyring } from './http/auth.ts';
+import { ApiMetrics } from './metrics.ts';
 import { makeWebhookUrlCheck } from './webhook-guard.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(ApiEnv, process.env);
-  const logger = pino({ name: 'baton-api', level: env.LOG_LEVEL });
+  const logger = await makeLogger({
+    name: 'baton-api',
+    level: env.LOG_LEVEL,
+    pretty: env.LOG_PRETTY,
+    nodeEnv: env.NODE_ENV,
+    isTTY: process.stdout.isTTY,
+  });
 
   const redis = makeProducerConnection(env.REDIS_URL, 'baton-api');
   const subscriber = makeWorkerConnection(env.REDIS_URL, 'baton-api-sub');
@@ -33,11 +39,17 @@ async function main(): Promise<void> {
     prefix: env.BATON_PREFIX,
     runningGraceMs: env.RUNNING_GRACE_MS,
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
+    streamTtlMs: env.STREAM_TTL_S * 1000,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
   const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue);
   const watcher = new SessionWatcher(subscriber);
+  const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
+    maxAgeMs: env.READY_MAX_AGE_MS,
+    intervalMs: env.READY_CANARY_INTERVAL_MS,
+    waitMs: env.READY_WAIT_MS,
+  });
   const service = new SessionService({
     store,
     queue,
@@ -62,6 +74,14 @@ async function main(): Promise<void> {
     longPoll: { defaultS: env.LONG_POLL_DEFAULT_S, maxS: env.LONG_POLL_MAX_S },
     pageLimitMax: env.PAGE_LIMIT_MAX,
     shutdown: shutdown.signal,
+    sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
+    logRequests: env.LOG_REQUESTS,
+    ops: {
+      canary,
+      metrics: new ApiMetrics({ turns: queue.queue, webhooks: webhookQueue.queue }, logger),
+      adminKey: env.ADMIN_KEY,
+      board: { queues: [queue.queue, webhookQueue.queue, canary.queue], readOnly: env.ADMIN_BOARD_READONLY },
+    },
   });
 
   const server = app.listen(env.PORT, env.HOST);
@@ -78,7 +98,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeIdleConnections();
     await once(server, 'close').catch(() => {});
-    await Promise.all([queue.close(), webhookQueue.close()]).catch(() => {});
+    await Promise.all([queue.close(), webhookQueue.close(), canary.close()]).catch(() => {});
     redis.disconnect();
     subscriber.disconnect();
     process.exit(0);

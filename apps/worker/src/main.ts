@@ -1,11 +1,11 @@
 import { Worker } from 'bullmq';
-import { pino } from 'pino';
-import { ConfigError, WorkerEnv, makeFaultHook, parseEnv, queuePrefix } from '@baton/core';
+import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
-import { TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue } from '@baton/queue';
+import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
+import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
 import { makeTurnProcessor } from './processors/turn-run.ts';
 import { startReaper } from './reaper.ts';
 import { makeWebhookProcessor } from './webhooks/deliver.ts';
@@ -13,7 +13,15 @@ import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
-  const logger = pino({ name: 'baton-worker', level: env.LOG_LEVEL });
+  const logger = await makeLogger({
+    name: 'baton-worker',
+    level: env.LOG_LEVEL,
+    pretty: env.LOG_PRETTY,
+    nodeEnv: env.NODE_ENV,
+    isTTY: process.stdout.isTTY,
+  });
+  // Turn and webhook metrics, served on METRICS_PORT when it is set.
+  const metrics = env.METRICS_PORT === undefined ? null : new WorkerMetrics();
   const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE);
   if (env.WEBHOOK_SECRET.length === 0) logger.warn('WEBHOOK_SECRET is not set: webhooks without a secret of their own go unsigned');
 
@@ -27,6 +35,7 @@ async function main(): Promise<void> {
     prefix: env.BATON_PREFIX,
     runningGraceMs: env.RUNNING_GRACE_MS,
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
+    streamTtlMs: env.STREAM_TTL_S * 1000,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
@@ -39,7 +48,8 @@ async function main(): Promise<void> {
   // Cancels (DELETE of a running session) reach whichever worker runs the turn.
   await subscriber.subscribe(store.keys.cancel);
   subscriber.on('message', (_channel: string, key: string) => {
-    if (active.cancel(key)) logger.info({ sessionId: key.split('\n')[0] }, 'turn cancelled');
+    const [sessionId, turnId] = key.split('\n');
+    if (active.cancel(key)) logger.info({ sessionId, turnId }, 'turn cancelled');
   });
 
   const worker = new Worker(
@@ -53,6 +63,7 @@ async function main(): Promise<void> {
       logger,
       flushOutbox: flush,
       fault: makeFaultHook(env.BATON_FAULT),
+      ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
     }),
     {
       connection: redis,
@@ -65,7 +76,7 @@ async function main(): Promise<void> {
     },
   );
   worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => logger.warn({ turnId: job?.id, err: err.message }, 'turn job failed'));
+  worker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, turnId: job?.id, err: err.message }, 'turn job failed'));
 
   // Webhooks: a worker of their own, so slow receivers never hold a turn slot.
   const webhookWorker = new Worker(
@@ -77,6 +88,7 @@ async function main(): Promise<void> {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       logger,
+      ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
     }),
     {
       connection: redis,
@@ -88,15 +100,34 @@ async function main(): Promise<void> {
     },
   );
   webhookWorker.on('error', (err) => logger.warn({ err: err.message }, 'webhook worker error'));
-  webhookWorker.on('failed', (job, err) => logger.warn({ deliveryId: job?.data?.delivery_id, err: err.message }, 'webhook job failed'));
+  webhookWorker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, deliveryId: job?.data?.delivery_id, err: err.message }, 'webhook job failed'));
+
+  // Readiness canaries (`/ready`): a queue and worker of their own, so they are answered
+  // even when every turn slot is busy. A short lock: a canary held by a dead worker is freed fast.
+  const canaryWorker = new Worker(CANARY_QUEUE, () => recordCanary(redis, env.BATON_PREFIX), {
+    connection: redis,
+    prefix: queuePrefix(env.BATON_PREFIX),
+    concurrency: 1,
+    lockDuration: 5_000,
+    stalledInterval: 5_000,
+    autorun: false,
+  });
+  canaryWorker.on('error', (err) => logger.warn({ err: err.message }, 'canary worker error'));
 
   const reaper = env.REAPER
     ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
     : null;
   void worker.run();
   void webhookWorker.run();
-  await Promise.all([worker.waitUntilReady(), webhookWorker.waitUntilReady()]);
-  logger.info({ concurrency: env.WORKER_CONCURRENCY, pid: process.pid }, 'Baton worker ready');
+  void canaryWorker.run();
+  await Promise.all([worker.waitUntilReady(), webhookWorker.waitUntilReady(), canaryWorker.waitUntilReady()]);
+  const metricsServer = metrics && env.METRICS_PORT !== undefined
+    ? await serveMetrics(metrics.registry, { port: env.METRICS_PORT, adminKey: env.ADMIN_KEY })
+    : null;
+  logger.info(
+    { concurrency: env.WORKER_CONCURRENCY, pid: process.pid, ...(metricsServer ? { metricsPort: portOf(metricsServer) } : {}) },
+    'Baton worker ready',
+  );
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -111,8 +142,15 @@ async function main(): Promise<void> {
       const handed = active.abortAll('shutdown');
       logger.warn({ handed }, 'shutdown deadline passed: handing active turns back to the queue');
     }, env.SHUTDOWN_TIMEOUT_MS);
+    // If closing hangs (Redis gone, so BullMQ cannot hand jobs back), exit anyway: the
+    // stalled-job check gives this worker's jobs to another one.
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time: exiting');
+      process.exit(1);
+    }, env.SHUTDOWN_TIMEOUT_MS + 5_000).unref();
     await reaper?.stop();
-    await Promise.all([worker.close(), webhookWorker.close()]);
+    await Promise.all([worker.close(), webhookWorker.close(), canaryWorker.close()]);
+    metricsServer?.close();
     clearTimeout(deadline);
     await Promise.all([queue.close(), webhookQueue.close()]).catch(() => {});
     redis.disconnect();

@@ -7,6 +7,11 @@ export interface TurnInput {
   messages: ChatMessage[];
   /** Aborted on cancel, on the turn's time limit and on worker shutdown. */
   signal: AbortSignal;
+  /**
+   * Told each piece of the reply's text as it is produced, when the agent streams (the
+   * reply `run` resolves with stays the whole message). Agents that don't stream ignore it.
+   */
+  onDelta?: (text: string) => void;
 }
 
 /** One step of an agent: read the history, answer with one assistant message. */

@@ -365,3 +365,136 @@ describe('OpenAIAgent', () => {
     await dropped;
   });
 });
+
+describe('EchoAgent streaming', () => {
+  it('with a delay and onDelta, streams its reply word by word over the delay', async () => {
+    const pieces: { text: string; at: number }[] = [];
+    const started = performance.now();
+    const reply = await new EchoAgent(120).run({
+      ...turn([user('one  two')]),
+      onDelta: (text) => pieces.push({ text, at: performance.now() - started }),
+    });
+    expect(reply).toStrictEqual({ role: 'assistant', content: 'echo: one  two' });
+    expect(pieces.map((p) => p.text)).toEqual(['echo:', ' one', '  two']);
+    // Spread over the delay: the first word after a third of it, the last at its end.
+    expect(pieces[0]!.at).toBeGreaterThanOrEqual(35);
+    expect(pieces[2]!.at).toBeGreaterThanOrEqual(115);
+  });
+
+  it('without a delay there is nothing to stream: onDelta is not called', async () => {
+    const pieces: string[] = [];
+    const reply = await new EchoAgent(0).run({ ...turn([user('hi')]), onDelta: (text) => pieces.push(text) });
+    expect(reply.content).toBe('echo: hi');
+    expect(pieces).toEqual([]);
+  });
+});
+
+/** One streamed Chat Completions chunk, as an SSE `data:` line. */
+function chunk(delta: Record<string, unknown>, finish: string | null = null): string {
+  const body = {
+    id: 'chatcmpl-test',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: 'test-model',
+    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+  };
+  return `data: ${JSON.stringify(body)}\n\n`;
+}
+
+function sse(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+}
+
+describe('OpenAIAgent streaming (onDelta)', () => {
+  let fake: FakeServer;
+  let agent: OpenAIAgent;
+  beforeAll(async () => {
+    fake = await FakeServer.start();
+    agent = new OpenAIAgent({ baseURL: `${fake.url}/v1`, apiKey: 'sk-test', model: 'test-model' });
+  });
+  afterAll(() => fake?.close());
+
+  it('asks for stream: true, passes each content delta on in order and answers the whole message', async () => {
+    const released = new EventEmitter();
+    fake.reset((_req, res) => {
+      sse(res);
+      res.write(chunk({ role: 'assistant', content: '' }));
+      res.write(chunk({ content: 'Hel' }));
+      // The rest only once the first delta reached onDelta: the deltas really stream.
+      released.once('go', () => {
+        res.write(chunk({ content: 'lo, ' }));
+        res.write(chunk({ content: 'world' }));
+        res.write(chunk({}, 'stop'));
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    const deltas: string[] = [];
+    const reply = await agent.run({
+      ...turn([user('hi')]),
+      onDelta: (text) => {
+        deltas.push(text);
+        if (deltas.length === 1) released.emit('go');
+      },
+    });
+    expect(deltas).toEqual(['Hel', 'lo, ', 'world']);
+    expect(reply).toStrictEqual({ role: 'assistant', content: 'Hello, world' });
+    expect(fake.received[0]?.body).toMatchObject({ model: 'test-model', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  });
+
+  it('puts together tool calls split over chunks, in index order', async () => {
+    fake.reset((_req, res) => {
+      sse(res);
+      res.write(chunk({ role: 'assistant', content: null, tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'second', arguments: '' } }] }));
+      res.write(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q"' } }] }));
+      res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: ':"x"}' } }, { index: 1, function: { arguments: '{}' } }] }));
+      res.write(chunk({}, 'tool_calls'));
+      res.end('data: [DONE]\n\n');
+    });
+    const deltas: string[] = [];
+    const reply = await agent.run({ ...turn([user('use tools')]), onDelta: (text) => deltas.push(text) });
+    expect(deltas).toEqual([]);
+    expect(reply).toStrictEqual({
+      role: 'assistant',
+      content: null,
+      tool_calls: [CALL, { id: 'call_b', type: 'function', function: { name: 'second', arguments: '{}' } }],
+    });
+  });
+
+  it('turns an HTTP error, or a stream without choices, into an AgentError', async () => {
+    fake.reset((_req, res) => json(res, 429, { error: { message: 'slow down', type: 'rate_limit' } }));
+    const limited = await rejection(agent.run({ ...turn([user('hi')]), onDelta: () => {} }));
+    expect(limited).toBeInstanceOf(AgentError);
+    expect(limited.message).toMatch(/^OpenAI-compatible endpoint failed \(HTTP 429\): /);
+
+    fake.reset((_req, res) => {
+      sse(res);
+      res.end('data: [DONE]\n\n');
+    });
+    const empty = await rejection(agent.run({ ...turn([user('hi')]), onDelta: () => {} }));
+    expect(empty).toBeInstanceOf(AgentError);
+    expect(empty.message).toBe('OpenAI-compatible endpoint returned no choices');
+  });
+
+  it('takes a whole JSON completion from a server that ignores stream: true', async () => {
+    fake.reset((_req, res) => json(res, 200, completion({ content: 'not streamed', tool_calls: [CALL] })));
+    const deltas: string[] = [];
+    const reply = await agent.run({ ...turn([user('hi')]), onDelta: (text) => deltas.push(text) });
+    expect(reply).toStrictEqual({ role: 'assistant', content: 'not streamed', tool_calls: [CALL] });
+    expect(deltas).toEqual([]);
+    expect(fake.received[0]?.body.stream).toBe(true);
+  });
+
+  it('aborts mid-stream on signal and rejects with the signal reason', async () => {
+    fake.reset((_req, res) => {
+      sse(res);
+      res.write(chunk({ role: 'assistant', content: 'partial' }));
+      // ...and never more.
+    });
+    const controller = new AbortController();
+    const dropped = once(fake.events, 'aborted');
+    const reason = new Error('cancelled by test');
+    const running = agent.run({ ...turn([user('hi')], controller.signal), onDelta: () => controller.abort(reason) });
+    expect(await rejection(running)).toBe(reason);
+    await dropped;
+  });
+});

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ChatMessage } from '@baton/core';
 import { AgentError, type Agent, type TurnInput } from './agent.ts';
 
@@ -19,29 +19,77 @@ export class OpenAIAgent implements Agent {
     this.client = new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 0 });
   }
 
-  async run({ messages, signal }: TurnInput): Promise<ChatMessage> {
-    let completion;
+  async run({ messages, signal, onDelta }: TurnInput): Promise<ChatMessage> {
+    const body = { model: this.options.model, messages: messages.map(toOpenAI) };
     try {
-      completion = await this.client.chat.completions.create(
-        { model: this.options.model, messages: messages.map(toOpenAI) },
-        { signal },
-      );
+      if (onDelta) return await this.stream(body, signal, onDelta);
+      return fromCompletion(await this.client.chat.completions.create(body, { signal }));
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      const status = (err as { status?: number }).status;
-      const detail = err instanceof Error ? err.message : String(err);
-      throw new AgentError(`OpenAI-compatible endpoint failed${status ? ` (HTTP ${status})` : ''}: ${detail}`, { cause: err });
+      throw failure(err, signal);
     }
-    const choice = completion.choices[0]?.message;
-    if (!choice) throw new AgentError('OpenAI-compatible endpoint returned no choices');
-    const reply: ChatMessage = { role: 'assistant', content: choice.content ?? null };
-    if (choice.tool_calls?.length) {
-      reply.tool_calls = choice.tool_calls
-        .filter((c) => c.type === 'function')
-        .map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } }));
-    }
-    return reply;
   }
+
+  /** `stream: true`: each content delta goes to `onDelta`; the reply is put together as the chunks come. */
+  private async stream(body: ChatCompletionCreateParamsNonStreaming, signal: AbortSignal, onDelta: (text: string) => void): Promise<ChatMessage> {
+    const { data: stream, response } = await this.client.chat.completions.create({ ...body, stream: true }, { signal }).withResponse();
+    // A server that ignores `stream: true` answers one JSON completion: take it whole.
+    if ((response.headers.get('content-type') ?? '').startsWith('application/json')) {
+      return fromCompletion((await response.json()) as ChatCompletion);
+    }
+    let content: string | null = null;
+    let choices = 0;
+    const calls = new Map<number, { id: string; name: string; arguments: string }>();
+    for await (const chunk of stream) {
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      choices++;
+      const delta = choice.delta ?? {};
+      if (typeof delta.content === 'string') {
+        content = (content ?? '') + delta.content;
+        if (delta.content) onDelta(delta.content);
+      }
+      for (const part of delta.tool_calls ?? []) {
+        const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
+        if (part.id) call.id = part.id;
+        if (part.function?.name) call.name = part.function.name;
+        if (part.function?.arguments) call.arguments += part.function.arguments;
+        calls.set(part.index, call);
+      }
+    }
+    // An abort ends the client's iteration quietly: the reply would look complete.
+    signal.throwIfAborted();
+    if (choices === 0) throw new AgentError('OpenAI-compatible endpoint returned no choices');
+    const ordered = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => toolCall(c.id, c.name, c.arguments));
+    return reply(content, ordered);
+  }
+}
+
+function fromCompletion(completion: ChatCompletion): ChatMessage {
+  const choice = completion.choices?.[0]?.message;
+  if (!choice) throw new AgentError('OpenAI-compatible endpoint returned no choices');
+  const calls = (choice.tool_calls ?? [])
+    .filter((c) => c.type === 'function')
+    .map((c) => toolCall(c.id, c.function.name, c.function.arguments));
+  return reply(choice.content ?? null, calls);
+}
+
+function toolCall(id: string, name: string, args: string): NonNullable<ChatMessage['tool_calls']>[number] {
+  return { id, type: 'function' as const, function: { name, arguments: args } };
+}
+
+function reply(content: string | null, calls: NonNullable<ChatMessage['tool_calls']>): ChatMessage {
+  const message: ChatMessage = { role: 'assistant', content };
+  if (calls.length) message.tool_calls = calls;
+  return message;
+}
+
+/** The signal's reason when the turn was stopped; otherwise an AgentError saying what failed. */
+function failure(err: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return signal.reason;
+  if (err instanceof AgentError) return err;
+  const status = (err as { status?: number }).status;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new AgentError(`OpenAI-compatible endpoint failed${status ? ` (HTTP ${status})` : ''}: ${detail}`, { cause: err });
 }
 
 export function toOpenAI(m: ChatMessage): ChatCompletionMessageParam {

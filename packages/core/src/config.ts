@@ -36,6 +36,16 @@ export const CommonEnv = z.object({
     .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each must be an absolute http(s) URL' }))),
   /** Lifts the webhook address check (loopback, private, link-local...): local development and tests only. */
   WEBHOOK_ALLOW_PRIVATE: bool(false),
+  /** How long a session's event stream (SSE) outlives its newest event. */
+  STREAM_TTL_S: int(600, 1),
+  /** Pretty (pino-pretty) log lines; unset: pretty when stdout is a terminal and NODE_ENV is not production. */
+  LOG_PRETTY: z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
+  NODE_ENV: z.string().optional(),
+  /** Key of the operator's pages: Bull Board (`/admin/queues`) and `/metrics` (Bearer or Basic auth). */
+  ADMIN_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -47,11 +57,21 @@ export const ApiEnv = CommonEnv.extend({
   LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
   MAX_SESSIONS: int(0),
   PAGE_LIMIT_MAX: int(200, 1),
+  /** Idle event streams (`GET /sessions/{id}/events`) get a comment line this often. */
+  SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
   /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
   API_KEYS: z
     .string()
     .default('')
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
+  /** One `info` line per request (request id, route, status, time); `false` keeps only errors. */
+  LOG_REQUESTS: bool(true),
+  /** `/ready`: how recent a worker's canary must be, how often a canary is sent, how long a call waits for one. */
+  READY_MAX_AGE_MS: int(30_000, 1),
+  READY_CANARY_INTERVAL_MS: int(5_000, 10),
+  READY_WAIT_MS: int(500, 0),
+  /** Bull Board shows the queues but offers no actions (retry, clean, add...) unless `false`. */
+  ADMIN_BOARD_READONLY: bool(true),
 })
   .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
@@ -79,6 +99,8 @@ export const WorkerEnv = CommonEnv.extend({
   WEBHOOK_SCHEDULE: z.string().default('0,5s,5m,30m,2h,5h,10h,10h'),
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   WEBHOOK_CONCURRENCY: int(50, 1),
+  /** Port of the worker's own Prometheus `/metrics` server; unset: none. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 }).refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {
   message: 'STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS',
   path: ['STALLED_INTERVAL_MS'],

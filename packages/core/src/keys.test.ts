@@ -47,7 +47,7 @@ describe('sessionKeys', () => {
   it('puts the session id in a hash tag in every key', () => {
     const keys = sessionKeys('baton', id);
     const values = Object.values(keys);
-    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'events', 'inbox', 'messages', 'meta', 'outbox', 'turns']);
+    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'events', 'inbox', 'messages', 'meta', 'outbox', 'stream', 'turns']);
     for (const key of values) {
       expect(key.startsWith('baton:')).toBe(true);
       expect(hashTag(key)).toBe(id);

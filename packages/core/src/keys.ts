@@ -19,6 +19,11 @@ export interface SessionKeys {
   deliveries: string;
   /** Hash turn id → `failed` | `canceled`, for turns that did not complete (timelines). */
   turns: string;
+  /**
+   * Stream of the session's events (status changes, reply deltas, replies), capped and
+   * expiring; its name is also the pub/sub channel that announces each new entry.
+   */
+  stream: string;
 }
 
 export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
@@ -31,6 +36,7 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     outbox: `${base}:outbox`,
     deliveries: `${base}:deliveries`,
     turns: `${base}:turns`,
+    stream: `${base}:stream`,
   };
 }
 

@@ -2,3 +2,4 @@ export * from './free-port.ts';
 export * from './wait-until.ts';
 export * from './redis-server.ts';
 export * from './baton-process.ts';
+export * from './redis-cluster.ts';

@@ -52,3 +52,21 @@ export const webhookJobOptions = (deliveryId: string, redeliveries: number): Job
   removeOnComplete: { age: 3600, count: 1000 },
   removeOnFail: { age: 7 * 24 * 3600 },
 });
+
+/**
+ * Readiness canaries: `/ready` sends one at most every few seconds and each worker
+ * process answers them on a queue of its own (concurrency 1), so a canary is answered
+ * even when every turn slot is busy. One job id: at most one canary waits at a time.
+ */
+export const CANARY_QUEUE = 'canary';
+
+export const CanaryJob = z.strictObject({ sent_at: z.number() });
+export type CanaryJob = z.infer<typeof CanaryJob>;
+
+export const CANARY_JOB_NAME = 'canary';
+
+export const canaryJobOptions = (): JobsOptions => ({
+  jobId: 'canary',
+  removeOnComplete: true,
+  removeOnFail: true,
+});

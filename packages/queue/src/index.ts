@@ -1,3 +1,4 @@
 export * from './catalog.ts';
 export * from './turn-queue.ts';
 export * from './webhook-queue.ts';
+export * from './canary.ts';

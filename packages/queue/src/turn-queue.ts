@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { queuePrefix } from '@baton/core';
 import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobOptions } from './catalog.ts';
 
@@ -7,7 +7,7 @@ import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobOptions } from './catalog.ts
 export class TurnQueue {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis | Cluster, prefix: string) {
     this.queue = new Queue(TURN_QUEUE, { connection, prefix: queuePrefix(prefix) });
   }
 

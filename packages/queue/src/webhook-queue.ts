@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { queuePrefix } from '@baton/core';
 import { WEBHOOK_JOB_NAME, WEBHOOK_QUEUE, WebhookJob, webhookJobOptions } from './catalog.ts';
 
@@ -7,7 +7,7 @@ import { WEBHOOK_JOB_NAME, WEBHOOK_QUEUE, WebhookJob, webhookJobOptions } from '
 export class WebhookQueue {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis | Cluster, prefix: string) {
     this.queue = new Queue(WEBHOOK_QUEUE, { connection, prefix: queuePrefix(prefix) });
   }
 

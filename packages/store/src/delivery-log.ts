@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections.ts';
 import { type ChatMessage, type TurnEventType, globalKeys, sessionKeys } from '@baton/core';
 import { decodeMessage } from './message-record.ts';
 import { callScript, defineScripts } from './scripts.ts';
@@ -77,7 +77,7 @@ export class DeliveryLog {
   private readonly global: ReturnType<typeof globalKeys>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     defineScripts(redis);

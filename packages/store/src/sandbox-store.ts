@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections.ts';
 
 /**
  * Sandboxes of the OpenHands V1 app-server surface: the execution context a group of
@@ -95,13 +95,13 @@ type Commands = {
 export class SandboxStore {
   readonly indexKey: string;
   private readonly now: () => number;
-  private readonly redis: Redis & Commands;
+  private readonly redis: RedisClient & Commands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly options: SandboxStoreOptions,
   ) {
-    this.redis = redis as Redis & Commands;
+    this.redis = redis as RedisClient & Commands;
     this.indexKey = `${options.prefix}:sandboxes`;
     this.now = options.now ?? Date.now;
     redis.defineCommand('batonSandboxCreate', { numberOfKeys: 2, lua: LUA.create });
@@ -157,15 +157,18 @@ export class SandboxStore {
   async getMany(ids: string[]): Promise<(SandboxRecord | null)[]> {
     const valid = ids.filter(isSandboxId);
     if (!valid.length) return ids.map(() => null);
-    const pipe = this.redis.pipeline();
-    for (const id of valid) {
-      const k = this.keys(id);
-      pipe.hgetall(k.meta).zrange(k.conversations, 0, -1);
-    }
-    const results = replies(await pipe.exec());
+    // Sent together but not as one pipeline: on a Redis Cluster each sandbox is in its
+    // own slot, and the client routes each read to its node.
+    const results = await Promise.all(
+      valid.map((id) => {
+        const k = this.keys(id);
+        return Promise.all([this.redis.hgetall(k.meta), this.redis.zrange(k.conversations, 0, -1)]);
+      }),
+    );
     const found = new Map<string, SandboxRecord>();
     valid.forEach((id, i) => {
-      const record = toRecord(results[2 * i] as Record<string, string>, results[2 * i + 1] as string[]);
+      const [hash, conversations] = results[i] as [Record<string, string>, string[]];
+      const record = toRecord(hash, conversations);
       if (record) found.set(id, record);
     });
     return ids.map((id) => found.get(id) ?? null);

@@ -1,22 +1,28 @@
 import { readFileSync } from 'node:fs';
-import type { Redis, ChainableCommander } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './connections.ts';
 
-type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel';
+type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
 
-/** `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it). */
-const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean }> = {
+/**
+ * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
+ * event-stream helpers of stream.lua (prepended; inbox.lua uses them too).
+ */
+const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean }> = {
   create: { file: 'create.lua', keys: 2 },
-  submit: { file: 'submit.lua', keys: 4 },
+  submit: { file: 'submit.lua', keys: 5, stream: true },
   claim: { file: 'claim.lua', keys: 2 },
-  finish: { file: 'finish.lua', keys: 6, inbox: true },
+  finish: { file: 'finish.lua', keys: 7, inbox: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 7, inbox: true },
+  delete: { file: 'delete.lua', keys: 8, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1 },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 3 },
-  pause: { file: 'pause.lua', keys: 4, inbox: true },
+  pause: { file: 'pause.lua', keys: 5, inbox: true },
   cancel: { file: 'cancel.lua', keys: 1 },
+  streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
+  streamRead: { file: 'stream-read.lua', keys: 2 },
 };
 
 type Arg = string | number;
@@ -27,7 +33,8 @@ function source(name: ScriptName): string {
   let lua = sources.get(name);
   if (!lua) {
     const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    lua = (SCRIPTS[name].inbox ? `${read('inbox.lua')}\n` : '') + read(SCRIPTS[name].file);
+    const { inbox, stream, file } = SCRIPTS[name];
+    lua = (inbox || stream ? `${read('stream.lua')}\n` : '') + (inbox ? `${read('inbox.lua')}\n` : '') + read(file);
     sources.set(name, lua);
   }
   return lua;
@@ -37,7 +44,7 @@ function source(name: ScriptName): string {
  * Registers Baton's Lua scripts on a connection (ioredis sends EVALSHA and falls back
  * to EVAL on NOSCRIPT, so a restarted Redis needs nothing from us).
  */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     const command = `baton_${name}`;
     if (!(command in redis)) {
@@ -46,7 +53,7 @@ export function defineScripts(redis: Redis): void {
   }
 }
 
-export function callScript(target: Redis | ChainableCommander, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
+export function callScript(target: RedisClient | ChainableCommander, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
   // On a pipeline this queues the call and returns the pipeline; on a connection, a promise.
   const fn = (target as unknown as Record<string, (...a: Arg[]) => Promise<unknown>>)[`baton_${name}`];
   if (!fn) throw new Error(`script ${name} is not defined on this connection`);

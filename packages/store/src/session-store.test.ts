@@ -416,7 +416,7 @@ describe('delete', () => {
     const running = await submit(id, 'one');
     await submit(id, 'two', 'enqueue');
     const k = store.sessionKeys(id);
-    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([k.meta, k.inbox, k.messages].sort());
+    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([k.meta, k.inbox, k.messages, k.stream].sort());
     expect(await store.count()).toBe(2);
 
     expect(await store.delete(id)).toEqual({ status: 'running', turnId: running.turnId });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections.ts';
 import {
   type ChatMessage,
   type SessionStatus,
@@ -12,6 +12,7 @@ import {
 } from '@baton/core';
 import { type MessageMeta, decodeMessage, decodeStored, encodeMessage } from './message-record.ts';
 import { callScript, defineScripts } from './scripts.ts';
+import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
 
 export interface StoreOptions {
   /** Key prefix; every key Baton writes starts with it. */
@@ -20,6 +21,8 @@ export interface StoreOptions {
   runningGraceMs: number;
   /** True when server-wide webhook endpoints want every turn's end (not only turns with a webhook). */
   notifyAll?: boolean;
+  /** How long a session's event stream outlives its newest event (ms; default 10 minutes). */
+  streamTtlMs?: number;
   now?: () => number;
 }
 
@@ -66,15 +69,20 @@ const pad = (ms: number) => String(ms).padStart(13, '0');
  */
 export class SessionStore {
   readonly keys: GlobalKeys;
+  /** The sessions' event streams (SSE), written by these scripts and by workers' deltas. */
+  readonly streams: SessionStreams;
   private readonly now: () => number;
+  private readonly streamTtlMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: StoreOptions,
   ) {
     defineScripts(redis);
     this.keys = globalKeys(options.prefix);
     this.now = options.now ?? Date.now;
+    this.streamTtlMs = options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS;
+    this.streams = new SessionStreams(redis, { prefix: options.prefix, ttlMs: this.streamTtlMs });
   }
 
   sessionKeys(sessionId: string) {
@@ -167,13 +175,14 @@ export class SessionStore {
     const [, reply] = await inOrder(this.redis, [
       () => callScript(this.redis, 'markRunning', [this.keys.running], [input.sessionId, now + this.options.runningGraceMs]),
       () =>
-        callScript(this.redis, 'submit', [k.meta, k.messages, k.inbox, k.events], [
+        callScript(this.redis, 'submit', [k.meta, k.messages, k.inbox, k.events, k.stream], [
           input.turnId,
           now,
           input.policy,
           webhookJson,
           messageJson,
           inboxRecord,
+          this.streamTtlMs,
         ]),
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
@@ -195,7 +204,7 @@ export class SessionStore {
 
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
     const k = this.sessionKeys(sessionId);
-    const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events], ['pause', this.now()])) as string[];
+    const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['pause', this.now(), this.streamTtlMs])) as string[];
     return kind as 'ok' | 'not_found';
   }
 
@@ -206,7 +215,7 @@ export class SessionStore {
     // As in submit: the reaper's entry first, in case this process dies before enqueueing.
     const [, reply] = await inOrder(this.redis, [
       () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now + this.options.runningGraceMs]),
-      () => callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events], ['resume', now]),
+      () => callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['resume', now, this.streamTtlMs]),
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind !== 'ok') return { kind: kind as 'not_found' | 'archived' };
@@ -274,7 +283,9 @@ export class SessionStore {
     const k = this.sessionKeys(sessionId);
     const value = outcome.ok ? encodeMessage(outcome.reply, { at: now, turn: turnId }) : outcome.error;
     const type: TurnEventType = outcome.ok ? 'turn.completed' : outcome.cancelled ? 'turn.cancelled' : 'turn.failed';
-    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns], [
+    // The stream's `message` / `error` event.
+    const event = JSON.stringify(outcome.ok ? { turn_id: turnId, message: outcome.reply } : { turn_id: turnId, error: outcome.error });
+    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream], [
       turnId,
       fence,
       outcome.ok ? 'ok' : 'error',
@@ -282,6 +293,8 @@ export class SessionStore {
       now,
       type,
       this.options.notifyAll ? '1' : '0',
+      event,
+      this.streamTtlMs,
     ])) as (string | number)[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
     const nextTurnId = (reply[3] as string | undefined) ?? null;
@@ -292,7 +305,7 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream];
     const reply = (await callScript(this.redis, 'delete', keys, [this.now()])) as
       | [string, string, string]
       | null;
@@ -350,7 +363,7 @@ export function listCursor(view: SessionView): string {
  * every defined script onto each pipeline, which costs more than the commands). On a
  * cluster they may go to different nodes, so each waits for the one before.
  */
-async function inOrder(redis: Redis, calls: (() => Promise<unknown>)[]): Promise<unknown[]> {
+async function inOrder(redis: RedisClient, calls: (() => Promise<unknown>)[]): Promise<unknown[]> {
   if ((redis as { isCluster?: boolean }).isCluster) {
     const out: unknown[] = [];
     for (const call of calls) out.push(await call());

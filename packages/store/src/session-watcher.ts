@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections.ts';
 
 /**
  * Lets any number of long-poll requests wait for changes to sessions over ONE Redis
@@ -10,7 +10,7 @@ export class SessionWatcher {
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly pending = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly subscriber: Redis) {
+  constructor(private readonly subscriber: RedisClient) {
     subscriber.on('message', (channel: string) => {
       const set = this.listeners.get(channel);
       if (set) for (const fn of [...set]) fn();

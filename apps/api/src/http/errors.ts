@@ -1,10 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { AppError, ServiceUnavailableError } from '@baton/core';
+import { requestLog } from './request-context.ts';
+import { AppError, type ErrorBody, ServiceUnavailableError } from '@baton/core';
 
 /** The one error body of the native API: `{"error": {"code", "message", "details"?}}`. */
-export function errorBody(err: AppError) {
-  return { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+export function errorBody(err: AppError): ErrorBody {
+  // Every AppError's details are FieldIssue[] (ValidationError, WebhookUrlError).
+  const details = err.details as ErrorBody['error']['details'];
+  return { error: { code: err.code, message: err.message, ...(details !== undefined ? { details } : {}) } };
 }
 
 export class RouteNotFoundError extends AppError {
@@ -59,7 +62,7 @@ export function errorHandler(logger: Logger, format: ErrorFormat = errorBody): E
   return (err, req, res, _next) => {
     const appError = toAppError(err);
     if (appError.status >= 500) {
-      logger.error({ err: appError.cause ?? err, method: req.method, path: req.path }, appError.message);
+      requestLog(res, logger).error({ err: appError.cause ?? err, method: req.method, path: req.path }, appError.message);
     }
     if (res.headersSent) {
       res.end();

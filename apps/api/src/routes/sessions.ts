@@ -1,10 +1,15 @@
 import { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
 import {
+  type CancelAccepted,
   CreateSessionRequest,
+  ListQuery,
+  type MessageAccepted,
   MessageRequest,
   SessionNotFoundError,
+  type SessionListItem,
+  type SessionResponse,
   type SessionView,
+  WaitQuery,
   isUuid,
   AppError,
   ValidationError,
@@ -24,19 +29,13 @@ export interface SessionRoutesDeps {
   shutdown: AbortSignal;
 }
 
-const WaitQuery = z.object({
-  wait: z.enum(['true', 'false', '1', '0']).optional(),
-  timeout: z.coerce.number().min(0, 'must be >= 0').optional(),
-});
-
-const ListQuery = (max: number) =>
-  z.object({
-    limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).default(Math.min(50, max)),
-    cursor: z.string().max(200).optional(),
-  });
+/**
+ * The bodies below are typed by the response schemas in `@baton/core` (`responses.ts`), which
+ * the OpenAPI document (`GET /openapi.json`) is built from; the query schemas are in `queries.ts`.
+ */
 
 /** Motus SessionResponse, plus Baton's extra fields (clients ignore what they don't know). */
-export function sessionResponse(view: SessionView) {
+export function sessionResponse(view: SessionView): SessionResponse {
   return {
     session_id: view.session_id,
     status: view.status,
@@ -71,7 +70,9 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
         const next = encodeCursor(page.nextCursor);
         res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
       }
-      res.json(page.items.map((v) => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })));
+      res.json(
+        page.items.map((v): SessionListItem => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })),
+      );
     })
     .all(allow('GET', 'POST'));
 
@@ -110,7 +111,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       res
         .status(202)
         .location(`/sessions/${id}`)
-        .json({ session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued });
+        .json({ session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued } satisfies MessageAccepted);
     })
     .all(allow('GET', 'POST'));
 
@@ -120,7 +121,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       const id = sessionId(req);
       const { cancelled } = await service.cancel(id);
       // 202: the worker running the turn is told to abort it; the turn then ends as cancelled.
-      res.status(202).location(`/sessions/${id}`).json({ session_id: id, cancelled_turn_id: cancelled });
+      res.status(202).location(`/sessions/${id}`).json({ session_id: id, cancelled_turn_id: cancelled } satisfies CancelAccepted);
     })
     .all(allow('POST'));
 

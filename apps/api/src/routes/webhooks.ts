@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
-import { z } from 'zod';
-import type { SessionService, WebhookService } from '@baton/store';
+import { type DeadLetter, DeadLetterQuery, type Delivery, type SameType } from '@baton/core';
+import type { DeliveryView, SessionService, WebhookService } from '@baton/store';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
 import { sessionId } from './sessions.ts';
@@ -10,7 +10,10 @@ export interface WebhookRoutesDeps {
   webhooks: WebhookService;
 }
 
-const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+// The store's views are the documented bodies (`Delivery`, `DeadLetter` in @baton/core): a type error when they drift.
+const sameDelivery: SameType<DeliveryView, Delivery> = true;
+const sameDeadLetter: SameType<Awaited<ReturnType<WebhookService['deadLetters']>>[number], DeadLetter> = true;
+void [sameDelivery, sameDeadLetter];
 
 /** The webhook delivery log, dead letters and redelivery. */
 export function webhookRoutes(deps: WebhookRoutesDeps): Router {

@@ -5,6 +5,7 @@ import type { Agent } from '@baton/agents';
 import { TurnJob, type TurnQueue } from '@baton/queue';
 import type { SessionStore, TurnOutcome } from '@baton/store';
 import type { ActiveTurns } from '../active-turns.ts';
+import { DeltaWriter } from '../delta-writer.ts';
 
 export interface TurnRunDeps {
   store: SessionStore;
@@ -16,6 +17,19 @@ export interface TurnRunDeps {
   /** Queues the webhook deliveries of the session's turn-end events (its outbox). */
   flushOutbox: (sessionId: string) => Promise<unknown>;
   fault?: FaultHook;
+  /** Told of every turn this worker ran to an end (metrics). */
+  onTurnEnd?: (turn: TurnEnd) => void;
+  /** Reply deltas of streaming agents are written to the session's stream at most this often (ms; default 50). */
+  deltaIntervalMs?: number;
+}
+
+/** How a turn this worker ran ended: `stale` when its result was discarded (taken over, deleted). */
+export type TurnEndOutcome = 'completed' | 'failed' | 'timeout' | 'cancelled' | 'stale';
+export interface TurnEnd {
+  agent: string;
+  outcome: TurnEndOutcome;
+  /** From the claim to the recorded result. */
+  durationMs: number;
 }
 
 /** Why a turn's agent was stopped before it answered. */
@@ -39,16 +53,30 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
     }
     log.debug({ fence: claim.fence, attempt: job.attemptsMade }, 'turn claimed');
     fault('worker.after-claim');
+    const started = performance.now();
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort('timeout' satisfies StopReason), deps.turnTimeoutMs);
     const release = deps.active.add(sessionId, turnId, controller);
     // Cancelled before any worker got to it: it ends without running the agent.
     if (claim.cancelled) controller.abort('cancelled' satisfies StopReason);
+    // Streaming agents' reply deltas go to the session's stream (SSE), batched.
+    const deltas = new DeltaWriter(
+      async (text, offset) => (await deps.store.streams.appendDelta(sessionId, turnId, claim.fence, text, offset)) !== null,
+      deps.deltaIntervalMs ?? 50,
+      (err) => log.warn({ err: (err as Error).message }, 'writing a reply delta failed'),
+    );
     let outcome: TurnOutcome;
+    let endedAs: TurnEndOutcome = 'completed';
     try {
       controller.signal.throwIfAborted();
-      const reply = await runAgent(deps.agentFor(claim.agent), { sessionId, turnId, messages: claim.history, signal: controller.signal });
+      const reply = await runAgent(deps.agentFor(claim.agent), {
+        sessionId,
+        turnId,
+        messages: claim.history,
+        signal: controller.signal,
+        onDelta: (text) => deltas.push(text),
+      });
       outcome = { ok: true, reply };
     } catch (err) {
       const reason = controller.signal.aborted ? (controller.signal.reason as StopReason) : null;
@@ -59,14 +87,18 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
         throw new WaitingError();
       }
       outcome = { ok: false, error: errorText(err, reason, deps.turnTimeoutMs), cancelled: reason === 'cancelled' };
+      endedAs = reason === 'timeout' ? 'timeout' : reason === 'cancelled' ? 'cancelled' : 'failed';
     } finally {
       clearTimeout(timer);
       release();
+      // Every delta is in the stream before the turn's message (or is dropped on shutdown).
+      await deltas.close();
     }
     fault('worker.after-agent-reply');
 
     const finished = await deps.store.finish(sessionId, turnId, claim.fence, outcome);
     fault('worker.after-finish');
+    deps.onTurnEnd?.({ agent: claim.agent, outcome: finished.kind === 'ok' ? endedAs : 'stale', durationMs: performance.now() - started });
     if (finished.kind !== 'ok') {
       log.warn({ result: finished.kind }, 'stale result discarded: the turn was taken over, finished or deleted meanwhile');
       // A deleted session's turns end as cancelled: their events wait in its outbox.

@@ -20,7 +20,11 @@ export interface DeliverDeps {
   logger: Logger;
   random?: () => number;
   send?: typeof sendWebhook;
+  /** Told of every attempt's outcome (metrics): `retry` when another attempt is scheduled. */
+  onAttempt?: (outcome: AttemptOutcome) => void;
 }
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'failed' | 'dead';
 
 /**
  * `webhook.deliver`: one attempt at one delivery. Success, a 410 or a refused address
@@ -46,6 +50,7 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
     const { status, delay } = record(delivery, result, deps);
     await deps.log.save(delivery);
     if (status === 'dead') await deps.log.addDeadLetter(sessionId, deliveryId);
+    deps.onAttempt?.(status === 'pending' ? 'retry' : status);
 
     const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: delivery.url });
     if (status === 'delivered') log.debug({ status: result.statusCode, ms: result.latencyMs }, 'webhook delivered');

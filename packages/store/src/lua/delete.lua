@@ -1,7 +1,8 @@
 -- Delete a session and wake its long-pollers. Returns {created_at, status, turn_id}.
 -- The running turn and every queued one end as cancelled: their events go to the
 -- outbox, which (like the delivery log) outlives the session until delivered.
--- KEYS: meta, messages, inbox, events, outbox, deliveries, turns
+-- The event stream goes too; its followers are told on its channel (they end their streams).
+-- KEYS: meta, messages, inbox, events, outbox, deliveries, turns, stream
 -- ARGV: now
 -- Cancelled events are always recorded: whether any webhook wants them is up to the
 -- workers' configuration (server-wide endpoints), not this process's.
@@ -21,8 +22,9 @@ if f[2] == 'running' then
     cancelled(r.turn_id, r.webhook)
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8])
 -- The delivery log stays a day, for deliveries still in flight.
 redis.call('PEXPIRE', KEYS[6], 86400000)
 redis.call('PUBLISH', KEYS[4], 'deleted')
+redis.call('PUBLISH', KEYS[8], 'deleted')
 return {f[1], f[2], f[3]}

@@ -4,9 +4,11 @@
 -- The turn-end event goes to the session's outbox in the same step, so it is never
 -- lost between the state write and the queueing of its webhook deliveries.
 -- Failed and cancelled turns are noted in the turns hash (timelines show them).
--- KEYS: meta, messages, inbox, events, outbox, turns
+-- The session's stream gets the turn's `message` (or `error`) event, then the new `status`.
+-- KEYS: meta, messages, inbox, events, outbox, turns, stream
 -- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
---       event type, '1' when server-wide webhooks want every event
+--       event type, '1' when server-wide webhooks want every event,
+--       stream event data JSON, stream ttl (ms)
 local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused')
 if not fields[1] then return {'gone'} end
 if fields[1] ~= 'running' or fields[2] ~= ARGV[1] then return {'stale'} end
@@ -24,6 +26,7 @@ else
   status = 'error'
 end
 redis.call('HDEL', KEYS[1], 'cancel_turn')
+stream_add(KEYS[7], ARGV[9], ARGV[3] == 'ok' and 'message' or 'error', ARGV[8])
 local notify = 0
 if turn_webhook ~= '' or session_webhook ~= '' or ARGV[7] == '1' then
   notify = 1
@@ -37,8 +40,9 @@ end
 local record = false
 if not fields[6] then record = redis.call('LPOP', KEYS[3]) end
 if record then
-  return {'ok', status, notify, start_record(KEYS[1], KEYS[2], KEYS[4], record, ARGV[5])}
+  return {'ok', status, notify, start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[7], ARGV[9], record, ARGV[5])}
 end
 redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
 redis.call('PUBLISH', KEYS[4], status)
+stream_status(KEYS[7], ARGV[9], status, ARGV[1])
 return {'ok', status, notify}

@@ -13,12 +13,13 @@ local function parse_record(record)
   }
 end
 
--- Makes a queued record the session's running turn. meta, messages, events: keys.
-local function start_record(meta, messages, events, record, now)
+-- Makes a queued record the session's running turn. meta, messages, events, stream: keys.
+local function start_record(meta, messages, events, stream, ttl, record, now)
   local r = parse_record(record)
   if r.message ~= '' then redis.call('RPUSH', messages, r.message) end
   redis.call('HSET', meta, 'status', 'running', 'turn_id', r.turn_id, 'response', '', 'error', '',
     'turn_webhook', r.webhook, 'turn_accepted_at', r.accepted_at, 'updated_at', now)
   redis.call('PUBLISH', events, 'running')
+  stream_status(stream, ttl, 'running', r.turn_id)
   return r.turn_id
 end

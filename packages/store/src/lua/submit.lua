@@ -1,8 +1,9 @@
 -- Accept a message: start its turn now, queue it behind the running turn (or while the
 -- session is paused), or refuse. An empty message JSON starts a turn on the history as
 -- it is (a "run" without a new message).
--- KEYS: meta, messages, inbox, events
--- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record
+-- A started turn's `status` event goes to the session's stream.
+-- KEYS: meta, messages, inbox, events, stream
+-- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms)
 local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived')
 local status = f[1]
 if not status then return {'not_found'} end
@@ -19,4 +20,5 @@ if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[5]) end
 redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', ARGV[1], 'response', '', 'error', '',
   'turn_webhook', ARGV[4], 'turn_accepted_at', ARGV[2], 'updated_at', ARGV[2])
 redis.call('PUBLISH', KEYS[4], 'running')
+stream_status(KEYS[5], ARGV[7], 'running', ARGV[1])
 return {'started', ARGV[1]}

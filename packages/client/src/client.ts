@@ -1,0 +1,201 @@
+import { BatonError, connectionError, errorFromResponse, isAbort } from './errors.ts';
+import { streamEvents, type StreamOptions } from './stream.ts';
+import type {
+  CancelResult,
+  ChatMessage,
+  CreateSessionOptions,
+  Delivery,
+  MessageAccepted,
+  MessageInput,
+  SessionPage,
+  SessionResponse,
+  SessionSummary,
+  StreamEvent,
+} from './types.ts';
+
+export interface BatonClientOptions {
+  /** Where the API is, e.g. `http://localhost:3000`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <key>` when the server has `API_KEYS`. */
+  apiKey?: string;
+  /** Defaults to the global `fetch`. */
+  fetch?: typeof globalThis.fetch;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface SendOptions extends CallOptions {
+  /** `reject` (default): `409 session_running` while a turn runs; `enqueue`: wait in the inbox. */
+  ifBusy?: 'reject' | 'enqueue';
+  webhook?: MessageInput['webhook'];
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Overall limit in seconds (default 300); at the end the session is returned as it is (maybe `running`). */
+  timeoutS?: number;
+  /** Longest single long-poll in seconds (default 30; the server caps it at `LONG_POLL_MAX_S`). */
+  pollS?: number;
+}
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+}
+
+/** A typed client for Baton's native API. Every failure is a BatonError. */
+export class BatonClient {
+  readonly baseUrl: string;
+  private readonly apiKey: string | undefined;
+  private readonly fetchFn: typeof globalThis.fetch;
+
+  constructor(options: BatonClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** `POST /sessions` (or `PUT /sessions/{id}` with `sessionId`). */
+  async createSession(options: CreateSessionOptions = {}, call: CallOptions = {}): Promise<SessionResponse> {
+    const { sessionId, ...body } = options;
+    const res =
+      sessionId === undefined
+        ? await this.json<SessionResponse>({ method: 'POST', path: '/sessions', body, signal: call.signal })
+        : await this.json<SessionResponse>({ method: 'PUT', path: sessionPath(sessionId), body, signal: call.signal });
+    return res.body;
+  }
+
+  async getSession(id: string, call: CallOptions = {}): Promise<SessionResponse> {
+    return (await this.json<SessionResponse>({ method: 'GET', path: sessionPath(id), signal: call.signal })).body;
+  }
+
+  /** One page of sessions, oldest first; `nextCursor` comes from the `X-Next-Cursor` header. */
+  async listSessions(options: { limit?: number; cursor?: string | null } & CallOptions = {}): Promise<SessionPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor) query.set('cursor', options.cursor);
+    const qs = query.size > 0 ? `?${query}` : '';
+    const res = await this.json<SessionSummary[]>({ method: 'GET', path: `/sessions${qs}`, signal: options.signal });
+    return { items: res.body, nextCursor: res.headers.get('x-next-cursor') };
+  }
+
+  /** Every session, page by page. */
+  async *allSessions(options: { pageSize?: number } & CallOptions = {}): AsyncGenerator<SessionSummary> {
+    let cursor: string | null = null;
+    do {
+      const page: SessionPage = await this.listSessions({ limit: options.pageSize ?? 100, cursor, signal: options.signal });
+      yield* page.items;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /** `POST /sessions/{id}/messages`: `202` at once; the turn runs on a worker. */
+  async sendMessage(id: string, message: MessageInput | string, options: SendOptions = {}): Promise<MessageAccepted> {
+    const body: MessageInput = typeof message === 'string' ? { content: message } : { ...message };
+    if (options.ifBusy !== undefined) body.if_busy = options.ifBusy;
+    if (options.webhook !== undefined) body.webhook = options.webhook;
+    const res = await this.json<MessageAccepted>({
+      method: 'POST',
+      path: `${sessionPath(id)}/messages`,
+      body,
+      signal: options.signal,
+    });
+    return res.body;
+  }
+
+  /**
+   * Long-polls `GET /sessions/{id}?wait=true` until the session is no longer `running`
+   * or `timeoutS` passes (then it answers the session as it is, still `running`).
+   */
+  async waitForTurn(id: string, options: WaitOptions = {}): Promise<SessionResponse> {
+    const deadline = Date.now() + (options.timeoutS ?? 300) * 1000;
+    const pollS = options.pollS ?? 30;
+    for (;;) {
+      const leftS = Math.max(0, (deadline - Date.now()) / 1000);
+      const timeout = Math.min(pollS, leftS).toFixed(3).replace(/\.?0+$/, '');
+      const res = await this.json<SessionResponse>({
+        method: 'GET',
+        path: `${sessionPath(id)}?wait=true&timeout=${timeout}`,
+        signal: options.signal,
+      });
+      if (res.body.status !== 'running' || Date.now() >= deadline) return res.body;
+    }
+  }
+
+  /** The history, oldest first. */
+  async messages(id: string, call: CallOptions = {}): Promise<ChatMessage[]> {
+    return (await this.json<ChatMessage[]>({ method: 'GET', path: `${sessionPath(id)}/messages`, signal: call.signal })).body;
+  }
+
+  /** Aborts the running turn; it ends with `error: "Turn cancelled"`. */
+  async cancel(id: string, call: CallOptions = {}): Promise<CancelResult> {
+    return (await this.json<CancelResult>({ method: 'POST', path: `${sessionPath(id)}/cancel`, signal: call.signal })).body;
+  }
+
+  async deleteSession(id: string, call: CallOptions = {}): Promise<void> {
+    await this.json({ method: 'DELETE', path: sessionPath(id), signal: call.signal });
+  }
+
+  /** The session's webhook delivery log, every attempt included. */
+  async deliveries(id: string, call: CallOptions = {}): Promise<Delivery[]> {
+    return (await this.json<Delivery[]>({ method: 'GET', path: `${sessionPath(id)}/webhooks`, signal: call.signal })).body;
+  }
+
+  /** Sends a delivery again (same `webhook-id`); `409 delivery_pending` while it is still being attempted. */
+  async redeliver(id: string, deliveryId: string, call: CallOptions = {}): Promise<Delivery> {
+    const path = `${sessionPath(id)}/webhooks/${encodeURIComponent(deliveryId)}/redeliver`;
+    return (await this.json<Delivery>({ method: 'POST', path, signal: call.signal })).body;
+  }
+
+  /**
+   * The session's events (`GET /sessions/{id}/events`, server-sent events) as they happen.
+   * A dropped connection is reopened with `Last-Event-ID`, so no event is lost or repeated;
+   * the iteration ends after a `deleted` event, when `signal` aborts, or when you `break`.
+   */
+  stream(id: string, options: StreamOptions = {}): AsyncGenerator<StreamEvent> {
+    return streamEvents({
+      url: `${this.baseUrl}${sessionPath(id)}/events`,
+      fetch: this.fetchFn,
+      headers: this.authHeaders(),
+      options,
+    });
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {};
+  }
+
+  /** Sends one request; answers the parsed JSON body of a 2xx, throws a BatonError otherwise. */
+  private async json<T = unknown>(call: Call): Promise<{ status: number; headers: Headers; body: T }> {
+    const headers: Record<string, string> = { accept: 'application/json', ...this.authHeaders(), ...call.headers };
+    const init: RequestInit = { method: call.method, headers };
+    if (call.signal) init.signal = call.signal;
+    if (call.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(call.body);
+    }
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.baseUrl + call.path, init);
+    } catch (err) {
+      if (isAbort(err, call.signal)) throw err;
+      throw connectionError(this.baseUrl, err);
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    const text = await res.text();
+    if (text === '') return { status: res.status, headers: res.headers, body: undefined as T };
+    try {
+      return { status: res.status, headers: res.headers, body: JSON.parse(text) as T };
+    } catch {
+      throw new BatonError(res.status, 'invalid_response', `Expected JSON from ${call.method} ${call.path}, got: ${text.slice(0, 200)}`);
+    }
+  }
+}
+
+function sessionPath(id: string): string {
+  return `/sessions/${encodeURIComponent(id)}`;
+}

@@ -1,0 +1,6 @@
+export * from './client.ts';
+export { BatonError } from './errors.ts';
+export * from './sse.ts';
+export type { StreamOptions } from './stream.ts';
+export * from './types.ts';
+export * from './verify.ts';

@@ -1,0 +1,433 @@
+import { z } from 'zod';
+import { DeadLetterQuery, EventsQuery, ListQuery, WaitQuery } from './queries.ts';
+import {
+  CancelAccepted,
+  DeadLetter,
+  Delivery,
+  DeliveryAttempt,
+  ErrorBody,
+  Health,
+  MessageAccepted,
+  SessionListItem,
+  SessionResponse,
+} from './responses.ts';
+import { ChatMessage, CreateSessionRequest, MessageRequest, ToolCall, WebhookSpec } from './schemas.ts';
+
+/**
+ * The OpenAPI 3.1 document of the native API, built from the zod schemas the routes
+ * validate requests with and type their responses by: there is no hand-written spec.
+ * `ROUTES` is the one list of operations; a unit test fails when a route registered in
+ * the Express app is missing from it (or the other way round).
+ */
+
+/** Response bodies, by component name (io: output: what the server sends). */
+const RESPONSE_SCHEMAS = {
+  ChatMessage,
+  SessionResponse,
+  SessionListItem,
+  MessageAccepted,
+  CancelAccepted,
+  DeliveryAttempt,
+  Delivery,
+  DeadLetter,
+  ErrorBody,
+  Health,
+};
+/** Request bodies, by component name (io: input: defaults make fields optional). */
+const REQUEST_SCHEMAS = {
+  CreateSessionRequest,
+  MessageRequest,
+  WebhookSpec,
+  ChatMessageInput: ChatMessage,
+  ToolCallInput: ToolCall,
+};
+type ResponseName = keyof typeof RESPONSE_SCHEMAS;
+type RequestName = 'CreateSessionRequest' | 'MessageRequest';
+
+/** Every error `code` of the native API and its status. */
+export const ERROR_CODES = {
+  invalid_json: { status: 400, when: 'the body is not valid JSON' },
+  invalid_session_id: { status: 400, when: 'the id is not a UUID' },
+  unauthorized: { status: 401, when: '`API_KEYS` is set and no valid `Authorization: Bearer <key>` was sent' },
+  session_not_found: { status: 404, when: 'no such session (or an id that cannot be one)' },
+  delivery_not_found: { status: 404, when: 'no such delivery in this session' },
+  session_exists: { status: 409, when: 'a session with this id exists' },
+  session_running: { status: 409, when: 'a turn is running and `if_busy` is `"reject"`' },
+  session_paused: { status: 409, when: 'the session is paused (OpenHands pause, V1 sandbox pause)' },
+  delivery_pending: { status: 409, when: 'the delivery is still being attempted' },
+  session_archived: { status: 410, when: 'the session is read-only for good (its OpenHands V1 sandbox was deleted)' },
+  payload_too_large: { status: 413, when: 'the body is over `BODY_LIMIT`' },
+  unsupported_media_type: { status: 415, when: 'the body is not `application/json`' },
+  validation_failed: { status: 422, when: 'a field or query parameter is invalid (`details` names each)' },
+  webhook_url_invalid: { status: 422, when: 'the webhook URL is malformed or carries credentials' },
+  webhook_url_refused: { status: 422, when: 'the webhook URL is or resolves to a refused (private) address' },
+  session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
+  service_unavailable: { status: 503, when: 'Redis is unreachable; nothing was accepted (`Retry-After: 1`)' },
+} as const satisfies Record<string, { status: number; when: string }>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+type Header = 'location' | 'x-next-cursor' | 'link' | 'retry-after';
+
+export interface Reply {
+  description: string;
+  /** A response component, `[name]` for an array of it, `html`, `document` (this document), or `event-stream` (SSE). */
+  body?: ResponseName | readonly [ResponseName] | 'html' | 'document' | 'event-stream';
+  headers?: Header[];
+}
+
+export interface RouteDoc {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** OpenAPI path template, e.g. `/sessions/{id}`. */
+  path: string;
+  operationId: string;
+  tag: 'Sessions' | 'Webhooks' | 'Service';
+  summary: string;
+  description?: string;
+  /** Served without an API key, like `/health`. */
+  public?: boolean;
+  query?: z.ZodObject;
+  /** The JSON request body (always optional: an empty body is `{}`). */
+  body?: RequestName;
+  replies: Record<number, Reply>;
+  /** Errors besides those every route has (401, 503; 400/413/415/422 with a body, 422 with a query). */
+  errors?: ErrorCode[];
+}
+
+export interface OpenApiOptions {
+  /** PAGE_LIMIT_MAX: the largest `limit` of `GET /sessions`. */
+  pageLimitMax: number;
+  longPollDefaultS: number;
+  longPollMaxS: number;
+  version?: string;
+}
+
+/** The native API's operations. Keep in step with `apps/api/src/routes` (a unit test checks). */
+export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
+  const created: Reply = { description: 'Created', body: 'SessionResponse', headers: ['location'] };
+  return [
+    {
+      method: 'post',
+      path: '/sessions',
+      operationId: 'createSession',
+      tag: 'Sessions',
+      summary: 'Create a session',
+      description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
+      body: 'CreateSessionRequest',
+      replies: { 201: created },
+      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+    },
+    {
+      method: 'get',
+      path: '/sessions',
+      operationId: 'listSessions',
+      tag: 'Sessions',
+      summary: 'List sessions, oldest first',
+      description:
+        'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
+      query: ListQuery(options.pageLimitMax),
+      replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },
+    },
+    {
+      method: 'get',
+      path: '/sessions/{id}',
+      operationId: 'getSession',
+      tag: 'Sessions',
+      summary: 'Get a session (or long-poll until its turn ends)',
+      description:
+        `With \`wait=true\` the answer waits until the status is no longer \`running\`, at most \`timeout\` seconds ` +
+        `(default ${options.longPollDefaultS}, capped at ${options.longPollMaxS}); at the timeout it answers 200 with \`running\`; ` +
+        '404 if the session is deleted meanwhile.',
+      query: WaitQuery,
+      replies: { 200: { description: 'The session', body: 'SessionResponse' } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'put',
+      path: '/sessions/{id}',
+      operationId: 'putSession',
+      tag: 'Sessions',
+      summary: 'Create a session with your own UUID',
+      body: 'CreateSessionRequest',
+      replies: { 201: created },
+      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+    },
+    {
+      method: 'delete',
+      path: '/sessions/{id}',
+      operationId: 'deleteSession',
+      tag: 'Sessions',
+      summary: 'Delete a session',
+      description: 'Safe during a turn: the running agent is aborted.',
+      replies: { 204: { description: 'Deleted' } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'get',
+      path: '/sessions/{id}/messages',
+      operationId: 'getMessages',
+      tag: 'Sessions',
+      summary: "The session's history, oldest first",
+      replies: { 200: { description: 'The history', body: ['ChatMessage'] } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'post',
+      path: '/sessions/{id}/messages',
+      operationId: 'sendMessage',
+      tag: 'Sessions',
+      summary: 'Send a message: its turn runs on a worker',
+      description:
+        'Answers 202 at once; follow the turn with `GET /sessions/{id}?wait=true`, or a webhook. ' +
+        'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409.',
+      body: 'MessageRequest',
+      replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
+      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'webhook_url_invalid', 'webhook_url_refused'],
+    },
+    {
+      method: 'get',
+      path: '/sessions/{id}/events',
+      operationId: 'streamEvents',
+      tag: 'Sessions',
+      summary: "The session's events as Server-Sent Events",
+      description:
+        'Events `status` `{status, turn_id}`, `delta` `{turn_id, content, offset}`, `message` `{turn_id, message}`, ' +
+        '`error` `{turn_id, error}`, each with an increasing `id`, and `deleted` (then the stream ends). Without ' +
+        '`Last-Event-ID` (header or `last_event_id`) it starts with a `status` snapshot; with one, with the events after it. ' +
+        'Heartbeat comments keep idle streams open.',
+      query: EventsQuery,
+      replies: { 200: { description: 'An endless `text/event-stream`', body: 'event-stream' } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'post',
+      path: '/sessions/{id}/cancel',
+      operationId: 'cancelTurn',
+      tag: 'Sessions',
+      summary: 'Cancel the running turn',
+      description: 'The turn ends with `error: "Turn cancelled"` (a `turn.cancelled` webhook); `cancelled_turn_id` is null when nothing ran.',
+      replies: { 202: { description: 'Accepted: the running agent is told to abort', body: 'CancelAccepted', headers: ['location'] } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'get',
+      path: '/sessions/{id}/webhooks',
+      operationId: 'listDeliveries',
+      tag: 'Webhooks',
+      summary: "The session's webhook deliveries and every attempt",
+      replies: { 200: { description: 'Deliveries, oldest first', body: ['Delivery'] } },
+      errors: ['session_not_found'],
+    },
+    {
+      method: 'post',
+      path: '/sessions/{id}/webhooks/{delivery_id}/redeliver',
+      operationId: 'redeliver',
+      tag: 'Webhooks',
+      summary: 'Send a delivery again (same `webhook-id` and body)',
+      description: 'Only a delivery that has ended (delivered, failed, dead); the retry schedule starts again.',
+      replies: { 202: { description: 'Queued again', body: 'Delivery' } },
+      errors: ['delivery_not_found', 'delivery_pending'],
+    },
+    {
+      method: 'get',
+      path: '/webhooks/dead-letters',
+      operationId: 'listDeadLetters',
+      tag: 'Webhooks',
+      summary: 'Deliveries that used up the retry schedule, newest first',
+      query: DeadLetterQuery,
+      replies: { 200: { description: 'Dead letters', body: ['DeadLetter'] } },
+    },
+    {
+      method: 'get',
+      path: '/health',
+      operationId: 'health',
+      tag: 'Service',
+      summary: 'Liveness',
+      public: true,
+      replies: { 200: { description: 'The process is up', body: 'Health' } },
+    },
+    {
+      method: 'get',
+      path: '/openapi.json',
+      operationId: 'openapi',
+      tag: 'Service',
+      summary: 'This document',
+      public: true,
+      replies: { 200: { description: 'OpenAPI 3.1', body: 'document' } },
+    },
+    {
+      method: 'get',
+      path: '/docs',
+      operationId: 'docs',
+      tag: 'Service',
+      summary: 'Interactive API reference (HTML)',
+      public: true,
+      replies: { 200: { description: 'An HTML page that renders this document', body: 'html' } },
+    },
+  ];
+}
+
+const PATH_PARAMS: Record<string, { description: string; schema: object }> = {
+  id: { description: 'Session id, a UUID (anything else answers 404)', schema: { type: 'string', format: 'uuid' } },
+  delivery_id: { description: 'Delivery id, from `GET /sessions/{id}/webhooks`', schema: { type: 'string', maxLength: 200 } },
+};
+
+const HEADERS: Record<Header, { description: string; schema: object }> = {
+  location: { description: 'The session: `/sessions/{id}`', schema: { type: 'string' } },
+  'x-next-cursor': { description: 'The next page\'s `cursor` (absent on the last page)', schema: { type: 'string' } },
+  link: { description: '`</sessions?limit=…&cursor=…>; rel="next"` (absent on the last page)', schema: { type: 'string' } },
+  'retry-after': { description: 'Seconds to wait before retrying', schema: { type: 'string' } },
+};
+
+const DESCRIPTION = `Baton runs AI-agent conversations asynchronously: send a message to a session, get \`202 Accepted\`
+at once, and follow the turn by long-polling (\`GET /sessions/{id}?wait=true\`) or a webhook.
+
+This document covers Baton's **native API** (the Motus serve API shapes plus Baton's additions). Bodies are JSON.
+Every error answers \`{"error": {"code", "message", "details"?}}\`; an unknown path answers 404
+\`route_not_found\`, a known path with another method 405 \`method_not_allowed\` (\`Allow\` lists the right ones).
+
+**Auth**: when the server sets \`API_KEYS\`, every route needs \`Authorization: Bearer <key>\` (401 \`unauthorized\`
+otherwise) except \`/health\`, \`/openapi.json\` and \`/docs\`, which are public. Without \`API_KEYS\` auth is off.
+
+**Compatible APIs** served from the same sessions, each with its own key header and error shape (not in this
+document; see the repository's docs):
+- OpenHands agent server and 0.53: \`/api/conversations…\` — [docs/surfaces/openhands.md](docs/surfaces/openhands.md)
+- OpenHands V1 app server: \`/api/v1/app-conversations…\`, \`/api/v1/sandboxes…\` — [docs/surfaces/openhands-v1.md](docs/surfaces/openhands-v1.md)
+- agenhq: \`/api/v1/sessions…\` — [docs/surfaces/agenhq.md](docs/surfaces/agenhq.md)`;
+
+export type OpenApiDocument = {
+  openapi: '3.1.0';
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, JsonSchema> } & Record<string, unknown>;
+} & Record<string, unknown>;
+type JsonSchema = Record<string, unknown>;
+interface Operation {
+  operationId: string;
+  responses: Record<string, { description: string; content?: Record<string, { schema: JsonSchema }> }>;
+  [key: string]: unknown;
+}
+
+/** The OpenAPI 3.1 document of the native API. Pure: same options, same document. */
+export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
+  const paths: OpenApiDocument['paths'] = {};
+  for (const route of nativeRoutes(options)) {
+    (paths[route.path] ??= {})[route.method] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Baton API', version: options.version ?? '0.1.0', description: DESCRIPTION },
+    servers: [{ url: '/' }],
+    tags: [
+      { name: 'Sessions', description: 'Sessions, messages and turns' },
+      { name: 'Webhooks', description: 'The webhook delivery log, dead letters and redelivery' },
+      { name: 'Service', description: 'Health and this reference (public)' },
+    ],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      schemas: { ...componentSchemas(RESPONSE_SCHEMAS, 'output'), ...componentSchemas(REQUEST_SCHEMAS, 'input') },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'One of the server\'s `API_KEYS` (each key is a tenant). Not needed when `API_KEYS` is unset.',
+        },
+      },
+    },
+  };
+}
+
+function operation(route: RouteDoc): Operation {
+  const params: Record<string, unknown>[] = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => {
+    const param = PATH_PARAMS[name as string];
+    if (!param) throw new Error(`openapi: no description of path parameter ${name}`);
+    return { name, in: 'path', required: true, ...param };
+  });
+  if (route.query) params.push(...queryParams(route.query));
+  const op: Operation = {
+    operationId: route.operationId,
+    tags: [route.tag],
+    summary: route.summary,
+    ...(route.description ? { description: route.description } : {}),
+    ...(route.public ? { security: [] } : {}),
+    ...(params.length ? { parameters: params } : {}),
+    ...(route.body
+      ? { requestBody: { required: false, content: { 'application/json': { schema: ref(route.body) } } } }
+      : {}),
+    responses: {},
+  };
+  for (const [status, reply] of Object.entries(route.replies)) op.responses[status] = response(reply);
+  for (const [status, codes] of errorsByStatus(route)) {
+    op.responses[status] = {
+      description: codes.map((code) => `\`${code}\`: ${ERROR_CODES[code].when}`).join('; '),
+      ...(status === 503 ? { headers: headers(['retry-after']) } : {}),
+      content: {
+        'application/json': {
+          schema: {
+            allOf: [
+              ref('ErrorBody'),
+              { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string', enum: codes } } } } },
+            ],
+          },
+        },
+      },
+    };
+  }
+  return op;
+}
+
+function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
+  const codes = new Set<ErrorCode>(route.errors ?? []);
+  if (route.body) for (const code of ['invalid_json', 'payload_too_large', 'unsupported_media_type', 'validation_failed'] as const) codes.add(code);
+  if (route.query) codes.add('validation_failed');
+  if (!route.public) {
+    codes.add('unauthorized');
+    codes.add('service_unavailable');
+  }
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
+    if (!codes.has(code)) continue;
+    const status = ERROR_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return new Map([...byStatus].sort(([a], [b]) => a - b));
+}
+
+function response(reply: Reply): Operation['responses'][string] {
+  const out: Operation['responses'][string] & { headers?: object } = { description: reply.description };
+  if (reply.headers) out.headers = headers(reply.headers);
+  if (reply.body === 'html') out.content = { 'text/html': { schema: { type: 'string' } } };
+  else if (reply.body === 'event-stream') out.content = { 'text/event-stream': { schema: { type: 'string' } } };
+  else if (reply.body === 'document') out.content = { 'application/json': { schema: { type: 'object', description: 'OpenAPI 3.1' } } };
+  else if (typeof reply.body === 'string') out.content = { 'application/json': { schema: ref(reply.body) } };
+  else if (reply.body) out.content = { 'application/json': { schema: { type: 'array', items: ref(reply.body[0]) } } };
+  return out;
+}
+
+function headers(names: Header[]): Record<string, { description: string; schema: object }> {
+  return Object.fromEntries(names.map((name) => [name, HEADERS[name]]));
+}
+
+function ref(name: string): JsonSchema {
+  return { $ref: `#/components/schemas/${name}` };
+}
+
+function queryParams(query: z.ZodObject) {
+  const schema = z.toJSONSchema(query, { io: 'input' }) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(schema.properties ?? {}).map(([name, { description, ...property }]) => ({
+    name,
+    in: 'query',
+    required: schema.required?.includes(name) ?? false,
+    ...(typeof description === 'string' ? { description } : {}),
+    schema: property,
+  }));
+}
+
+/** zod schemas → named components that `$ref` each other; `$id`/`$schema` dropped (they belong to the document). */
+function componentSchemas(schemas: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
+  const { schemas: out } = z.toJSONSchema(registry, { io, uri: (id) => `#/components/schemas/${id}` });
+  return Object.fromEntries(
+    Object.entries(out).map(([id, { $id: _id, $schema: _schema, ...schema }]) => [id, schema as JsonSchema]),
+  );
+}

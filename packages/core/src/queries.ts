@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** The query strings of the native API (documented in the OpenAPI document from these). */
+
+/** `GET /sessions/{id}`: `?wait=true&timeout=<seconds>` long-polls while the session runs. */
+export const WaitQuery = z.object({
+  wait: z.enum(['true', 'false', '1', '0']).optional().describe('Long-poll: answer when the session is no longer `running`'),
+  timeout: z.coerce.number().min(0, 'must be >= 0').optional().describe('Seconds to wait at most (capped at LONG_POLL_MAX_S)'),
+});
+
+/** `GET /sessions`: one page, oldest first; `max` is PAGE_LIMIT_MAX. */
+export const ListQuery = (max: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).default(Math.min(50, max)),
+    cursor: z.string().max(200).optional().describe('The `X-Next-Cursor` of the previous page'),
+  });
+
+/** `GET /webhooks/dead-letters`. */
+export const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+
+/** `GET /sessions/{id}/events`: resume after an event (the `Last-Event-ID` header wins when both are sent). */
+export const EventsQuery = z.object({
+  last_event_id: z
+    .string()
+    .regex(/^\d{1,20}(-\d{1,20})?$/, 'must be an event id from this stream, like 1700000000000-0')
+    .optional()
+    .describe('Resume after this event id, as the `Last-Event-ID` header does'),
+});

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * `npm run test:cluster`: the end-to-end suite against a private 3-master Redis Cluster
+ * (test/support/global-redis-cluster.ts). Left out: tests that stop or start a Redis
+ * server of their own (a single server is what they are about).
+ */
+export default defineConfig({
+  test: {
+    name: 'cluster',
+    include: ['test/**/*.test.ts'],
+    exclude: [
+      'test/redis-outage.test.ts', // stops and restarts its own redis-server
+      'test/long-poll-scale.test.ts', // its own redis-server, counts its clients
+      'test/start.test.ts', // `npm start` with its private redis-server
+    ],
+    globalSetup: ['test/support/global-redis-cluster.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    maxWorkers: 2,
+  },
+});
