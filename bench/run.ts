@@ -65,13 +65,23 @@ async function main() {
     const batonRounds: LoadResult[] = [];
     const baseRounds: LoadResult[] = [];
     let batonCommands = 0;
+    // CPU seconds spent per side: the HTTP process and Redis (the load generator is shared).
+    const cpu = { baton: { http: 0, redis: 0 }, baseline: { http: 0, redis: 0 } };
+    const measure = async (side: 'baton' | 'baseline', pid: number, run: () => Promise<LoadResult>) => {
+      const [p0, r0] = [processCpu(pid), await redisCpu(client)];
+      const result = await run();
+      cpu[side].http += processCpu(pid) - p0;
+      cpu[side].redis += (await redisCpu(client)) - r0;
+      return result;
+    };
     for (let round = 0; round < 2; round++) {
-      baseRounds.push(await submit(baseline.url, baselineRequest, SUBMIT_REQUESTS / 2));
+      baseRounds.push(await measure('baseline', baseline.child.pid as number, () => submit(baseline.url, baselineRequest, SUBMIT_REQUESTS / 2)));
       const c0 = await commandCount(client);
-      batonRounds.push(await submit(api.url, batonRequest, SUBMIT_REQUESTS / 2));
+      batonRounds.push(await measure('baton', api.child.pid as number, () => submit(api.url, batonRequest, SUBMIT_REQUESTS / 2)));
       batonCommands += (await commandCount(client)) - c0 - 1;
     }
     void before;
+    const perRequestUs = (seconds: number, n: number) => round((seconds * 1e6) / n, 0);
     const a = { baton: summary(merge(batonRounds)), baseline: summary(merge(baseRounds)) };
     report.submission = {
       connections: CONNECTIONS,
@@ -79,6 +89,10 @@ async function main() {
       throughput_ratio: round(a.baton.per_second / a.baseline.per_second),
       p99_ratio: round(a.baton.p99_ms / a.baseline.p99_ms),
       redis_commands_per_post: round(batonCommands / a.baton.requests),
+      cpu_us_per_request: {
+        baton: { api: perRequestUs(cpu.baton.http, a.baton.requests), redis: perRequestUs(cpu.baton.redis, a.baton.requests) },
+        baseline: { server: perRequestUs(cpu.baseline.http, a.baseline.requests), redis: perRequestUs(cpu.baseline.redis, a.baseline.requests) },
+      },
     };
     log(report.submission);
     await stopAll();
@@ -251,6 +265,17 @@ function rssMb(proc: BatonProcess): number {
   return round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024, 1);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+}
+
+async function redisCpu(client: Redis): Promise<number> {
+  const info = await client.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
+}
+
 async function commandCount(client: Redis): Promise<number> {
   return Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))?.[1]);
 }
@@ -309,6 +334,9 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
+
+CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
+${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
 
 Redis commands: ${a.redis_commands_per_post} per accepted POST (API), ${b.redis_commands_per_turn} per turn end to end (API + worker,
 long-polls included). Round trips by design: API ${r.round_trips.api_per_post} per POST (${r.round_trips.api_note});

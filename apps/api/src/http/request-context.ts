@@ -28,9 +28,17 @@ export function requestContext(options: RequestContextOptions): RequestHandler {
     const given = req.get('x-request-id');
     const reqId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', reqId);
+    // The child logger is made on first use: most requests never log (it is the
+    // costliest part of this middleware on the hot path).
+    let child: Logger | undefined;
     const sessionId = sessionIdOf(req.path);
-    const log = logger.child(sessionId ? { reqId, sessionId } : { reqId });
-    res.locals.log = log;
+    const log = () => {
+      if (!child) {
+        child = logger.child(sessionId ? { reqId, sessionId } : { reqId });
+      }
+      return child;
+    };
+    Object.defineProperty(res.locals, 'log', { get: log, enumerable: true, configurable: true });
     res.once('close', () => {
       const seconds = (performance.now() - started) / 1000;
       const status = res.writableFinished ? res.statusCode : 499;
@@ -38,8 +46,8 @@ export function requestContext(options: RequestContextOptions): RequestHandler {
       observe?.(req, route, status, seconds);
       if (logRequests) {
         const line = { method: req.method, url: req.originalUrl, route, status, ms: Math.round(seconds * 1000) };
-        if (status >= 500) log.warn(line, 'request failed');
-        else log.info(line, 'request completed');
+        if (status >= 500) log().warn(line, 'request failed');
+        else log().info(line, 'request completed');
       }
     });
     next();
