@@ -86,7 +86,10 @@ describe('on a Redis Cluster', () => {
     try {
       expect(producer).toBeInstanceOf(Cluster);
       expect(producer.options.enableOfflineQueue).toBe(false);
-      expect(producer.options.enableAutoPipelining).toBe(true);
+      // Cluster-wide options given per role reach the Cluster, not only its nodes.
+      const pipelined = makeRedisClient(cluster.url, { lazyConnect: true, enableAutoPipelining: true }) as Cluster;
+      expect(pipelined.options.enableAutoPipelining).toBe(true);
+      pipelined.disconnect();
       expect(producer.options.redisOptions).toMatchObject({ connectionName: 'p', maxRetriesPerRequest: 1 });
       expect((redis as Cluster).options.redisOptions).toMatchObject({ maxRetriesPerRequest: null });
       expect(makeRedisClient('redis://127.0.0.1:1', { lazyConnect: true })).toBeInstanceOf(Redis);
