@@ -94,18 +94,20 @@ describe('crashes', () => {
 
   it('a worker that lost its lease (event loop blocked) cannot overwrite the newer turn', async () => {
     const b = await start({ workers: 0 });
-    const stuck = await b.startWorker({ BATON_FAULT: 'block:worker.after-agent-reply:5000' });
+    const stuck = await b.startWorker({ BATON_FAULT: 'block:worker.after-agent-reply:12000' });
     const id = await createSession(b.url);
     expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'first' })).status).toBe(202);
     await stuck.waitForLog(/turn claimed/);
 
-    // While `stuck` is blocked its lock lapses; a healthy worker reruns the turn.
+    // While `stuck` is blocked its lock lapses; a healthy worker reruns the turn. The block
+    // is long (12 s) so that, even on a loaded machine, the new worker starts and takes
+    // the turn over before `stuck` wakes: otherwise `stuck` finishes first, legitimately.
     await b.startWorker();
     expect(await untilIdle(b.url, id)).toMatchObject({ status: 'idle', response: { content: 'echo: first' } });
     expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'second' })).status).toBe(202);
     expect(await untilIdle(b.url, id)).toMatchObject({ status: 'idle', response: { content: 'echo: second' } });
 
-    await stuck.waitForLog(/stale result discarded/, 20_000);
+    await stuck.waitForLog(/stale result discarded/, 30_000);
     expect(await contents(b.url, id)).toEqual(['first', 'echo: first', 'second', 'echo: second']);
     expect((await http(b.url, 'GET', `/sessions/${id}`)).body.response).toEqual({ role: 'assistant', content: 'echo: second' });
   });

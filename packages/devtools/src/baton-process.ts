@@ -63,7 +63,13 @@ export class BatonProcess {
 
   /** Resolves once a line matching `pattern` has been printed (counting earlier ones, past `from`). */
   async waitForLog(pattern: RegExp, timeoutMs = 10_000, from = 0): Promise<void> {
-    await waitUntil(() => pattern.test(this.output.slice(from)), { timeoutMs, what: `${this.kind} log ${pattern}` });
+    try {
+      await waitUntil(() => pattern.test(this.output.slice(from)), { timeoutMs, what: `${this.kind} log ${pattern}` });
+    } catch (err) {
+      // Say what the process did print: the reason it never got there is usually in it.
+      const tail = this.output.split('\n').slice(-15).join('\n');
+      throw new Error(`${(err as Error).message}\nlast lines of ${this.kind} (pid ${this.child.pid}):\n${tail}`);
+    }
   }
 
   /** How many lines so far match `pattern`. */
