@@ -184,6 +184,34 @@ describe.each([
     ]);
   });
 
+  it('POST /cancel drops the upstream request: the session is idle with error "Turn cancelled"', async () => {
+    const id = await createSession(base, { agent });
+    expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: `hang ${id}` })).status).toBe(202);
+    await waitUntil(() => fake.requestsFor(id).length === 1, { timeoutMs: 5_000, what: 'the upstream request' });
+    expect((await http(base, 'POST', `/sessions/${id}/cancel`)).status).toBe(202);
+    const [hung] = fake.requestsFor(id);
+    await waitUntil(() => hung?.aborted, { timeoutMs: 5_000, what: 'the worker to close the cancelled upstream request' });
+    expect(await waitForIdle(base, id)).toMatchObject({ status: 'idle', error: 'Turn cancelled', response: null });
+  });
+
+  it('if_busy "interrupt" drops the upstream request and runs the new message', async () => {
+    const id = await createSession(base, { agent });
+    expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: `hang ${id}` })).status).toBe(202);
+    await waitUntil(() => fake.requestsFor(id).length === 1, { timeoutMs: 5_000, what: 'the upstream request' });
+    const interrupt = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'instead', if_busy: 'interrupt' });
+    expect(interrupt.status).toBe(202);
+    const [hung] = fake.requestsFor(id);
+    await waitUntil(() => hung?.aborted, { timeoutMs: 5_000, what: 'the worker to close the interrupted upstream request' });
+    const done = await waitUntil(
+      async () => {
+        const view = await waitForIdle(base, id);
+        return view.response && view;
+      },
+      { timeoutMs: 10_000, what: 'the interrupting message to be answered' },
+    );
+    expect(done).toMatchObject({ status: 'idle', error: null, response: { content: `${agent} saw 2: instead` } });
+  });
+
   it('a turn over TURN_TIMEOUT_MS ends in error "timed out", drops the upstream request, and the next message succeeds', async () => {
     const id = await createSession(base, { agent });
     const started = Date.now();

@@ -130,7 +130,7 @@ describe('sessions and turns', () => {
 
     expect(await client.cancel(id)).toEqual({ session_id: id, cancelled_turn_id: turn_id });
     const ended = await client.waitForTurn(id, { timeoutS: 20 });
-    expect(ended).toMatchObject({ status: 'error', error: 'Turn cancelled' });
+    expect(ended).toMatchObject({ status: 'idle', error: 'Turn cancelled' });
     expect(await client.cancel(id)).toEqual({ session_id: id, cancelled_turn_id: null });
   });
 

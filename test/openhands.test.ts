@@ -642,7 +642,7 @@ describe('interrupt and auth (slow turns, API keys)', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ success: true });
     const after = await waitFor(id, settled, KEY, on());
-    expect(after).toMatchObject({ execution_status: 'paused', baton: { status: 'error', error: 'Turn cancelled', pending_messages: 1 } });
+    expect(after).toMatchObject({ execution_status: 'paused', baton: { status: 'idle', error: 'Turn cancelled', pending_messages: 1 } });
     expect(await transcript(id, KEY, on())).toEqual(['user: slow one', 'ConversationErrorEvent: TurnCancelled', 'user: next']);
     const error = (await events(id, '?kind=ConversationErrorEvent', KEY, on()))[0];
     expect(error).toEqual({
@@ -671,13 +671,13 @@ describe('interrupt and auth (slow turns, API keys)', () => {
     expect((await oh('POST', `/${crypto.randomUUID()}/interrupt`, undefined, KEY, on())).status).toBe(404);
   });
 
-  it('0.53 change_agent_state "stopped" cancels the running turn: execution_status error, no reply', async () => {
+  it('0.53 change_agent_state "stopped" cancels the running turn: execution_status idle, no reply', async () => {
     const id = await create({}, KEY, on());
     await oh('POST', `/${id}/events`, { action: 'message', args: { content: 'stop me' } }, KEY, on());
     const res = await oh('POST', `/${id}/events`, { action: 'change_agent_state', args: { agent_state: 'stopped' } }, KEY, on());
     expect(res.body).toEqual({ success: true });
     const after = await waitFor(id, settled, KEY, on());
-    expect(after).toMatchObject({ execution_status: 'error', baton: { error: 'Turn cancelled', paused: false } });
+    expect(after).toMatchObject({ execution_status: 'idle', baton: { status: 'idle', error: 'Turn cancelled', paused: false } });
     expect(await transcript(id, KEY, on())).toEqual(['user: stop me', 'ConversationErrorEvent: TurnCancelled']);
   });
 });

@@ -314,7 +314,7 @@ describe('delivery (one API, one worker with WORKER_CONCURRENCY=1)', () => {
         turn_id: turnId,
         timestamp: expect.stringMatching(ISO),
         session_id: id,
-        status: 'error',
+        status: 'idle',
         response: null,
         error: 'Turn cancelled',
       });

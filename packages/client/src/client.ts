@@ -131,7 +131,7 @@ export class BatonClient {
     return (await this.json<ChatMessage[]>({ method: 'GET', path: `${sessionPath(id)}/messages`, signal: call.signal })).body;
   }
 
-  /** Aborts the running turn; it ends with `error: "Turn cancelled"`. */
+  /** Aborts the running turn; the session becomes `idle` with `error: "Turn cancelled"`. */
   async cancel(id: string, call: CallOptions = {}): Promise<CancelResult> {
     return (await this.json<CancelResult>({ method: 'POST', path: `${sessionPath(id)}/cancel`, signal: call.signal })).body;
   }

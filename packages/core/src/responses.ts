@@ -39,6 +39,7 @@ export const MessageAccepted = z.strictObject({
   status: z.literal('running'),
   turn_id: Id.describe('The turn this message runs in (or will run in, when queued)'),
   queued: z.boolean().describe('True when the message waits in the inbox behind the running turn'),
+  cancelled_turn_id: Id.optional().describe('With `if_busy: "interrupt"`: the running turn it cancelled'),
 });
 export type MessageAccepted = z.infer<typeof MessageAccepted>;
 

@@ -42,7 +42,9 @@ const WebhookSecret = z
 export const WebhookSpec = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-    .max(2048),
+    .max(2048)
+    // URL parsing drops tabs and line breaks, so `new URL` accepts them: refuse them here.
+    .regex(/^[^\s\x00-\x1f\x7f]*$/, 'must not contain spaces or control characters'),
   token: z
     .string()
     .max(4096)
@@ -56,9 +58,11 @@ export type WebhookSpec = z.infer<typeof WebhookSpec>;
 /**
  * What to do when a message arrives while a turn is running:
  * `reject` answers 409 (Motus behaviour); `enqueue` keeps the message in the session's
- * inbox and runs it after the current turn, in arrival order.
+ * inbox and runs it after the current turn, in arrival order; `interrupt` queues it the
+ * same way and cancels the running turn, so it starts as soon as the agent has stopped
+ * (after any messages queued before it: accepted messages keep their order).
  */
-export const BUSY_POLICIES = ['reject', 'enqueue'] as const;
+export const BUSY_POLICIES = ['reject', 'enqueue', 'interrupt'] as const;
 export type BusyPolicy = (typeof BUSY_POLICIES)[number];
 
 export const MessageRequest = z.strictObject({

@@ -28,7 +28,7 @@ async function newSession(): Promise<string> {
   return sessionId;
 }
 
-async function submit(sessionId: string, content: string | null, policy: 'reject' | 'enqueue' = 'reject', clientId?: string) {
+async function submit(sessionId: string, content: string | null, policy: 'reject' | 'enqueue' | 'interrupt' = 'reject', clientId?: string) {
   const turnId = randomUUID();
   const message = content === null ? null : user(content);
   const result = await store.submit({ sessionId, turnId, message, webhook: null, policy, ...(clientId ? { clientId } : {}) });
@@ -124,10 +124,40 @@ describe('cancel and archive', () => {
     expect(claim).toMatchObject({ kind: 'ok', cancelled: true });
     if (claim.kind !== 'ok') return;
     const done = await store.finish(id, turnId, claim.fence, { ok: false, error: 'Turn cancelled', cancelled: true });
-    expect(done).toMatchObject({ kind: 'ok', status: 'error' });
+    expect(done).toMatchObject({ kind: 'ok', status: 'idle' });
     // The next turn is not cancelled.
     const next = await submit(id, 'again');
     expect(await store.claim(id, next.turnId)).toMatchObject({ kind: 'ok', cancelled: false });
+  });
+
+  it('interrupt queues the message behind any queued ones and cancels the running turn, announced to workers', async () => {
+    const id = await newSession();
+    const running = await submit(id, 'slow');
+    const queued = await submit(id, 'queued', 'enqueue');
+    const subscriber = new Redis(inject('redisUrl'));
+    await subscriber.subscribe(store.keys.cancel);
+    const announced = new Promise<string>((resolve) => subscriber.on('message', (_c, m) => resolve(m)));
+    const interrupting = await submit(id, 'instead', 'interrupt');
+    expect(interrupting.result).toEqual({ kind: 'interrupting', turnId: interrupting.turnId, cancelledTurnId: running.turnId });
+    expect(await announced).toBe(`${id}\n${running.turnId}`);
+    subscriber.disconnect();
+    const claim = await store.claim(id, running.turnId);
+    expect(claim).toMatchObject({ kind: 'ok', cancelled: true });
+    if (claim.kind !== 'ok') return;
+    const done = await store.finish(id, running.turnId, claim.fence, { ok: false, error: 'Turn cancelled', cancelled: true });
+    expect(done).toMatchObject({ kind: 'ok', nextTurnId: queued.turnId });
+    expect(await runTurn(id, queued.turnId, 'r')).toMatchObject({ nextTurnId: interrupting.turnId });
+    expect(await runTurn(id, interrupting.turnId, 'r2')).toMatchObject({ status: 'idle', nextTurnId: null });
+    expect(await store.messages(id)).toEqual([user('slow'), user('queued'), assistant('r'), user('instead'), assistant('r2')]);
+  });
+
+  it('interrupt of an idle session starts the turn; of a paused one queues it', async () => {
+    const id = await newSession();
+    const started = await submit(id, 'now', 'interrupt');
+    expect(started.result).toEqual({ kind: 'started', turnId: started.turnId });
+    await runTurn(id, started.turnId, 'r');
+    await store.pause(id);
+    expect((await submit(id, 'later', 'interrupt')).result).toMatchObject({ kind: 'queued', runningTurnId: '' });
   });
 
   it('cancel of an idle session does nothing; of a missing one, not_found', async () => {

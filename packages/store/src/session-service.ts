@@ -38,6 +38,8 @@ export interface Accepted {
   turnId: string;
   /** True when the message waits in the inbox behind the running turn. */
   queued: boolean;
+  /** `if_busy: "interrupt"`: the running turn it cancelled. */
+  cancelledTurnId?: string;
 }
 
 /**
@@ -158,6 +160,7 @@ export class SessionService {
     if (result.kind === 'paused') throw new SessionPausedError();
     if (result.kind === 'archived') throw new SessionArchivedError();
     if (result.kind === 'queued') return { sessionId, turnId, queued: true };
+    if (result.kind === 'interrupting') return { sessionId, turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
     this.fault('api.after-state-write');
     await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId });
     return { sessionId, turnId, queued: false };

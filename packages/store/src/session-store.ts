@@ -30,6 +30,8 @@ export type SubmitResult =
   | { kind: 'started'; turnId: string }
   /** `runningTurnId` is '' when the message waits because the session is paused. */
   | { kind: 'queued'; turnId: string; runningTurnId: string }
+  /** `if_busy: "interrupt"`: queued, and the running turn `cancelledTurnId` is being cancelled. */
+  | { kind: 'interrupting'; turnId: string; cancelledTurnId: string }
   | { kind: 'busy' | 'paused' | 'archived' | 'not_found' };
 
 export type ClaimResult =
@@ -188,6 +190,10 @@ export class SessionStore {
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind === 'started') return { kind, turnId: input.turnId };
     if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };
+    if (kind === 'interrupting') {
+      await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${turnId}`);
+      return { kind, turnId: input.turnId, cancelledTurnId: turnId as string };
+    }
     return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' };
   }
 

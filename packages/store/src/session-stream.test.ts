@@ -86,7 +86,7 @@ describe('stream writes of the store scripts', () => {
       ['error', { turn_id: first.turnId, error: 'Agent failed: boom' }],
       ['status', { status: 'running', turn_id: second.turnId }],
       ['error', { turn_id: second.turnId, error: 'Turn cancelled' }],
-      ['status', { status: 'error', turn_id: second.turnId }],
+      ['status', { status: 'idle', turn_id: second.turnId }],
     ]);
   });
 

@@ -39,6 +39,8 @@ export function toAppError(err: unknown): AppError {
     case 'request.aborted':
       return new AppError(400, 'request_aborted', 'The request was aborted while its body was read');
   }
+  // The router could not percent-decode a path segment (`/sessions/%ff`): the client's fault.
+  if (err instanceof URIError) return new AppError(400, 'invalid_path', `Request path is not valid percent-encoded UTF-8: ${err.message}`);
   if (isRedisUnavailable(err)) {
     return new ServiceUnavailableError('The session store is unavailable; retry shortly', err);
   }

@@ -108,10 +108,9 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       const id = sessionId(req);
       const body = parse(MessageRequest, req.body ?? {}, 'body');
       const accepted = await service.sendMessage(id, body);
-      res
-        .status(202)
-        .location(`/sessions/${id}`)
-        .json({ session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued } satisfies MessageAccepted);
+      const reply: MessageAccepted = { session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued };
+      if (accepted.cancelledTurnId) reply.cancelled_turn_id = accepted.cancelledTurnId;
+      res.status(202).location(`/sessions/${id}`).json(reply);
     })
     .all(allow('GET', 'POST'));
 

@@ -117,7 +117,8 @@ async function streamed(
 async function polled(ctx: CommandContext, id: string, timeoutS: number): Promise<Outcome> {
   const session = await ctx.client.waitForTurn(id, { timeoutS, signal: ctx.signal });
   if (session.status === 'running') return { kind: 'timeout' };
-  if (session.status === 'error') return { kind: 'failed', error: session.error ?? 'unknown error' };
+  // A cancelled turn leaves the session idle, with its error set.
+  if (session.status === 'error' || session.error) return { kind: 'failed', error: session.error ?? 'unknown error' };
   return { kind: 'reply', text: replyText(session.response) };
 }
 

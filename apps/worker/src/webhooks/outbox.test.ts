@@ -97,8 +97,8 @@ it('a deleted session’s running and queued turns are delivered as cancelled', 
   const bodies = (await log.list(sessionId)).map((d) => JSON.parse(d.body));
   expect(bodies.map((b) => [b.turn_id, b.type, b.status, b.error, b.messages])).toEqual(
     expect.arrayContaining([
-      [running, 'turn.cancelled', 'error', 'Turn cancelled', []],
-      [queued, 'turn.cancelled', 'error', 'Turn cancelled', []],
+      [running, 'turn.cancelled', 'idle', 'Turn cancelled', []],
+      [queued, 'turn.cancelled', 'idle', 'Turn cancelled', []],
     ]),
   );
   // The log of a deleted session expires.

@@ -11,7 +11,7 @@ if not f[1] then return false end
 local session_webhook = f[5] or ''
 local function cancelled(turn_id, webhook)
   redis.call('RPUSH', KEYS[5], cjson.encode({
-    turn_id = turn_id, type = 'turn.cancelled', at = ARGV[1], status = 'error', response = '',
+    turn_id = turn_id, type = 'turn.cancelled', at = ARGV[1], status = 'idle', response = '',
     error = 'Turn cancelled', history_len = 0, webhook = webhook, session_webhook = session_webhook,
   }))
 end

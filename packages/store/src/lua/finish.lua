@@ -23,7 +23,8 @@ if ARGV[3] == 'ok' then
 else
   redis.call('HSET', KEYS[1], 'response', '', 'error', ARGV[4])
   redis.call('HSET', KEYS[6], ARGV[1], ARGV[6] == 'turn.cancelled' and 'canceled' or 'failed')
-  status = 'error'
+  -- A cancelled turn leaves the session ready for the next message; a failed one in `error`.
+  status = ARGV[6] == 'turn.cancelled' and 'idle' or 'error'
 end
 redis.call('HDEL', KEYS[1], 'cancel_turn')
 stream_add(KEYS[7], ARGV[9], ARGV[3] == 'ok' and 'message' or 'error', ARGV[8])

@@ -1,5 +1,6 @@
 -- Accept a message: start its turn now, queue it behind the running turn (or while the
--- session is paused), or refuse. An empty message JSON starts a turn on the history as
+-- session is paused), or refuse. 'interrupt' queues it too and asks for the running turn
+-- to be cancelled (the caller tells the workers): queued messages keep their order. An empty message JSON starts a turn on the history as
 -- it is (a "run" without a new message).
 -- A started turn's `status` event goes to the session's stream.
 -- KEYS: meta, messages, inbox, events, stream
@@ -9,9 +10,14 @@ local status = f[1]
 if not status then return {'not_found'} end
 if f[3] then return {'archived'} end
 if status == 'running' or status == 'interrupted' or f[2] then
-  if ARGV[3] == 'enqueue' then
+  if ARGV[3] == 'enqueue' or ARGV[3] == 'interrupt' then
     redis.call('RPUSH', KEYS[3], ARGV[6])
-    return {'queued', status == 'running' and redis.call('HGET', KEYS[1], 'turn_id') or ''}
+    local running = status == 'running' and redis.call('HGET', KEYS[1], 'turn_id') or ''
+    if ARGV[3] == 'interrupt' and running ~= '' then
+      redis.call('HSET', KEYS[1], 'cancel_turn', running)
+      return {'interrupting', running}
+    end
+    return {'queued', running}
   end
   if status == 'running' or status == 'interrupted' then return {'busy'} end
   return {'paused'}

@@ -22,7 +22,7 @@ export const ATTR_TAGS = 'tags';
  * - a running turn → `running` (also after `pause`: the running turn finishes first);
  * - otherwise paused → `paused` (turns wait for `/run`);
  * - `interrupted` (the agent waits for a human answer) → `waiting_for_confirmation`;
- * - the last turn failed or was cancelled → `error`;
+ * - the last turn failed → `error` (a cancelled one leaves the session idle);
  * - idle → `idle` before any turn has answered, `finished` once one has.
  */
 export function executionStatus(view: SessionView): ExecutionStatus {
