@@ -413,14 +413,17 @@ describe('auth (x-api-key)', () => {
     expect(created.body.user_id).toBe(created.body.workspace_id);
     const id = created.body.id;
 
-    const sent = await http(url, 'POST', `${API}/${id}/messages`, { message: 'hi', client_id: 'k' }, { 'x-api-key': 'k2' });
+    const sent = await http(url, 'POST', `${API}/${id}/messages`, { message: 'hi', client_id: 'k' }, { 'x-api-key': 'k1' });
     expect(sent.status).toBe(200);
     expect(sent.body).toMatchObject({ status: 'processing', client_id: 'k' });
     const got = await http(url, 'GET', `${API}/${id}`, undefined, { 'x-api-key': 'k1' });
     expect(got.status).toBe(200);
     expect(got.body.title).toBe('secured');
-    const list = await http(url, 'GET', `${API}?limit=5`, undefined, { 'x-api-key': 'k2' });
+    const list = await http(url, 'GET', `${API}?limit=5`, undefined, { 'x-api-key': 'k1' });
     expect(list.status).toBe(200);
     expect(list.body.items.map((s: any) => s.id)).toContain(id);
+    // Each key is a tenant: the other key's list leaves the session out (test/tenants.test.ts covers every route).
+    const other = await http(url, 'GET', `${API}?limit=5`, undefined, { 'x-api-key': 'k2' });
+    expect(other.body.items.map((s: any) => s.id)).not.toContain(id);
   });
 });

@@ -412,9 +412,12 @@ describe('auth', () => {
       const ok = await http(url, 'POST', `${V1}/app-conversations`, {}, { 'x-session-api-key': 'k2' });
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({ status: 'READY', created_by_user_id: expect.stringMatching(/^t_[0-9a-f]{16}$/) });
-      const listed = await http(url, 'GET', `${V1}/sandboxes/search`, undefined, { 'x-session-api-key': 'k1' });
+      const listed = await http(url, 'GET', `${V1}/sandboxes/search`, undefined, { 'x-session-api-key': 'k2' });
       expect(listed.status).toBe(200);
       expect(listed.body.items.map((s: { id: string }) => s.id)).toContain(ok.body.sandbox_id);
+      // Each key is a tenant: the other key's search leaves the sandbox out.
+      const other = await http(url, 'GET', `${V1}/sandboxes/search`, undefined, { 'x-session-api-key': 'k1' });
+      expect(other.body.items.map((s: { id: string }) => s.id)).not.toContain(ok.body.sandbox_id);
     } finally {
       await secured.stop();
     }

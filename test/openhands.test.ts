@@ -625,11 +625,13 @@ describe('interrupt and auth (slow turns, API keys)', () => {
       expect(res.body).toEqual({ detail: 'A valid API key is required' });
       expect((await oh('GET', '/search', undefined, headers, on())).status).toBe(401);
     }
-    const created = await oh('POST', '', {}, { 'X-Session-API-Key': 'k1' }, on());
+    const created = await oh('POST', '', {}, KEY, on());
     expect(created.status).toBe(201);
     const read = await oh('GET', `/${created.body.id}`, undefined, KEY, on());
     expect(read.status).toBe(200);
     expect(read.body.id).toBe(created.body.id);
+    // Each key is a tenant: to the other key the conversation does not exist.
+    expect((await oh('GET', `/${created.body.id}`, undefined, { 'X-Session-API-Key': 'k1' }, on())).status).toBe(404);
   });
 
   it('POST /interrupt cancels the running turn (no reply), pauses, and holds queued messages until /run', async () => {
@@ -653,7 +655,7 @@ describe('interrupt and auth (slow turns, API keys)', () => {
       code: 'TurnCancelled',
       detail: 'Turn cancelled',
     });
-    expect((await http(on(), 'GET', `/sessions/${id}/messages`, undefined, { Authorization: 'Bearer k1' })).body).toEqual([
+    expect((await http(on(), 'GET', `/sessions/${id}/messages`, undefined, { Authorization: 'Bearer k2' })).body).toEqual([
       { role: 'user', content: 'slow one' },
     ]);
 

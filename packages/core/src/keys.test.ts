@@ -78,8 +78,10 @@ describe('sessionKeys', () => {
 describe('globalKeys', () => {
   it('builds the global keys under the prefix, outside any session’s hash tag', () => {
     const keys = globalKeys('baton');
-    expect(keys).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead' });
-    for (const key of Object.values(keys)) expect(key).not.toContain('{');
+    const { tenantSessions, tenantDeadLetters, ...fixed } = keys;
+    expect(fixed).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead' });
+    expect([tenantSessions('t_1'), tenantDeadLetters('t_1')]).toEqual(['baton:sessions:t:t_1', 'baton:webhooks:dead:t:t_1']);
+    for (const key of [...Object.values(fixed), tenantSessions('t_1'), tenantDeadLetters('t_1')]) expect(key).not.toContain('{');
   });
 });
 

@@ -49,6 +49,10 @@ export interface GlobalKeys {
   cancel: string;
   /** Sorted set `<session id>/<delivery id>` → when it was dead-lettered (ms). */
   deadLetters: string;
+  /** The session index of one tenant (an API key): what it lists and counts. */
+  tenantSessions: (tenant: string) => string;
+  /** The dead letters of one tenant's sessions. */
+  tenantDeadLetters: (tenant: string) => string;
 }
 
 export function globalKeys(prefix: string): GlobalKeys {
@@ -57,6 +61,8 @@ export function globalKeys(prefix: string): GlobalKeys {
     running: `${prefix}:running`,
     cancel: `${prefix}:cancel`,
     deadLetters: `${prefix}:webhooks:dead`,
+    tenantSessions: (tenant) => `${prefix}:sessions:t:${tenant}`,
+    tenantDeadLetters: (tenant) => `${prefix}:webhooks:dead:t:${tenant}`,
   };
 }
 

@@ -41,10 +41,11 @@ const WebhookSecret = z
  */
 export const WebhookSpec = z.strictObject({
   url: z
+    .string()
+    // Before the URL check, which would quietly strip tabs, line breaks and outer spaces.
+    .regex(/^[^\s\x00-\x1f\x7f]*$/, 'must not contain spaces or control characters')
     .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
-    .max(2048)
-    // URL parsing drops tabs and line breaks, so `new URL` accepts them: refuse them here.
-    .regex(/^[^\s\x00-\x1f\x7f]*$/, 'must not contain spaces or control characters'),
+    .max(2048),
   token: z
     .string()
     .max(4096)

@@ -159,7 +159,9 @@ describe('on a Redis Cluster', () => {
     };
     expect(await log.add(delivery)).toBe(true);
     expect(await log.add(delivery)).toBe(false);
-    await log.addDeadLetter(sessionId as string, 'd1');
+    await log.addDeadLetter({ session_id: sessionId as string, id: 'd1', tenant: 't_a' });
     expect(await log.deadLetters(10)).toMatchObject([{ session_id: sessionId, delivery_id: 'd1' }]);
+    expect(await log.deadLetters(10, 't_a')).toMatchObject([{ session_id: sessionId, delivery_id: 'd1' }]);
+    expect(await log.deadLetters(10, 't_b')).toEqual([]);
   });
 });

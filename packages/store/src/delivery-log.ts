@@ -19,6 +19,8 @@ export interface OutboxEvent {
   webhook: string;
   /** The session's default webhook JSON, or ''. */
   session_webhook: string;
+  /** The session's tenant ('' without auth; absent in events written before tenants). */
+  tenant?: string;
 }
 
 export interface DeliveryAttempt {
@@ -53,13 +55,15 @@ export interface Delivery {
   redeliveries: number;
   next_attempt_at: string | null;
   created_at: string;
+  /** The session's tenant: whose dead-letter list the delivery joins. */
+  tenant?: string;
 }
 
 /** What the API shows of a delivery: no body, token or secret. */
-export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base'>;
+export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base' | 'tenant'>;
 
 export function deliveryView(d: Delivery): DeliveryView {
-  const { token: _t, secret: _s, body: _b, schedule_base: _sb, ...view } = d;
+  const { token: _t, secret: _s, body: _b, schedule_base: _sb, tenant: _tn, ...view } = d;
   return view;
 }
 
@@ -132,17 +136,25 @@ export class DeliveryLog {
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
   }
 
-  async addDeadLetter(sessionId: string, deliveryId: string, at = Date.now()): Promise<void> {
-    await this.redis.zadd(this.global.deadLetters, at, `${sessionId}/${deliveryId}`);
+  /** Into the server's dead letters, and its tenant's. */
+  async addDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>, at = Date.now()): Promise<void> {
+    const member = `${delivery.session_id}/${delivery.id}`;
+    await Promise.all(this.deadLetterKeys(delivery.tenant).map((key) => this.redis.zadd(key, at, member)));
   }
 
-  async removeDeadLetter(sessionId: string, deliveryId: string): Promise<void> {
-    await this.redis.zrem(this.global.deadLetters, `${sessionId}/${deliveryId}`);
+  async removeDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>): Promise<void> {
+    const member = `${delivery.session_id}/${delivery.id}`;
+    await Promise.all(this.deadLetterKeys(delivery.tenant).map((key) => this.redis.zrem(key, member)));
   }
 
-  /** Dead letters, newest first. */
-  async deadLetters(limit: number): Promise<DeadLetter[]> {
-    const flat = await this.redis.zrevrange(this.global.deadLetters, 0, limit - 1, 'WITHSCORES');
+  private deadLetterKeys(tenant = ''): string[] {
+    return tenant ? [this.global.deadLetters, this.global.tenantDeadLetters(tenant)] : [this.global.deadLetters];
+  }
+
+  /** Dead letters, newest first: all of them, or one tenant's. */
+  async deadLetters(limit: number, tenant = ''): Promise<DeadLetter[]> {
+    const key = tenant ? this.global.tenantDeadLetters(tenant) : this.global.deadLetters;
+    const flat = await this.redis.zrevrange(key, 0, limit - 1, 'WITHSCORES');
     const out: DeadLetter[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const [sessionId, deliveryId] = (flat[i] as string).split('/') as [string, string];

@@ -8,3 +8,4 @@ export * from './delivery-log.ts';
 export * from './webhook-service.ts';
 export * from './message-record.ts';
 export * from './sandbox-store.ts';
+export * from './tenant-sessions.ts';

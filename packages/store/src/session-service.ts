@@ -20,6 +20,7 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import type { SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
+import { TenantSessions } from './tenant-sessions.ts';
 
 export interface SessionServiceDeps {
   store: SessionStore;
@@ -94,15 +95,20 @@ export class SessionService {
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.
    */
-  async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string } = {}): Promise<Accepted> {
+  async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
     if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');
-    return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, clientId: options.clientId });
+    return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, ...options });
   }
 
   /** Starts a turn on the history as it is, without a new message (OpenHands `run`). */
-  async run(sessionId: string, policy: BusyPolicy = 'reject'): Promise<Accepted> {
-    return this.startTurn(sessionId, { message: null, webhook: null, policy });
+  async run(sessionId: string, policy: BusyPolicy = 'reject', tenant?: string): Promise<Accepted> {
+    return this.startTurn(sessionId, { message: null, webhook: null, policy, tenant });
+  }
+
+  /** The sessions as one tenant (API key) sees them: others' are not found. */
+  scope(tenant: string): TenantSessions {
+    return new TenantSessions(this, this.deps.store, tenant);
   }
 
   /** Adds a message to the history without starting a turn (OpenHands `run: false`). */
@@ -151,7 +157,7 @@ export class SessionService {
    */
   private async startTurn(
     sessionId: string,
-    input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string },
+    input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string; tenant?: string },
   ): Promise<Accepted> {
     const turnId = newTurnId();
     const result: SubmitResult = await this.deps.store.submit({ sessionId, turnId, ...input });

@@ -108,16 +108,26 @@ export class SessionStore {
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
-    const [indexed, created] = (await inOrder(this.redis, [
-      () => this.redis.zadd(this.keys.sessionIndex, 'NX', 0, member),
+    // A tenant's sessions are in its own index too (what it lists and counts).
+    const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
+    const replies = (await inOrder(this.redis, [
+      ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
       () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]),
-    ])) as [number, number];
-    if (created !== 1 && indexed === 1) await this.redis.zrem(this.keys.sessionIndex, member);
-    return created === 1;
+    ])) as number[];
+    const created = replies[replies.length - 1] === 1;
+    if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
+    return created;
   }
 
-  async count(): Promise<number> {
-    return this.redis.zcard(this.keys.sessionIndex);
+  /** How many sessions there are: all of them, or one tenant's. */
+  async count(tenant = ''): Promise<number> {
+    return this.redis.zcard(tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex);
+  }
+
+  /** The tenant owning a session ('' when created without auth), or null when it does not exist. */
+  async tenantOf(sessionId: string): Promise<string | null> {
+    const [status, tenant] = await this.redis.hmget(this.sessionKeys(sessionId).meta, 'status', 'tenant');
+    return status ? (tenant ?? '') : null;
   }
 
   async get(sessionId: string): Promise<SessionView | null> {
@@ -137,9 +147,10 @@ export class SessionStore {
    * Sessions in creation order, `limit` at a time; `cursor` is the last item's cursor
    * (`listCursor`). A page may hold fewer items when sessions were deleted meanwhile.
    */
-  async list(limit: number, cursor?: string): Promise<{ items: SessionView[]; nextCursor: string | null }> {
+  async list(limit: number, cursor?: string, tenant = ''): Promise<{ items: SessionView[]; nextCursor: string | null }> {
     const start = cursor ? `(${cursor}` : '-';
-    const members = await this.redis.zrangebylex(this.keys.sessionIndex, start, '+', 'LIMIT', 0, limit);
+    const index = tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex;
+    const members = await this.redis.zrangebylex(index, start, '+', 'LIMIT', 0, limit);
     // One read per session, sent together (a cluster routes each to its session's node).
     const rows = await Promise.all(
       members.map((member) => {
@@ -163,6 +174,8 @@ export class SessionStore {
     webhook: WebhookSpec | null;
     policy: BusyPolicy;
     clientId?: string;
+    /** The caller's tenant: another tenant's session is `not_found`. */
+    tenant?: string;
   }): Promise<SubmitResult> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -185,6 +198,7 @@ export class SessionStore {
           messageJson,
           inboxRecord,
           this.streamTtlMs,
+          input.tenant ?? '',
         ]),
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
@@ -313,12 +327,14 @@ export class SessionStore {
     const k = this.sessionKeys(sessionId);
     const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream];
     const reply = (await callScript(this.redis, 'delete', keys, [this.now()])) as
-      | [string, string, string]
+      | [string, string, string, string]
       | null;
     if (!reply) return null;
-    const [createdAt, status, turnId] = reply;
+    const [createdAt, status, turnId, tenant] = reply;
+    const member = `${pad(Number(createdAt))}:${sessionId}`;
     await Promise.all([
-      this.redis.zrem(this.keys.sessionIndex, `${pad(Number(createdAt))}:${sessionId}`),
+      this.redis.zrem(this.keys.sessionIndex, member),
+      tenant ? this.redis.zrem(this.keys.tenantSessions(tenant), member) : null,
       // Workers running this session's turn abort it.
       status === 'running' ? this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`) : null,
     ]);

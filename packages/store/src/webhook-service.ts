@@ -13,8 +13,8 @@ export class WebhookService {
     return (await this.log.list(sessionId)).map(deliveryView);
   }
 
-  async deadLetters(limit: number): Promise<(DeliveryView & { dead_at: string })[]> {
-    const letters = await this.log.deadLetters(limit);
+  async deadLetters(limit: number, tenant = ''): Promise<(DeliveryView & { dead_at: string })[]> {
+    const letters = await this.log.deadLetters(limit, tenant);
     const deliveries = await Promise.all(letters.map((l) => this.log.get(l.session_id, l.delivery_id)));
     // A letter whose log expired (its session was deleted a day ago) is left out.
     return letters.flatMap((letter, i) => {
@@ -27,16 +27,19 @@ export class WebhookService {
    * Sends a delivery again with the same `webhook-id` and body, running the retry
    * schedule from its start. Only a delivery that has ended (delivered, failed, dead).
    */
-  async redeliver(sessionId: string, deliveryId: string, now = Date.now()): Promise<DeliveryView> {
+  async redeliver(sessionId: string, deliveryId: string, options: { tenant?: string; now?: number } = {}): Promise<DeliveryView> {
+    const now = options.now ?? Date.now();
     const delivery = await this.log.get(sessionId, deliveryId);
-    if (!delivery) throw new DeliveryNotFoundError(deliveryId);
+    // Another tenant's delivery is not found (the log outlives a deleted session, so the
+    // delivery's own tenant is checked, not the session's).
+    if (!delivery || (options.tenant && (delivery.tenant ?? '') !== options.tenant)) throw new DeliveryNotFoundError(deliveryId);
     if (delivery.status === 'pending') throw new DeliveryPendingError();
     delivery.status = 'pending';
     delivery.redeliveries += 1;
     delivery.schedule_base = delivery.attempts.length;
     delivery.next_attempt_at = new Date(now).toISOString();
     await this.log.save(delivery);
-    await this.log.removeDeadLetter(sessionId, deliveryId);
+    await this.log.removeDeadLetter(delivery);
     await this.queue.enqueue([{ session_id: sessionId, delivery_id: deliveryId, redeliveries: delivery.redeliveries }]);
     return deliveryView(delivery);
   }

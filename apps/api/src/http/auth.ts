@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '@baton/core';
 
 export class UnauthorizedError extends AppError {
@@ -59,4 +59,9 @@ export function requireKey(keyring: Keyring, read: (req: Request) => string | un
     res.locals.tenant = tenant;
     next();
   };
+}
+
+/** The caller's tenant, set by `requireKey` ('' when auth is off). */
+export function tenantOf(res: Response): string {
+  return (res.locals.tenant as string | undefined) ?? '';
 }

@@ -1,12 +1,14 @@
 import { Router, type Request, type Response } from 'express';
 import { EventsQuery, ValidationError } from '@baton/core';
-import { type SessionStore, type SessionWatcher, parseStreamId } from '@baton/store';
+import { type SessionService, type SessionStore, type SessionWatcher, parseStreamId } from '@baton/store';
+import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
 import { followEvents } from '../event-stream.ts';
 import { sessionId } from './sessions.ts';
 
 export interface EventRoutesDeps {
+  service: SessionService;
   store: SessionStore;
   watcher: SessionWatcher;
   /** Aborted when the process shuts down: event streams end (clients resume elsewhere). */
@@ -22,6 +24,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     .route('/sessions/:id/events')
     .get(async (req, res) => {
       const id = sessionId(req);
+      await deps.service.scope(tenantOf(res)).own(id);
       await followEvents(deps, id, lastEventId(req), res, {
         heartbeatMs: deps.sseHeartbeatMs ?? 15_000,
         signal: streamSignal(res, deps.shutdown),

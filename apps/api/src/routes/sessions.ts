@@ -15,6 +15,7 @@ import {
   ValidationError,
 } from '@baton/core';
 import type { SessionService, SessionStore, SessionWatcher } from '@baton/store';
+import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
 import { waitWhileRunning } from '../long-poll.ts';
@@ -51,7 +52,8 @@ export function sessionResponse(view: SessionView): SessionResponse {
 
 /** The native API (Motus serve API shapes), at the root. */
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
-  const { service } = deps;
+  // The caller's sessions: another API key's are not found.
+  const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
 
   const createBody = (req: Request) => parse(CreateSessionRequest, req.body ?? {}, 'body');
@@ -59,13 +61,13 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router
     .route('/sessions')
     .post(async (req, res) => {
-      const view = await service.createSession({ ...createBody(req), tenant: res.locals.tenant });
+      const view = await sessions(res).createSession(createBody(req));
       res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
     })
     .get(async (req, res) => {
       const query = parse(ListQuery(deps.pageLimitMax), req.query, 'query');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const page = await deps.store.list(query.limit, cursor);
+      const page = await sessions(res).list(query.limit, cursor);
       if (page.nextCursor) {
         const next = encodeCursor(page.nextCursor);
         res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
@@ -82,19 +84,20 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       const id = sessionId(req);
       const query = parse(WaitQuery, req.query, 'query');
       const wait = query.wait === 'true' || query.wait === '1';
-      if (!wait) return void res.json(sessionResponse(await service.getSession(id)));
+      if (!wait) return void res.json(sessionResponse(await sessions(res).getSession(id)));
       const seconds = Math.min(query.timeout ?? deps.longPoll.defaultS, deps.longPoll.maxS);
+      await sessions(res).own(id);
       const view = await waitWhileRunning(deps, id, seconds * 1000, requestSignal(req, res, deps.shutdown));
       res.json(sessionResponse(view));
     })
     .put(async (req, res) => {
       const id = String(req.params.id);
       if (!isUuid(id)) throw new AppError(400, 'invalid_session_id', `Session id must be a UUID, got ${JSON.stringify(id)}`);
-      const view = await service.createSession({ ...createBody(req), sessionId: id.toLowerCase(), tenant: res.locals.tenant });
+      const view = await sessions(res).createSession({ ...createBody(req), sessionId: id.toLowerCase() });
       res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
     })
     .delete(async (req, res) => {
-      await service.deleteSession(sessionId(req));
+      await sessions(res).deleteSession(sessionId(req));
       res.status(204).end();
     })
     .all(allow('GET', 'PUT', 'DELETE'));
@@ -102,12 +105,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router
     .route('/sessions/:id/messages')
     .get(async (req, res) => {
-      res.json(await service.messages(sessionId(req)));
+      res.json(await sessions(res).messages(sessionId(req)));
     })
     .post(async (req, res) => {
       const id = sessionId(req);
       const body = parse(MessageRequest, req.body ?? {}, 'body');
-      const accepted = await service.sendMessage(id, body);
+      const accepted = await sessions(res).sendMessage(id, body);
       const reply: MessageAccepted = { session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued };
       if (accepted.cancelledTurnId) reply.cancelled_turn_id = accepted.cancelledTurnId;
       res.status(202).location(`/sessions/${id}`).json(reply);
@@ -118,7 +121,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .route('/sessions/:id/cancel')
     .post(async (req, res) => {
       const id = sessionId(req);
-      const { cancelled } = await service.cancel(id);
+      const { cancelled } = await sessions(res).cancel(id);
       // 202: the worker running the turn is told to abort it; the turn then ends as cancelled.
       res.status(202).location(`/sessions/${id}`).json({ session_id: id, cancelled_turn_id: cancelled } satisfies CancelAccepted);
     })

@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import { type DeadLetter, DeadLetterQuery, type Delivery, type SameType } from '@baton/core';
 import type { DeliveryView, SessionService, WebhookService } from '@baton/store';
+import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
 import { sessionId } from './sessions.ts';
@@ -23,7 +24,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
     .route('/sessions/:id/webhooks')
     .get(async (req, res) => {
       const id = sessionId(req);
-      await deps.service.getSession(id); // 404 for a missing session
+      await deps.service.scope(tenantOf(res)).getSession(id); // 404 for a missing session or another key's
       res.json(await deps.webhooks.deliveries(id));
     })
     .all(allow('GET'));
@@ -31,7 +32,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
   router
     .route('/sessions/:id/webhooks/:deliveryId/redeliver')
     .post(async (req, res) => {
-      const delivery = await deps.webhooks.redeliver(sessionId(req), deliveryId(req));
+      const delivery = await deps.webhooks.redeliver(sessionId(req), deliveryId(req), { tenant: tenantOf(res) });
       res.status(202).json(delivery);
     })
     .all(allow('POST'));
@@ -40,7 +41,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
     .route('/webhooks/dead-letters')
     .get(async (req, res) => {
       const { limit } = parse(DeadLetterQuery, req.query, 'query');
-      res.json(await deps.webhooks.deadLetters(limit));
+      res.json(await deps.webhooks.deadLetters(limit, tenantOf(res)));
     })
     .all(allow('GET'));
 

@@ -49,7 +49,7 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
     });
     const { status, delay } = record(delivery, result, deps);
     await deps.log.save(delivery);
-    if (status === 'dead') await deps.log.addDeadLetter(sessionId, deliveryId);
+    if (status === 'dead') await deps.log.addDeadLetter(delivery);
     deps.onAttempt?.(status === 'pending' ? 'retry' : status);
 
     const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: delivery.url });

@@ -93,5 +93,6 @@ function toDelivery(
   };
   if (target.spec.token) delivery.token = target.spec.token;
   if (target.spec.secret) delivery.secret = target.spec.secret;
+  if (event.tenant) delivery.tenant = event.tenant;
   return delivery;
 }

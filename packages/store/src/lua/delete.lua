@@ -1,4 +1,4 @@
--- Delete a session and wake its long-pollers. Returns {created_at, status, turn_id}.
+-- Delete a session and wake its long-pollers. Returns {created_at, status, turn_id, tenant}.
 -- The running turn and every queued one end as cancelled: their events go to the
 -- outbox, which (like the delivery log) outlives the session until delivered.
 -- The event stream goes too; its followers are told on its channel (they end their streams).
@@ -6,13 +6,14 @@
 -- ARGV: now
 -- Cancelled events are always recorded: whether any webhook wants them is up to the
 -- workers' configuration (server-wide endpoints), not this process's.
-local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook')
+local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook', 'tenant')
 if not f[1] then return false end
 local session_webhook = f[5] or ''
 local function cancelled(turn_id, webhook)
   redis.call('RPUSH', KEYS[5], cjson.encode({
     turn_id = turn_id, type = 'turn.cancelled', at = ARGV[1], status = 'idle', response = '',
     error = 'Turn cancelled', history_len = 0, webhook = webhook, session_webhook = session_webhook,
+    tenant = f[6] or '',
   }))
 end
 if f[2] == 'running' then
@@ -27,4 +28,4 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8])
 redis.call('PEXPIRE', KEYS[6], 86400000)
 redis.call('PUBLISH', KEYS[4], 'deleted')
 redis.call('PUBLISH', KEYS[8], 'deleted')
-return {f[1], f[2], f[3]}
+return {f[1], f[2], f[3], f[6] or ''}

@@ -9,7 +9,7 @@
 -- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
 --       event type, '1' when server-wide webhooks want every event,
 --       stream event data JSON, stream ttl (ms)
-local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused')
+local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused', 'tenant')
 if not fields[1] then return {'gone'} end
 if fields[1] ~= 'running' or fields[2] ~= ARGV[1] then return {'stale'} end
 if ARGV[2] ~= '*' and fields[3] ~= ARGV[2] then return {'stale'} end
@@ -35,6 +35,7 @@ if turn_webhook ~= '' or session_webhook ~= '' or ARGV[7] == '1' then
     turn_id = ARGV[1], type = ARGV[6], at = ARGV[5], status = status,
     response = ARGV[3] == 'ok' and ARGV[4] or '', error = ARGV[3] == 'ok' and '' or ARGV[4],
     history_len = redis.call('LLEN', KEYS[2]), webhook = turn_webhook, session_webhook = session_webhook,
+    tenant = fields[7] or '',
   }))
 end
 -- The next queued message starts (none while paused).

@@ -4,10 +4,12 @@
 -- it is (a "run" without a new message).
 -- A started turn's `status` event goes to the session's stream.
 -- KEYS: meta, messages, inbox, events, stream
--- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms)
-local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived')
+-- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms),
+--       the caller's tenant ('' without auth: any session; else another tenant's session is not found)
+local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant')
 local status = f[1]
 if not status then return {'not_found'} end
+if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
 if f[3] then return {'archived'} end
 if status == 'running' or status == 'interrupted' or f[2] then
   if ARGV[3] == 'enqueue' or ARGV[3] == 'interrupt' then

@@ -1,6 +1,8 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
+import type { TenantSessions } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
+import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { sessionId } from '../../routes/sessions.ts';
 import { ATTR, type AgenhqEvent, toEvent, toEvents, toSession } from './shapes.ts';
@@ -33,7 +35,8 @@ const ListQuery = (max: number) =>
   });
 
 export function agenhqRoutes(deps: AppDeps): Router {
-  const { service, store } = deps;
+  // The caller's sessions: another API key's are not found.
+  const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
 
   router
@@ -44,13 +47,13 @@ export function agenhqRoutes(deps: AppDeps): Router {
       if (body.title !== undefined) attributes[ATTR.title] = body.title;
       if (body.branch_name != null) attributes[ATTR.branch] = body.branch_name;
       if (body.model !== undefined) attributes[ATTR.model] = body.model;
-      const view = await service.createSession({ state: [], tenant: res.locals.tenant, attributes });
+      const view = await sessions(res).createSession({ state: [], attributes });
       res.json(toSession(view));
     })
     .get(async (req, res) => {
       const query = validate(ListQuery(deps.pageLimitMax), req.query, 'querystring');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const page = await store.list(query.limit, cursor);
+      const page = await sessions(res).list(query.limit, cursor);
       const items = page.items
         .map(toSession)
         .filter((s) => (query.status === undefined || s.status === query.status) && (query.user_id === undefined || s.user_id === query.user_id));
@@ -61,7 +64,7 @@ export function agenhqRoutes(deps: AppDeps): Router {
   router
     .route('/:id')
     .get(async (req, res) => {
-      res.json(toSession(await service.getSession(sessionId(req))));
+      res.json(toSession(await sessions(res).getSession(sessionId(req))));
     })
     .all(allow('GET'));
 
@@ -69,9 +72,9 @@ export function agenhqRoutes(deps: AppDeps): Router {
     .route('/:id/events')
     .get(async (req, res) => {
       const id = sessionId(req);
-      const entries = await service.timeline(id);
+      const entries = await sessions(res).timeline(id);
       // Messages always carry metadata; should one not, it is dated with the session.
-      const fallbackAt = entries.every((e) => e.meta) ? new Date(0).toISOString() : (await service.getSession(id)).created_at;
+      const fallbackAt = entries.every((e) => e.meta) ? new Date(0).toISOString() : (await sessions(res).getSession(id)).created_at;
       res.json(toEvents(id, entries, fallbackAt));
     })
     .all(allow('GET'));
@@ -83,19 +86,19 @@ export function agenhqRoutes(deps: AppDeps): Router {
       const body = validate(MessageBody, req.body ?? {}, 'body');
       const clientId = body.client_id ?? undefined;
       // The message is stored either way: it starts a turn now, or waits for the running one.
-      const accepted = await service.sendMessage(
+      const accepted = await sessions(res).sendMessage(
         id,
         { role: 'user', content: body.message, webhook: null, if_busy: 'enqueue' },
         clientId === undefined ? {} : { clientId },
       );
-      res.json(await storedEvent(id, accepted.turnId, accepted.queued, body.message, clientId ?? null));
+      res.json(await storedEvent(sessions(res), id, accepted.turnId, accepted.queued, body.message, clientId ?? null));
     })
     .all(allow('POST'));
 
   /** The event as stored, dated as the timeline dates it; its status is the one it was accepted with. */
-  async function storedEvent(id: string, turnId: string, queued: boolean, message: string, clientId: string | null): Promise<AgenhqEvent> {
+  async function storedEvent(scoped: TenantSessions, id: string, turnId: string, queued: boolean, message: string, clientId: string | null): Promise<AgenhqEvent> {
     let at = Date.now();
-    const entries = await service.timeline(id).catch(() => []);
+    const entries = await scoped.timeline(id).catch(() => []);
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i];
       if (entry?.meta?.turn === turnId && entry.message.role === 'user') {

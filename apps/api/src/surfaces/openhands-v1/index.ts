@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import {
   AppError,
   type ChatMessage,
@@ -9,6 +9,7 @@ import {
 } from '@baton/core';
 import { type SandboxRecord, SandboxStore } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
+import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { parse } from '../../http/validate.ts';
 import {
@@ -80,13 +81,15 @@ function stringQuery(req: Request, name: string): string | undefined {
 // ------------------------------------------------------------------ app conversations
 
 function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
-  const { service, store } = deps;
+  const { store } = deps;
+  // The caller's conversations: another API key's are not found.
+  const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
 
   /** The session behind an app conversation, or 404 (sessions not started here have no sandbox). */
-  const conversation = async (raw: string): Promise<SessionView> => {
+  const conversation = async (res: Response, raw: string): Promise<SessionView> => {
     const id = normalizeUuid(raw);
-    const view = id ? await store.get(id) : null;
+    const view = id ? await sessions(res).get(id) : null;
     if (!isAppConversation(view)) throw new ConversationNotFoundError(raw);
     return view;
   };
@@ -107,7 +110,8 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
     return raw.map((id) => normalizeUuid(id) as string);
   };
 
-  const batchViews = async (ids: string[]) => (await Promise.all(ids.map((id) => store.get(id)))).map((v) => (isAppConversation(v) ? v : null));
+  const batchViews = async (res: Response, ids: string[]) =>
+    (await Promise.all(ids.map((id) => sessions(res).get(id)))).map((v) => (isAppConversation(v) ? v : null));
 
   router.get('/search', async (req, res) => {
     const query = parse(PageQuery, req.query, 'query');
@@ -119,7 +123,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
     // Sessions not started through this surface are skipped: keep reading until the page is full.
     while (items.length < query.limit && scanned < MAX_SCAN) {
       const want = query.limit - items.length;
-      const page = await store.list(want, cursor);
+      const page = await sessions(res).list(want, cursor);
       scanned += want;
       for (const view of page.items) {
         if (!isAppConversation(view)) continue;
@@ -140,7 +144,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
   router.all('/search', allow('GET'));
 
   router.get('/start-tasks', async (req, res) => {
-    const views = await batchViews(batchIds(req));
+    const views = await batchViews(res, batchIds(req));
     const origin = originOf(req);
     res.json(views.map((v) => (v ? startTask(v, origin) : null)));
   });
@@ -149,7 +153,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
   router
     .route('/')
     .get(async (req, res) => {
-      const views = await batchViews(batchIds(req));
+      const views = await batchViews(res, batchIds(req));
       const present = views.filter((v): v is SessionView => v !== null);
       const sandboxes = await sandboxesOf(present);
       const origin = originOf(req);
@@ -157,18 +161,19 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
     })
     .post(async (req, res) => {
       const body = parse(StartRequest, req.body ?? {}, 'body');
-      const tenant = (res.locals.tenant as string | undefined) ?? '';
+      const tenant = tenantOf(res);
       const conversationId = body.conversation_id ?? newSessionId();
+      // An id in use (by any API key) cannot be taken.
       if (body.conversation_id && (await store.get(conversationId))) throw conversationExists(conversationId);
 
       // The conversation joins its sandbox first: a sandbox paused or deleted meanwhile then finds it.
       let sandbox: SandboxRecord;
       let newSandbox = false;
       if (body.sandbox_id) {
-        sandbox = await ops.live(body.sandbox_id);
+        sandbox = await ops.live(body.sandbox_id, tenant);
         if (sandbox.status === 'ERROR') throw new AppError(503, 'sandbox_error', 'Sandbox is in an error state.');
         // As upstream, starting a conversation in a paused sandbox resumes it.
-        if (sandbox.status !== 'RUNNING') await ops.resume(sandbox.id);
+        if (sandbox.status !== 'RUNNING') await ops.resume(sandbox.id, tenant);
         if ((await ops.store.addConversation(sandbox.id, conversationId)) !== 'ok') throw new SandboxNotFoundError(sandbox.id);
       } else {
         sandbox = await ops.start({ tenant, conversationIds: [conversationId] });
@@ -176,10 +181,9 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
       }
 
       try {
-        await service.createSession({
+        await sessions(res).createSession({
           state: body.system_message_suffix ? [{ role: 'system', content: body.system_message_suffix }] : [],
           sessionId: conversationId,
-          tenant,
           attributes: attributesOf(body, sandbox.id, conversationId),
         });
       } catch (err) {
@@ -190,33 +194,33 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
 
       // The sandbox may have been paused or deleted while the session was created.
       const current = await ops.store.get(sandbox.id);
-      if (current?.status === 'PAUSED') await service.pause(conversationId);
-      else if (!current || current.status === 'MISSING') await service.archive(conversationId);
+      if (current?.status === 'PAUSED') await sessions(res).pause(conversationId);
+      else if (!current || current.status === 'MISSING') await sessions(res).archive(conversationId);
 
       const initial = body.initial_message;
       if (initial && initial.content.length) {
         const message = toChatMessage(initial.role, initial.content);
         // The app server's clients omit `run` and expect the agent to start: only `run: false` holds it.
-        if (initial.run === false) await service.appendMessage(conversationId, message);
-        else await sendOrGone(conversationId, message);
+        if (initial.run === false) await sessions(res).appendMessage(conversationId, message);
+        else await sendOrGone(res, conversationId, message);
       }
-      res.json(startTask(await service.getSession(conversationId), originOf(req), initial ?? null));
+      res.json(startTask(await sessions(res).getSession(conversationId), originOf(req), initial ?? null));
     })
     .all(allow('GET', 'POST'));
 
   router
     .route('/:id')
     .get(async (req, res) => {
-      const view = await conversation(String(req.params.id));
+      const view = await conversation(res, String(req.params.id));
       const sandboxes = await sandboxesOf([view]);
       res.json(appConversation(view, sandboxes.get(view.attributes.sandbox_id as string) ?? null, originOf(req)));
     })
     .delete(async (req, res) => {
       const raw = String(req.params.id);
       if (normalizeUuid(raw) === null) throw badRequest('Invalid conversation ID format');
-      const view = await conversation(raw);
+      const view = await conversation(res, raw);
       const sandboxId = view.attributes.sandbox_id as string;
-      await service.deleteSession(view.session_id);
+      await sessions(res).deleteSession(view.session_id);
       // As upstream: the sandbox goes too once no conversation uses it.
       await ops.store.removeConversation(sandboxId, view.session_id);
       await ops.store.removeIfEmpty(sandboxId);
@@ -228,7 +232,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
     .route('/:id/send-message')
     .post(async (req, res) => {
       const body = parse(SendMessageBody, req.body, 'body');
-      const view = await conversation(String(req.params.id));
+      const view = await conversation(res, String(req.params.id));
       if (view.archived) throw new ConversationArchivedError();
       const sandbox = await ops.store.get(view.attributes.sandbox_id as string);
       if (!sandbox) throw new AppError(404, 'sandbox_not_found', `Sandbox not found for conversation ${view.session_id}`);
@@ -245,14 +249,14 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
       }
       const message = toChatMessage(body.role, body.content);
       // `run: true` on a busy conversation waits its turn (as the agent server runs again after the current step).
-      if (body.run) await sendOrGone(view.session_id, message);
-      else await service.appendMessage(view.session_id, message).catch(gone);
+      if (body.run) await sendOrGone(res, view.session_id, message);
+      else await sessions(res).appendMessage(view.session_id, message).catch(gone);
       res.json({ success: true, sandbox_status: sandbox.status, message: null });
     })
     .all(allow('POST'));
 
-  const sendOrGone = (id: string, message: ChatMessage) =>
-    service.sendMessage(id, { ...message, webhook: null, if_busy: 'enqueue' }).catch(gone);
+  const sendOrGone = (res: Response, id: string, message: ChatMessage) =>
+    sessions(res).sendMessage(id, { ...message, webhook: null, if_busy: 'enqueue' }).catch(gone);
 
   return router;
 }
@@ -297,8 +301,9 @@ function sandboxRoutes(ops: SandboxOps): Router {
     const cursor = query.page_id === undefined ? undefined : decodePageId(query.page_id, SANDBOX_MEMBER);
     const page = await ops.store.list(query.limit, cursor);
     const origin = originOf(req);
+    // Another API key's sandboxes are left out (a page may hold fewer than `limit`).
     res.json({
-      items: page.items.map((r) => sandboxInfo(r, origin)),
+      items: page.items.filter((r) => ops.sees(r, tenantOf(res))).map((r) => sandboxInfo(r, origin)),
       next_page_id: page.nextCursor ? encodePageId(page.nextCursor) : null,
     });
   });
@@ -311,7 +316,7 @@ function sandboxRoutes(ops: SandboxOps): Router {
       if (ids.length > 100) throw badRequest(`Cannot request more than 100 sandboxes at once, got ${ids.length}`);
       const records = await ops.store.getMany(ids);
       const origin = originOf(req);
-      res.json(records.map((r) => (r && r.status !== 'MISSING' ? sandboxInfo(r, origin) : null)));
+      res.json(records.map((r) => (r && r.status !== 'MISSING' && ops.sees(r, tenantOf(res)) ? sandboxInfo(r, origin) : null)));
     })
     .post(async (req, res) => {
       // Upstream takes `sandbox_spec_id` as a query parameter; a JSON body is accepted too.
@@ -320,7 +325,7 @@ function sandboxRoutes(ops: SandboxOps): Router {
       if (specId !== undefined && !SPECS.some((s) => s.id === specId)) {
         throw new AppError(404, 'sandbox_spec_not_found', `Sandbox spec ${specId} not found`);
       }
-      const record = await ops.start({ tenant: (res.locals.tenant as string | undefined) ?? '', sandboxSpecId: specId });
+      const record = await ops.start({ tenant: tenantOf(res), sandboxSpecId: specId });
       res.json(sandboxInfo(record, originOf(req)));
     })
     .all(allow('GET', 'POST'));
@@ -328,7 +333,7 @@ function sandboxRoutes(ops: SandboxOps): Router {
   router
     .route('/:id/pause')
     .post(async (req, res) => {
-      await ops.pause(String(req.params.id));
+      await ops.pause(String(req.params.id), tenantOf(res));
       res.json(OK);
     })
     .all(allow('POST'));
@@ -336,7 +341,7 @@ function sandboxRoutes(ops: SandboxOps): Router {
   router
     .route('/:id/resume')
     .post(async (req, res) => {
-      await ops.resume(String(req.params.id));
+      await ops.resume(String(req.params.id), tenantOf(res));
       res.json(OK);
     })
     .all(allow('POST'));
@@ -344,7 +349,7 @@ function sandboxRoutes(ops: SandboxOps): Router {
   router
     .route('/:id')
     .delete(async (req, res) => {
-      await ops.delete(String(req.params.id));
+      await ops.delete(String(req.params.id), tenantOf(res));
       res.json(OK);
     })
     .all(allow('DELETE'));

@@ -31,29 +31,44 @@ export class SandboxOps {
     return record;
   }
 
-  /** A sandbox that exists and was not deleted, or a 404. */
-  async live(id: string): Promise<SandboxRecord> {
+  /** True when `tenant` (the caller's API key; '' with auth off) may see the sandbox. */
+  sees(record: SandboxRecord, tenant: string): boolean {
+    return tenant === '' || record.tenant === tenant;
+  }
+
+  /** A sandbox of the caller's that exists and was not deleted, or a 404. */
+  async live(id: string, tenant: string): Promise<SandboxRecord> {
     const record = await this.store.get(id);
-    if (!record || record.status === 'MISSING') throw new SandboxNotFoundError(id);
+    if (!record || record.status === 'MISSING' || !this.sees(record, tenant)) throw new SandboxNotFoundError(id);
     return record;
   }
 
   /** No turn starts in its conversations (a running turn finishes; new messages wait). */
-  async pause(id: string): Promise<void> {
+  async pause(id: string, tenant: string): Promise<void> {
+    await this.owned(id, tenant);
     if ((await this.store.setStatus(id, 'PAUSED')) !== 'ok') throw new SandboxNotFoundError(id);
     await this.forEach(id, (c) => this.service.pause(c));
   }
 
   /** Lifts the pause: each conversation starts its first queued message, if any. */
-  async resume(id: string): Promise<void> {
+  async resume(id: string, tenant: string): Promise<void> {
+    await this.owned(id, tenant);
     if ((await this.store.setStatus(id, 'RUNNING')) !== 'ok') throw new SandboxNotFoundError(id);
     await this.forEach(id, (c) => this.service.resume(c));
   }
 
   /** The sandbox becomes a MISSING tombstone; its conversations are archived (readable, 410 on send). */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, tenant: string): Promise<void> {
+    await this.owned(id, tenant);
     if ((await this.store.markMissing(id)) !== 'ok') throw new SandboxNotFoundError(id);
     await this.forEach(id, (c) => this.service.archive(c));
+  }
+
+  /** 404 for another API key's sandbox (a missing one is refused by the status change). */
+  private async owned(id: string, tenant: string): Promise<void> {
+    if (tenant === '') return;
+    const record = await this.store.get(id);
+    if (record && !this.sees(record, tenant)) throw new SandboxNotFoundError(id);
   }
 
   /** Runs `fn` on each conversation of the sandbox; conversations deleted or archived meanwhile are skipped. */

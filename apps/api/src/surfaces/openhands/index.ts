@@ -1,7 +1,8 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { AppError, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
-import { listCursor } from '@baton/store';
+import { type TenantSessions, listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
+import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_TAGS, ATTR_TITLE, EXECUTION_STATUSES, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
@@ -19,10 +20,11 @@ const success = { success: true } as const;
  * The OpenHands agent server API (`/api/conversations`), plus OpenHands 0.53's
  * `add_event` body on the same events route. A conversation IS a Baton session: every
  * route goes through the one SessionService, and conversations created here are
- * ordinary sessions (visible to every other API).
+ * ordinary sessions (visible to every other API, to the same API key).
  */
 export function openhandsRoutes(deps: AppDeps): Router {
-  const { service } = deps;
+  // The caller's conversations: another API key's are not found.
+  const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
 
   router
@@ -30,28 +32,27 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .post(async (req, res) => {
       const start = parseStart(req.body);
       if (start.conversationId) {
-        const existing = await deps.store.get(start.conversationId);
+        const existing = await sessions(res).get(start.conversationId);
         if (existing) return void res.status(200).json(conversationInfo(existing));
       }
       let view: SessionView;
       try {
-        view = await service.createSession({
+        view = await sessions(res).createSession({
           state: [],
           sessionId: start.conversationId,
-          tenant: res.locals.tenant,
           attributes: start.attributes,
         });
       } catch (err) {
         // Created by a concurrent request between the check and the create: it exists now.
         if (err instanceof SessionExistsError && start.conversationId) {
-          return void res.status(200).json(conversationInfo(await service.getSession(start.conversationId)));
+          return void res.status(200).json(conversationInfo(await sessions(res).getSession(start.conversationId)));
         }
         throw err;
       }
       // As the agent server does, an initial message always starts the agent (whatever its `run`).
       if (start.initial) {
-        await service.sendMessage(view.session_id, { ...start.initial.message, webhook: null, if_busy: 'enqueue' });
-        view = await service.getSession(view.session_id);
+        await sessions(res).sendMessage(view.session_id, { ...start.initial.message, webhook: null, if_busy: 'enqueue' });
+        view = await sessions(res).getSession(view.session_id);
       }
       res.status(201).json(conversationInfo(view));
     })
@@ -63,7 +64,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
       if (raw.length >= MAX_LIMIT) check.add('value_error', ['query', 'ids'], `Ask for fewer than ${MAX_LIMIT} ids at a time`);
       const ids = raw.map((id, i) => check.uuid(id, ['query', 'ids', i]));
       check.done();
-      const views = await Promise.all(ids.map((id) => deps.store.get(id as string)));
+      const views = await Promise.all(ids.map((id) => sessions(res).get(id as string)));
       res.json(views.map((view) => (view ? conversationInfo(view) : null)));
     })
     .all(allow('GET', 'POST'));
@@ -83,7 +84,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
         }
       }
       check.done();
-      const page = await scanConversations(deps, { limit, cursor, status });
+      const page = await scanConversations(sessions(res), { limit, cursor, status });
       res.json({ items: page.items.map(conversationInfo), next_page_id: page.next ? encodePageId(page.next) : null });
     })
     .all(allow('GET'));
@@ -94,8 +95,8 @@ export function openhandsRoutes(deps: AppDeps): Router {
       const check = new Checker();
       const status = statusFilter(check, req);
       check.done();
-      if (!status) return void res.json(await deps.store.count());
-      const page = await scanConversations(deps, { limit: Number.MAX_SAFE_INTEGER, status });
+      if (!status) return void res.json(await sessions(res).count());
+      const page = await scanConversations(sessions(res), { limit: Number.MAX_SAFE_INTEGER, status });
       res.json(page.items.length);
     })
     .all(allow('GET'));
@@ -103,10 +104,10 @@ export function openhandsRoutes(deps: AppDeps): Router {
   router
     .route('/:id')
     .get(async (req, res) => {
-      res.json(conversationInfo(await service.getSession(conversationId(req))));
+      res.json(conversationInfo(await sessions(res).getSession(conversationId(req))));
     })
     .delete(async (req, res) => {
-      await service.deleteSession(conversationId(req));
+      await sessions(res).deleteSession(conversationId(req));
       res.json(success);
     })
     .all(allow('GET', 'DELETE'));
@@ -115,15 +116,15 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .route('/:id/run')
     .post(async (req, res) => {
       const id = conversationId(req);
-      const view = await service.getSession(id);
+      const view = await sessions(res).getSession(id);
       if (view.status === 'running') throw new AppError(409, 'conversation_running', ALREADY_RUNNING);
       if (view.paused) {
         // Resuming starts the first held message's turn, if there is one: that is the run.
-        const resumed = await service.resume(id);
+        const resumed = await sessions(res).resume(id);
         if (resumed.status === 'running') return void res.json(success);
       }
       try {
-        await service.run(id, 'reject');
+        await sessions(res).run(id, 'reject');
       } catch (err) {
         if (err instanceof SessionBusyError) throw new AppError(409, 'conversation_running', ALREADY_RUNNING);
         throw err;
@@ -135,7 +136,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
   router
     .route('/:id/pause')
     .post(async (req, res) => {
-      await service.pause(conversationId(req));
+      await sessions(res).pause(conversationId(req));
       res.json(success);
     })
     .all(allow('POST'));
@@ -146,8 +147,8 @@ export function openhandsRoutes(deps: AppDeps): Router {
       // As in the agent server, an interrupted conversation is paused until `/run`:
       // pause first, so no queued message starts when the cancelled turn ends.
       const id = conversationId(req);
-      await service.pause(id);
-      await service.cancel(id);
+      await sessions(res).pause(id);
+      await sessions(res).cancel(id);
       res.json(success);
     })
     .all(allow('POST'));
@@ -160,12 +161,12 @@ export function openhandsRoutes(deps: AppDeps): Router {
       if (isLegacyEvent(req.body)) {
         const event = parseLegacyEvent(check, req.body as Record<string, unknown>);
         check.done();
-        await addLegacyEvent(deps, id, event!);
+        await addLegacyEvent(sessions(res), id, event!);
         return void res.json(success);
       }
       const send = parseSendMessage(check, req.body, ['body']);
       check.done();
-      await sendMessage(deps, id, send!);
+      await sendMessage(sessions(res), id, send!);
       res.json(success);
     })
     .all(allow('POST'));
@@ -180,7 +181,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
       const filter = eventFilter(check, req);
       const pageId = queryValue(req, 'page_id');
       check.done();
-      const events = await conversationEvents(deps, id);
+      const events = await conversationEvents(sessions(res), id);
       if (order === 'TIMESTAMP_DESC') events.reverse();
       let start = 0;
       if (pageId) {
@@ -211,7 +212,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
       const check = new Checker();
       const filter = eventFilter(check, req);
       check.done();
-      const events = await conversationEvents(deps, id);
+      const events = await conversationEvents(sessions(res), id);
       res.json(events.filter((e) => matches(e, filter)).length);
     })
     .all(allow('GET'));
@@ -220,7 +221,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .route('/:id/events/:eventId')
     .get(async (req, res) => {
       const id = conversationId(req);
-      const events = await conversationEvents(deps, id);
+      const events = await conversationEvents(sessions(res), id);
       const event = events.find((e) => e.id === req.params.eventId);
       if (!event) throw new AppError(404, 'event_not_found', `Event ${JSON.stringify(req.params.eventId)} not found`);
       res.json(event);
@@ -273,35 +274,35 @@ function parseStart(raw: unknown): StartRequest {
 }
 
 /** `run: false` adds the message to the history; `run: true` also runs it (after the current turn when busy). */
-async function sendMessage(deps: AppDeps, id: string, send: SendMessage): Promise<void> {
-  if (send.run) await deps.service.sendMessage(id, { ...send.message, webhook: null, if_busy: 'enqueue' });
-  else await deps.service.appendMessage(id, send.message);
+async function sendMessage(sessions: TenantSessions, id: string, send: SendMessage): Promise<void> {
+  if (send.run) await sessions.sendMessage(id, { ...send.message, webhook: null, if_busy: 'enqueue' });
+  else await sessions.appendMessage(id, send.message);
 }
 
 /** OpenHands 0.53: a user message runs (queued behind a running turn); agent-state changes pause, resume or stop. */
-async function addLegacyEvent(deps: AppDeps, id: string, event: NonNullable<ReturnType<typeof parseLegacyEvent>>): Promise<void> {
+async function addLegacyEvent(sessions: TenantSessions, id: string, event: NonNullable<ReturnType<typeof parseLegacyEvent>>): Promise<void> {
   if (event.kind === 'message') {
-    await deps.service.sendMessage(id, { ...event.message, webhook: null, if_busy: 'enqueue' });
+    await sessions.sendMessage(id, { ...event.message, webhook: null, if_busy: 'enqueue' });
     return;
   }
   switch (event.state) {
     case 'paused':
-      await deps.service.pause(id);
+      await sessions.pause(id);
       return;
     case 'stopped':
-      await deps.service.cancel(id);
+      await sessions.cancel(id);
       return;
     case 'running': {
-      const view = await deps.service.getSession(id);
-      if (view.paused) await deps.service.resume(id);
+      const view = await sessions.getSession(id);
+      if (view.paused) await sessions.resume(id);
       return;
     }
   }
 }
 
-async function conversationEvents(deps: AppDeps, id: string): Promise<EventJson[]> {
-  const view = await deps.service.getSession(id);
-  const entries = await deps.service.timeline(id);
+async function conversationEvents(sessions: TenantSessions, id: string): Promise<EventJson[]> {
+  const view = await sessions.getSession(id);
+  const entries = await sessions.timeline(id);
   return timelineEvents(view, entries);
 }
 
@@ -334,14 +335,14 @@ function optional<T>(value: string | undefined, parse: (value: string) => T | un
  * item when more sessions follow it.
  */
 async function scanConversations(
-  deps: AppDeps,
+  sessions: TenantSessions,
   options: { limit: number; cursor?: string; status?: ExecutionStatus },
 ): Promise<{ items: SessionView[]; next: string | null }> {
   const items: SessionView[] = [];
   const batch = Math.min(options.limit + 1, MAX_LIMIT + 1);
   let cursor = options.cursor;
   for (;;) {
-    const page = await deps.store.list(batch, cursor);
+    const page = await sessions.list(batch, cursor);
     for (const view of page.items) {
       if (options.status && executionStatus(view) !== options.status) continue;
       if (items.length === options.limit) return { items, next: listCursor(items[items.length - 1] as SessionView) };

@@ -1,0 +1,109 @@
+import {
+  type BusyPolicy,
+  type ChatMessage,
+  type CreateSessionRequest,
+  type MessageRequest,
+  type SessionView,
+  SessionNotFoundError,
+} from '@baton/core';
+import type { SessionService } from './session-service.ts';
+import type { SessionStore, TimelineEntry } from './session-store.ts';
+
+/**
+ * One tenant's sessions. Each API key is a tenant; a session another tenant owns is
+ * answered exactly as a missing one (404, never 403), so ids leak nothing. With auth off
+ * the tenant is '' and every session is visible.
+ *
+ * Submitting checks the owner inside the submit script; the other calls read the owner
+ * first (a session's tenant never changes once created).
+ */
+export class TenantSessions {
+  constructor(
+    private readonly service: SessionService,
+    private readonly store: SessionStore,
+    readonly tenant: string,
+  ) {}
+
+  /** True when this tenant may see the session. */
+  sees(view: SessionView): boolean {
+    return this.tenant === '' || view.tenant === this.tenant;
+  }
+
+  /** The session, or null when it is missing or another tenant's. */
+  async get(sessionId: string): Promise<SessionView | null> {
+    const view = await this.store.get(sessionId);
+    return view && this.sees(view) ? view : null;
+  }
+
+  async getSession(sessionId: string): Promise<SessionView> {
+    const view = await this.get(sessionId);
+    if (!view) throw new SessionNotFoundError(sessionId);
+    return view;
+  }
+
+  /** Throws 404 unless the session exists and is this tenant's. */
+  async own(sessionId: string): Promise<void> {
+    if (this.tenant === '') return;
+    if ((await this.store.tenantOf(sessionId)) !== this.tenant) throw new SessionNotFoundError(sessionId);
+  }
+
+  createSession(input: CreateSessionRequest & { sessionId?: string; attributes?: Record<string, string> }): Promise<SessionView> {
+    return this.service.createSession({ ...input, tenant: this.tenant });
+  }
+
+  list(limit: number, cursor?: string) {
+    return this.store.list(limit, cursor, this.tenant);
+  }
+
+  count(): Promise<number> {
+    return this.store.count(this.tenant);
+  }
+
+  sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string } = {}) {
+    return this.service.sendMessage(sessionId, request, { ...options, tenant: this.tenant });
+  }
+
+  run(sessionId: string, policy: BusyPolicy = 'reject') {
+    return this.service.run(sessionId, policy, this.tenant);
+  }
+
+  async messages(sessionId: string): Promise<ChatMessage[]> {
+    await this.own(sessionId);
+    return this.service.messages(sessionId);
+  }
+
+  async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
+    await this.own(sessionId);
+    return this.service.appendMessage(sessionId, message, options);
+  }
+
+  async pause(sessionId: string): Promise<SessionView> {
+    await this.own(sessionId);
+    return this.service.pause(sessionId);
+  }
+
+  async resume(sessionId: string): Promise<SessionView> {
+    await this.own(sessionId);
+    return this.service.resume(sessionId);
+  }
+
+  async cancel(sessionId: string): Promise<{ cancelled: string | null }> {
+    await this.own(sessionId);
+    return this.service.cancel(sessionId);
+  }
+
+  async archive(sessionId: string): Promise<void> {
+    await this.own(sessionId);
+    return this.service.archive(sessionId);
+  }
+
+  async timeline(sessionId: string): Promise<TimelineEntry[]> {
+    await this.own(sessionId);
+    return this.service.timeline(sessionId);
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.own(sessionId);
+    return this.service.deleteSession(sessionId);
+  }
+}

@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '@baton/devtools';
+import { Baton, http } from './support/baton.ts';
+import { Receiver } from './support/receiver.ts';
+
+/**
+ * Each API key is a tenant: another key's sessions, histories, deliveries, queued messages
+ * and sandboxes answer exactly as missing ones (404, never 403) on every surface, and
+ * listings leave them out. Alice owns everything here; Bob tries to reach it.
+ */
+const ALICE = 'alice-key-0001';
+const BOB = 'bob-key-0002';
+let baton: Baton;
+let receiver: Receiver;
+let base: string;
+
+beforeAll(async () => {
+  receiver = await Receiver.start();
+  // A receiver that always fails, and a one-attempt schedule: Alice's delivery is dead at once.
+  receiver.reply = () => ({ status: 500 });
+  baton = await Baton.start({
+    redisUrl: inject('redisUrl'),
+    env: { API_KEYS: `${ALICE},${BOB}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
+    workerEnv: { WEBHOOK_SCHEDULE: '0' },
+  });
+  base = baton.url;
+});
+afterAll(async () => {
+  await baton?.stop();
+  await receiver?.close();
+});
+
+const native = (key: string) => ({ authorization: `Bearer ${key}` });
+const openhands = (key: string) => ({ 'x-session-api-key': key });
+const agenhq = (key: string) => ({ 'x-api-key': key });
+
+describe('native API', () => {
+  let id: string;
+  let deliveryId: string;
+
+  beforeAll(async () => {
+    const created = await http(base, 'POST', '/sessions', { webhook: { url: receiver.url } }, native(ALICE));
+    expect(created.status).toBe(201);
+    id = created.body.session_id;
+    expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'mine' }, native(ALICE))).status).toBe(202);
+    await waitForIdleAs(id, ALICE);
+    await receiver.waitFor(1);
+    const dead = await untilDeadLetter(ALICE);
+    deliveryId = dead.id;
+  });
+
+  it('the owner sees its session, history, deliveries and dead letter', async () => {
+    expect((await http(base, 'GET', `/sessions/${id}`, undefined, native(ALICE))).body).toMatchObject({ status: 'idle' });
+    expect((await http(base, 'GET', `/sessions/${id}/messages`, undefined, native(ALICE))).body).toHaveLength(2);
+    expect((await http(base, 'GET', `/sessions/${id}/webhooks`, undefined, native(ALICE))).body).toHaveLength(1);
+    expect((await http(base, 'GET', '/sessions', undefined, native(ALICE))).body.map((s: { session_id: string }) => s.session_id)).toContain(id);
+  });
+
+  it.each([
+    ['GET', '/sessions/{id}'],
+    ['GET', '/sessions/{id}?wait=true&timeout=1'],
+    ['GET', '/sessions/{id}/messages'],
+    ['POST', '/sessions/{id}/messages'],
+    ['POST', '/sessions/{id}/cancel'],
+    ['GET', '/sessions/{id}/events'],
+    ['GET', '/sessions/{id}/webhooks'],
+    ['POST', '/sessions/{id}/webhooks/{delivery}/redeliver'],
+    ['PUT', '/sessions/{id}'],
+    // Last: were it to succeed, it would hide what the others do.
+    ['DELETE', '/sessions/{id}'],
+  ])("another key gets 404 (not 403) for %s %s", async (method, template) => {
+    const path = template.replace('{id}', id).replace('{delivery}', deliveryId);
+    const body = method === 'POST' && path.endsWith('/messages') ? { content: 'intrusion', if_busy: 'enqueue' } : undefined;
+    const res = await http(base, method, path, body, native(BOB));
+    // PUT of an id in use is refused without saying whose it is.
+    if (method === 'PUT') return void expect(res.status).toBe(409);
+    expect(res.status, JSON.stringify(res.body)).toBe(404);
+    expect(res.body.error.code).toMatch(/_not_found$/);
+  });
+
+  it("another key's listings leave it out, and nothing it tried changed it", async () => {
+    const list = await http(base, 'GET', '/sessions', undefined, native(BOB));
+    expect(list.body.map((s: { session_id: string }) => s.session_id)).not.toContain(id);
+    expect((await http(base, 'GET', '/webhooks/dead-letters', undefined, native(BOB))).body).toEqual([]);
+    const history = (await http(base, 'GET', `/sessions/${id}/messages`, undefined, native(ALICE))).body;
+    expect(history.map((m: { content: string }) => m.content)).toEqual(['mine', 'echo: mine']);
+    expect((await http(base, 'GET', `/sessions/${id}/webhooks`, undefined, native(ALICE))).body[0].redeliveries).toBe(0);
+  });
+});
+
+describe('compatibility surfaces', () => {
+  it('OpenHands: another key gets 404 for the conversation, its events and its controls; search and count leave it out', async () => {
+    const created = await http(base, 'POST', '/api/conversations', {}, openhands(ALICE));
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    for (const [method, path, body] of [
+      ['GET', `/api/conversations/${id}`],
+      ['GET', `/api/conversations/${id}/events/search`],
+      ['GET', `/api/conversations/${id}/events/count`],
+      ['POST', `/api/conversations/${id}/events`, { role: 'user', content: [{ type: 'text', text: 'x' }], run: true }],
+      ['POST', `/api/conversations/${id}/run`],
+      ['POST', `/api/conversations/${id}/pause`],
+      ['POST', `/api/conversations/${id}/interrupt`],
+      ['DELETE', `/api/conversations/${id}`],
+    ] as const) {
+      const res = await http(base, method, path, body, openhands(BOB));
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(404);
+    }
+    expect((await http(base, 'GET', `/api/conversations?ids=${id}`, undefined, openhands(BOB))).body).toEqual([null]);
+    const search = await http(base, 'GET', '/api/conversations/search', undefined, openhands(BOB));
+    expect(search.body.items.map((c: { id: string }) => c.id)).not.toContain(id.replace(/-/g, ''));
+    expect(search.body.items.map((c: { id: string }) => c.id)).not.toContain(id);
+    expect((await http(base, 'GET', '/api/conversations/count', undefined, openhands(BOB))).body).toBe(0);
+    expect((await http(base, 'GET', `/api/conversations/${id}`, undefined, openhands(ALICE))).status).toBe(200);
+  });
+
+  it('OpenHands V1: another key gets 404 for the app conversation and its sandbox; batch gets give null', async () => {
+    const task = (await http(base, 'POST', '/api/v1/app-conversations', {}, openhands(ALICE))).body;
+    const id = task.app_conversation_id as string;
+    const sandbox = task.sandbox_id as string;
+    for (const [method, path, body] of [
+      ['GET', `/api/v1/app-conversations/${id}`],
+      ['POST', `/api/v1/app-conversations/${id}/send-message`, { role: 'user', content: [{ type: 'text', text: 'x' }] }],
+      ['DELETE', `/api/v1/app-conversations/${id}`],
+      ['POST', `/api/v1/sandboxes/${sandbox}/pause`],
+      ['POST', `/api/v1/sandboxes/${sandbox}/resume`],
+      ['DELETE', `/api/v1/sandboxes/${sandbox}`],
+      // Starting a conversation in another key's sandbox.
+      ['POST', '/api/v1/app-conversations', { sandbox_id: sandbox }],
+    ] as const) {
+      const res = await http(base, method, path, body, openhands(BOB));
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(404);
+    }
+    expect((await http(base, 'GET', `/api/v1/app-conversations?ids=${id}`, undefined, openhands(BOB))).body).toEqual([null]);
+    expect((await http(base, 'GET', `/api/v1/sandboxes?id=${sandbox}`, undefined, openhands(BOB))).body).toEqual([null]);
+    const search = await http(base, 'GET', '/api/v1/app-conversations/search', undefined, openhands(BOB));
+    expect(search.body.items).toEqual([]);
+    const sandboxes = await http(base, 'GET', '/api/v1/sandboxes/search', undefined, openhands(BOB));
+    expect(sandboxes.body.items.map((s: { id: string }) => s.id)).not.toContain(sandbox);
+    expect((await http(base, 'GET', `/api/v1/sandboxes?id=${sandbox}`, undefined, openhands(ALICE))).body).toEqual([
+      expect.objectContaining({ id: sandbox, status: 'RUNNING' }),
+    ]);
+  });
+
+  it('agenhq: another key gets 404 for the session, its events and messages; the list leaves it out', async () => {
+    const created = await http(base, 'POST', '/api/v1/sessions', { title: 'secret' }, agenhq(ALICE));
+    const id = created.body.id as string;
+    for (const [method, path, body] of [
+      ['GET', `/api/v1/sessions/${id}`],
+      ['GET', `/api/v1/sessions/${id}/events`],
+      ['POST', `/api/v1/sessions/${id}/messages`, { message: 'x' }],
+    ] as const) {
+      const res = await http(base, method, path, body, agenhq(BOB));
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(404);
+    }
+    const list = await http(base, 'GET', '/api/v1/sessions', undefined, agenhq(BOB));
+    expect(list.body.items.map((s: { id: string }) => s.id)).not.toContain(id);
+    expect((await http(base, 'GET', `/api/v1/sessions/${id}/events`, undefined, agenhq(ALICE))).body).toEqual([]);
+  });
+});
+
+async function waitForIdleAs(id: string, key: string) {
+  const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=10`, undefined, native(key));
+  expect(res.body.status).toBe('idle');
+}
+
+async function untilDeadLetter(key: string): Promise<{ id: string }> {
+  return waitUntil(
+    async () => {
+      const letters = (await http(base, 'GET', '/webhooks/dead-letters', undefined, native(key))).body;
+      return letters.length > 0 && letters[0];
+    },
+    { timeoutMs: 10_000, what: 'the delivery to be dead-lettered' },
+  );
+}
