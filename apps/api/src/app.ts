@@ -1,10 +1,12 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { type Health, openApiDocument } from '@baton/core';
-import type { SandboxStore } from '@baton/store';
+import type { IdempotencyStore, RateLimiter, SandboxStore } from '@baton/store';
 import { type Keyring, keyFrom, requireKey } from './http/auth.ts';
 import { errorHandler, notFound } from './http/errors.ts';
+import { idempotency } from './http/idempotency.ts';
 import { jsonBody } from './http/json-body.ts';
+import { rateLimit } from './http/rate-limit.ts';
 import { requestContext } from './http/request-context.ts';
 import { mountOps, type OpsDeps } from './routes/ops.ts';
 import { docsRoutes } from './routes/docs.ts';
@@ -23,7 +25,13 @@ export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps, EventRout
   ops?: OpsDeps;
   /** One log line per request (`LOG_REQUESTS`, default true). */
   logRequests?: boolean;
+  /** Idempotency-Key records; without it the header is ignored. */
+  idempotency?: IdempotencyStore;
+  /** Per-API-key rate limit; without it, none. */
+  rateLimiter?: RateLimiter;
 }
+
+const skip: RequestHandler = (_req, _res, next) => next();
 
 /** The HTTP app, given its dependencies; `main.ts` wires them. */
 export function buildApp(deps: AppDeps): Express {
@@ -42,10 +50,15 @@ export function buildApp(deps: AppDeps): Express {
   const { pageLimitMax, longPoll } = deps;
   app.use(docsRoutes(openApiDocument({ pageLimitMax, longPollDefaultS: longPoll.defaultS, longPollMaxS: longPoll.maxS })));
   // The compatibility surfaces (OpenHands, agenhq): each with its own auth header and error shape.
-  mountSurfaces(app, deps);
+  const guards = {
+    rateLimit: rateLimit(deps.rateLimiter),
+    idempotency: deps.idempotency ? idempotency(deps.idempotency, deps.logger) : skip,
+  };
+  mountSurfaces(app, deps, guards);
   // The native API, at the root: `Authorization: Bearer <key>`.
-  app.use(['/sessions', '/webhooks'], requireKey(deps.keyring, keyFrom.bearer));
+  app.use(['/sessions', '/webhooks'], requireKey(deps.keyring, keyFrom.bearer), guards.rateLimit);
   app.use(jsonBody(deps.bodyLimit));
+  app.use(guards.idempotency);
   app.use(sessionRoutes(deps));
   app.use(eventRoutes(deps));
   app.use(webhookRoutes(deps));

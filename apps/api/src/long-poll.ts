@@ -1,5 +1,28 @@
 import type { SessionView } from '@baton/core';
-import { SessionNotFoundError } from '@baton/core';
+import { SessionNotFoundError, TooManyWaitersError } from '@baton/core';
+
+/** How many long-polls one API process holds at once (`MAX_WAITERS`); one more gets a 503. */
+export class WaiterSlots {
+  private held = 0;
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.held;
+  }
+
+  /** Takes a slot, or throws TooManyWaitersError; call the returned function once to give it back. */
+  take(): () => void {
+    if (this.held >= this.max) throw new TooManyWaitersError(this.max);
+    this.held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held--;
+    };
+  }
+}
 import type { SessionStore, SessionWatcher } from '@baton/store';
 
 /**
@@ -8,7 +31,7 @@ import type { SessionStore, SessionWatcher } from '@baton/store';
  * so a change between the two can't be missed; holds no Redis connection of its own.
  */
 export async function waitWhileRunning(
-  deps: { store: SessionStore; watcher: SessionWatcher },
+  deps: { store: SessionStore; watcher: SessionWatcher; waiters?: WaiterSlots },
   sessionId: string,
   timeoutMs: number,
   signal: AbortSignal,
@@ -18,7 +41,14 @@ export async function waitWhileRunning(
   const first = await deps.store.get(sessionId);
   if (!first) throw new SessionNotFoundError(sessionId);
   if (first.status !== 'running' || timeoutMs <= 0) return first;
-  const watch = await deps.watcher.watch(deps.store.sessionKeys(sessionId).events);
+  const release = deps.waiters?.take();
+  let watch: Awaited<ReturnType<SessionWatcher['watch']>>;
+  try {
+    watch = await deps.watcher.watch(deps.store.sessionKeys(sessionId).events);
+  } catch (err) {
+    release?.();
+    throw err;
+  }
   try {
     for (;;) {
       const view = await deps.store.get(sessionId);
@@ -29,5 +59,6 @@ export async function waitWhileRunning(
     }
   } finally {
     watch.close();
+    release?.();
   }
 }

@@ -5,6 +5,8 @@ import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
+  IdempotencyStore,
+  RateLimiter,
   SandboxStore,
   SessionService,
   WebhookService,
@@ -15,6 +17,7 @@ import {
   waitForReady,
 } from '@baton/store';
 import { buildApp } from './app.ts';
+import { WaiterSlots } from './long-poll.ts';
 import { Keyring } from './http/auth.ts';
 import { ApiMetrics } from './metrics.ts';
 import { makeWebhookUrlCheck } from './webhook-guard.ts';
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
     runningGraceMs: env.RUNNING_GRACE_MS,
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
     streamTtlMs: env.STREAM_TTL_S * 1000,
+    maxMessages: env.MAX_MESSAGES_PER_SESSION,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
@@ -76,6 +80,11 @@ async function main(): Promise<void> {
     shutdown: shutdown.signal,
     sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
     logRequests: env.LOG_REQUESTS,
+    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: 60_000 }),
+    ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
+      ? { rateLimiter: new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST }) }
+      : {}),
+    waiters: new WaiterSlots(env.MAX_WAITERS),
     ops: {
       canary,
       metrics: new ApiMetrics({ turns: queue.queue, webhooks: webhookQueue.queue }, logger),

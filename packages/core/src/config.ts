@@ -56,9 +56,18 @@ export const ApiEnv = CommonEnv.extend({
   LONG_POLL_DEFAULT_S: z.coerce.number().positive().optional(),
   LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
   MAX_SESSIONS: int(0),
+  /** A new message is refused (409 `message_limit_reached`) once history plus queued messages reach this. */
+  MAX_MESSAGES_PER_SESSION: int(10_000, 1),
   PAGE_LIMIT_MAX: int(200, 1),
   /** Idle event streams (`GET /sessions/{id}/events`) get a comment line this often. */
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** Requests per second per API key (averaged), and how many may come at once; 0: no limit. Needs API_KEYS. */
+  RATE_LIMIT_PER_S: z.coerce.number().min(0).default(100),
+  RATE_LIMIT_BURST: int(200, 1),
+  /** Long-polls (`?wait=true`) one API process holds at once; more get 503 `too_many_waiters`. */
+  MAX_WAITERS: int(10_000, 1),
+  /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
+  IDEMPOTENCY_TTL_S: int(86_400, 1),
   /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
   API_KEYS: z
     .string()

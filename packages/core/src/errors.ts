@@ -63,6 +63,30 @@ export class SessionLimitError extends AppError {
   }
 }
 
+export class MessageLimitError extends AppError {
+  constructor() {
+    super(409, 'message_limit_reached', 'The session holds its maximum number of messages (MAX_MESSAGES_PER_SESSION); start a new session');
+  }
+}
+
+/** Too many requests for one API key (`RATE_LIMIT_PER_S`). */
+export class RateLimitedError extends AppError {
+  constructor(retryAfterMs: number) {
+    super(429, 'rate_limited', 'Too many requests for this API key; slow down', {
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+    });
+  }
+}
+
+/** Every long-poll slot of this API process is taken (`MAX_WAITERS`). */
+export class TooManyWaitersError extends AppError {
+  constructor(limit: number) {
+    super(503, 'too_many_waiters', `This server holds its maximum of ${limit} long-polls; retry shortly or poll without wait`, {
+      headers: { 'retry-after': '1' },
+    });
+  }
+}
+
 export class ServiceUnavailableError extends AppError {
   constructor(message: string, cause?: unknown) {
     super(503, 'service_unavailable', message, { cause, headers: { 'retry-after': '1' } });

@@ -48,6 +48,7 @@ type RequestName = 'CreateSessionRequest' | 'MessageRequest';
 export const ERROR_CODES = {
   invalid_json: { status: 400, when: 'the body is not valid JSON' },
   invalid_session_id: { status: 400, when: 'the id is not a UUID' },
+  idempotency_key_invalid: { status: 400, when: 'the `Idempotency-Key` is not 1 to 255 printable ASCII characters' },
   unauthorized: { status: 401, when: '`API_KEYS` is set and no valid `Authorization: Bearer <key>` was sent' },
   session_not_found: { status: 404, when: 'no such session (or an id that cannot be one)' },
   delivery_not_found: { status: 404, when: 'no such delivery in this session' },
@@ -55,14 +56,19 @@ export const ERROR_CODES = {
   session_running: { status: 409, when: 'a turn is running and `if_busy` is `"reject"`' },
   session_paused: { status: 409, when: 'the session is paused (OpenHands pause, V1 sandbox pause)' },
   delivery_pending: { status: 409, when: 'the delivery is still being attempted' },
+  message_limit_reached: { status: 409, when: 'history plus queued messages reached `MAX_MESSAGES_PER_SESSION`' },
+  idempotency_key_in_flight: { status: 409, when: 'a request with this `Idempotency-Key` is still running (`Retry-After: 1`)' },
   session_archived: { status: 410, when: 'the session is read-only for good (its OpenHands V1 sandbox was deleted)' },
   payload_too_large: { status: 413, when: 'the body is over `BODY_LIMIT`' },
   unsupported_media_type: { status: 415, when: 'the body is not `application/json`' },
   validation_failed: { status: 422, when: 'a field or query parameter is invalid (`details` names each)' },
   webhook_url_invalid: { status: 422, when: 'the webhook URL is malformed or carries credentials' },
   webhook_url_refused: { status: 422, when: 'the webhook URL is or resolves to a refused (private) address' },
+  idempotency_key_reused: { status: 422, when: 'the `Idempotency-Key` was used with a different request (method, path or body)' },
+  rate_limited: { status: 429, when: 'the API key is over `RATE_LIMIT_PER_S` (`Retry-After` says when to retry)' },
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
   service_unavailable: { status: 503, when: 'Redis is unreachable; nothing was accepted (`Retry-After: 1`)' },
+  too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls (`Retry-After: 1`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -139,7 +145,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         '404 if the session is deleted meanwhile.',
       query: WaitQuery,
       replies: { 200: { description: 'The session', body: 'SessionResponse' } },
-      errors: ['session_not_found'],
+      errors: ['session_not_found', 'too_many_waiters'],
     },
     {
       method: 'put',
@@ -181,7 +187,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409.',
       body: 'MessageRequest',
       replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
-      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'webhook_url_invalid', 'webhook_url_refused'],
+      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused'],
     },
     {
       method: 'get',
@@ -336,6 +342,17 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
   };
 }
 
+/** Every POST takes one (IETF httpapi idempotency-key draft). */
+const IDEMPOTENCY_KEY_PARAM = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: the same key with the same request replays the first response (`Idempotent-Replayed: true`) and runs nothing; ' +
+    'kept `IDEMPOTENCY_TTL_S` (24 h) per API key.',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+};
+
 function operation(route: RouteDoc): Operation {
   const params: Record<string, unknown>[] = [...route.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => {
     const param = PATH_PARAMS[name as string];
@@ -343,6 +360,7 @@ function operation(route: RouteDoc): Operation {
     return { name, in: 'path', required: true, ...param };
   });
   if (route.query) params.push(...queryParams(route.query));
+  if (route.method === 'post') params.push(IDEMPOTENCY_KEY_PARAM);
   const op: Operation = {
     operationId: route.operationId,
     tags: [route.tag],
@@ -359,7 +377,7 @@ function operation(route: RouteDoc): Operation {
   for (const [status, codes] of errorsByStatus(route)) {
     op.responses[status] = {
       description: codes.map((code) => `\`${code}\`: ${ERROR_CODES[code].when}`).join('; '),
-      ...(status === 503 ? { headers: headers(['retry-after']) } : {}),
+      ...(status === 503 || status === 429 ? { headers: headers(['retry-after']) } : {}),
       content: {
         'application/json': {
           schema: {
@@ -381,8 +399,10 @@ function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
   if (route.query) codes.add('validation_failed');
   if (!route.public) {
     codes.add('unauthorized');
+    codes.add('rate_limited');
     codes.add('service_unavailable');
   }
+  if (route.method === 'post') for (const code of ['idempotency_key_invalid', 'idempotency_key_in_flight', 'idempotency_key_reused'] as const) codes.add(code);
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     if (!codes.has(code)) continue;

@@ -9,3 +9,5 @@ export * from './webhook-service.ts';
 export * from './message-record.ts';
 export * from './sandbox-store.ts';
 export * from './tenant-sessions.ts';
+export * from './idempotency-store.ts';
+export * from './rate-limiter.ts';

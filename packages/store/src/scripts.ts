@@ -18,7 +18,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   markRunning: { file: 'mark-running.lua', keys: 1 },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
-  append: { file: 'append.lua', keys: 3 },
+  append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
   cancel: { file: 'cancel.lua', keys: 1 },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },

@@ -7,6 +7,7 @@ import {
   SessionBusyError,
   SessionExistsError,
   SessionLimitError,
+  MessageLimitError,
   SessionNotFoundError,
   SessionPausedError,
   SessionArchivedError,
@@ -116,6 +117,7 @@ export class SessionService {
     const result = await this.deps.store.append(sessionId, compactMessage(message), options.clientId);
     if (result === 'not_found') throw new SessionNotFoundError(sessionId);
     if (result === 'archived') throw new SessionArchivedError();
+    if (result === 'full') throw new MessageLimitError();
   }
 
   /** No turn starts while paused; the running one finishes. */
@@ -165,10 +167,13 @@ export class SessionService {
     if (result.kind === 'busy') throw new SessionBusyError();
     if (result.kind === 'paused') throw new SessionPausedError();
     if (result.kind === 'archived') throw new SessionArchivedError();
+    if (result.kind === 'full') throw new MessageLimitError();
     if (result.kind === 'queued') return { sessionId, turnId, queued: true };
     if (result.kind === 'interrupting') return { sessionId, turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
     this.fault('api.after-state-write');
-    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId });
+    // The turn is stored, its running-index entry first: if the enqueue fails (Redis went
+    // away a moment ago), the reaper enqueues it once Redis answers. It is accepted either way.
+    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId }).catch(() => undefined);
     return { sessionId, turnId, queued: false };
   }
 

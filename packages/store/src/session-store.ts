@@ -23,6 +23,8 @@ export interface StoreOptions {
   notifyAll?: boolean;
   /** How long a session's event stream outlives its newest event (ms; default 10 minutes). */
   streamTtlMs?: number;
+  /** The most messages (history + queued) a session may hold; a new one beyond is refused. 0 or unset: no cap. */
+  maxMessages?: number;
   now?: () => number;
 }
 
@@ -32,7 +34,7 @@ export type SubmitResult =
   | { kind: 'queued'; turnId: string; runningTurnId: string }
   /** `if_busy: "interrupt"`: queued, and the running turn `cancelledTurnId` is being cancelled. */
   | { kind: 'interrupting'; turnId: string; cancelledTurnId: string }
-  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' };
+  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' | 'full' };
 
 export type ClaimResult =
   /** `cancelled`: a cancel was asked for before the claim; finish it as cancelled. */
@@ -199,6 +201,7 @@ export class SessionStore {
           inboxRecord,
           this.streamTtlMs,
           input.tenant ?? '',
+          this.options.maxMessages ?? 0,
         ]),
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
@@ -208,18 +211,19 @@ export class SessionStore {
       await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${turnId}`);
       return { kind, turnId: input.turnId, cancelledTurnId: turnId as string };
     }
-    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' };
+    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' | 'full' };
   }
 
   /** Adds a message to the history without starting a turn. */
-  async append(sessionId: string, message: ChatMessage, clientId?: string): Promise<'ok' | 'not_found' | 'archived'> {
+  async append(sessionId: string, message: ChatMessage, clientId?: string): Promise<'ok' | 'not_found' | 'archived' | 'full'> {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
     const meta: MessageMeta = clientId === undefined ? { at: now } : { at: now, client_id: clientId };
-    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events], [encodeMessage(message, meta), now])) as
-      | 'ok'
-      | 'not_found'
-      | 'archived';
+    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events, k.inbox], [
+      encodeMessage(message, meta),
+      now,
+      this.options.maxMessages ?? 0,
+    ])) as 'ok' | 'not_found' | 'archived' | 'full';
   }
 
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {

@@ -18,7 +18,7 @@ import type { SessionService, SessionStore, SessionWatcher } from '@baton/store'
 import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
-import { waitWhileRunning } from '../long-poll.ts';
+import { type WaiterSlots, waitWhileRunning } from '../long-poll.ts';
 
 export interface SessionRoutesDeps {
   service: SessionService;
@@ -28,6 +28,8 @@ export interface SessionRoutesDeps {
   pageLimitMax: number;
   /** Aborted when the process shuts down: long-polls answer at once. */
   shutdown: AbortSignal;
+  /** Long-poll slots of this process (`MAX_WAITERS`). */
+  waiters?: WaiterSlots;
 }
 
 /**

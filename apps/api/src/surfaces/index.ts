@@ -1,4 +1,4 @@
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { AppDeps } from '../app.ts';
 import { keyFrom } from '../http/auth.ts';
 import { agenhqRoutes } from './agenhq/index.ts';
@@ -12,8 +12,8 @@ import { openhandsV1Routes } from './openhands-v1/index.ts';
  * Every compatibility surface, each under its own paths with its own auth header and
  * error shape. All of them are thin adapters over the one SessionService.
  */
-export function mountSurfaces(app: Express, deps: AppDeps): void {
-  const common = { keyring: deps.keyring, bodyLimit: deps.bodyLimit, logger: deps.logger };
+export function mountSurfaces(app: Express, deps: AppDeps, guards: { rateLimit: RequestHandler; idempotency: RequestHandler }): void {
+  const common = { keyring: deps.keyring, bodyLimit: deps.bodyLimit, logger: deps.logger, ...guards };
   // OpenHands agent server (and the 0.53 events route): X-Session-API-Key, FastAPI errors.
   mountSurface(app, openhandsV1Routes(deps), {
     ...common,

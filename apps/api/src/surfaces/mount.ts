@@ -1,4 +1,4 @@
-import type { Express, Request, Router } from 'express';
+import type { Express, Request, RequestHandler, Router } from 'express';
 import type { Logger } from 'pino';
 import { type ErrorFormat, errorHandler, notFound } from '../http/errors.ts';
 import { type Keyring, requireKey } from '../http/auth.ts';
@@ -14,6 +14,9 @@ export interface SurfaceOptions {
   logger: Logger;
   /** The surface's own error body (401, 404, 422... all go through it). */
   format: ErrorFormat;
+  /** Per-key rate limit (after auth) and Idempotency-Key handling (after the body is parsed). */
+  rateLimit: RequestHandler;
+  idempotency: RequestHandler;
 }
 
 /**
@@ -24,7 +27,9 @@ export function mountSurface(app: Express, router: Router, options: SurfaceOptio
   app.use(
     options.paths,
     requireKey(options.keyring, options.readKey),
+    options.rateLimit,
     jsonBody(options.bodyLimit),
+    options.idempotency,
     router,
     notFound,
     errorHandler(options.logger, options.format),

@@ -5,12 +5,21 @@
 -- A started turn's `status` event goes to the session's stream.
 -- KEYS: meta, messages, inbox, events, stream
 -- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms),
---       the caller's tenant ('' without auth: any session; else another tenant's session is not found)
-local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant')
+--       the caller's tenant ('' without auth: any session; else another tenant's session is not found),
+--       the most messages a session may hold (history + queued; 0: no cap)
+local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id')
 local status = f[1]
 if not status then return {'not_found'} end
 if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
 if f[3] then return {'archived'} end
+-- This very call again: the API's Redis client sends a command once more when its reply
+-- was lost to a reconnect. The turn is in already (running, queued or in the history).
+if f[5] == ARGV[1] or (ARGV[5] ~= '' and redis.call('LPOS', KEYS[2], ARGV[5], 'RANK', -1, 'MAXLEN', 64)) then
+  return {'started', ARGV[1]}
+end
+if redis.call('LPOS', KEYS[3], ARGV[6]) then return {'queued', status == 'running' and f[5] or ''} end
+local cap = tonumber(ARGV[9])
+if cap > 0 and ARGV[5] ~= '' and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) >= cap then return {'full'} end
 if status == 'running' or status == 'interrupted' or f[2] then
   if ARGV[3] == 'enqueue' or ARGV[3] == 'interrupt' then
     redis.call('RPUSH', KEYS[3], ARGV[6])

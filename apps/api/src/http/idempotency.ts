@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { AppError } from '@baton/core';
+import type { IdempotencyStore } from '@baton/store';
+import { tenantOf } from './auth.ts';
+
+const FIELD = 'headers.idempotency-key';
+
+/** Printable ASCII, 1–255 characters; a structured-field string's quotes are taken off. */
+function parseKey(header: string): string {
+  const quoted = /^"(.*)"$/.exec(header);
+  const key = quoted ? (quoted[1] as string) : header;
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(key) || /\s$/.test(key)) {
+    throw new AppError(400, 'idempotency_key_invalid', `${FIELD}: must be 1 to 255 printable ASCII characters`, {
+      details: [{ path: FIELD, message: 'must be 1 to 255 printable ASCII characters' }],
+    });
+  }
+  return key;
+}
+
+/** Kept only when the request has run its course: a conflict or a rate limit may go another way on a retry. */
+function keeps(status: number): boolean {
+  return status < 500 && status !== 408 && status !== 409 && status !== 429;
+}
+
+function replayedHeaders(res: Response): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ['content-type', 'location']) {
+    const value = res.getHeader(name);
+    if (value !== undefined) headers[name] = String(value);
+  }
+  return headers;
+}
+
+/**
+ * `Idempotency-Key` on POST (IETF httpapi idempotency-key draft), per tenant:
+ * - a new key runs the request; its response is kept (`IDEMPOTENCY_TTL_S`) before it is sent;
+ * - the same key and the same request (method, path and body) replays that response
+ *   (status, Location, body) with `Idempotent-Replayed: true`, and runs nothing;
+ * - the same key with a different request: 422 `idempotency_key_reused`;
+ * - while the first is still running: 409 `idempotency_key_in_flight` with Retry-After.
+ * A 5xx, 408, 409 or 429 answer frees the key, so a retry runs the request again.
+ */
+export function idempotency(store: IdempotencyStore, logger: Logger): RequestHandler {
+  return async (req, res, next) => {
+    const header = req.method === 'POST' ? req.get('idempotency-key') : undefined;
+    if (header === undefined) return next();
+    try {
+      const key = parseKey(header);
+      const tenant = tenantOf(res);
+      const fingerprint = createHash('sha256')
+        .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`)
+        .digest('base64url');
+      const begun = await store.begin(tenant, key, fingerprint);
+      if (begun.kind === 'mismatch') {
+        throw new AppError(422, 'idempotency_key_reused', `${FIELD}: this key was used with a different request (method, path or body)`, {
+          details: [{ path: FIELD, message: 'used with a different request' }],
+        });
+      }
+      if (begun.kind === 'in_flight') {
+        throw new AppError(409, 'idempotency_key_in_flight', `${FIELD}: a request with this key is still being processed; retry shortly`, {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      if (begun.kind === 'replay') {
+        const { status, headers, body } = begun.response;
+        return void res.status(status).set(headers).set('idempotent-replayed', 'true').send(body);
+      }
+      const send = res.json.bind(res);
+      // The response is kept before it is sent: a client that saw it can count on the replay.
+      res.json = (body: unknown) => {
+        const status = res.statusCode;
+        const saved = keeps(status)
+          ? store.complete(tenant, key, fingerprint, { status, headers: replayedHeaders(res), body: JSON.stringify(body) })
+          : store.abandon(tenant, key);
+        saved
+          .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency record not saved'))
+          .finally(() => send(body));
+        return res;
+      };
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '@baton/devtools';
+import { Baton, http } from './support/baton.ts';
+
+/**
+ * Idempotency-Key on POST (IETF httpapi idempotency-key draft): the same key and request
+ * replays the first response and runs nothing; another request under the key is 422;
+ * a key still in flight is 409; records are per API key and expire.
+ */
+let baton: Baton;
+let base: string;
+let slow: string;
+const KEY = 'idem-key-a';
+const OTHER = 'idem-key-b';
+const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
+
+beforeAll(async () => {
+  baton = await Baton.start({
+    redisUrl: inject('redisUrl'),
+    apis: 0,
+    env: { API_KEYS: `${KEY},${OTHER}`, IDEMPOTENCY_TTL_S: '2' },
+    workerEnv: { ECHO_DELAY_MS: '300' },
+  });
+  base = (await baton.startApi()).url;
+  // A second API process that stalls (event loop blocked) right after storing a turn, before answering.
+  slow = (await baton.startApi({ BATON_FAULT: 'block:api.after-state-write:2000' })).url;
+});
+afterAll(() => baton?.stop());
+
+const post = (path: string, body: unknown, key: string, headers: Record<string, string> = auth(), on = base) =>
+  http(on, 'POST', path, body, { ...headers, 'idempotency-key': key });
+
+async function history(id: string): Promise<string[]> {
+  return (await http(base, 'GET', `/sessions/${id}/messages`, undefined, auth())).body.map((m: { content: string }) => m.content);
+}
+
+describe('Idempotency-Key', () => {
+  it('same key, same request: the original 202 replayed (status, Location, body) and no second turn', async () => {
+    const session = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    const first = await post(`/sessions/${session}/messages`, { content: 'once' }, 'k-once');
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    await waitForIdleAs(session);
+    const again = await post(`/sessions/${session}/messages`, { content: 'once' }, 'k-once');
+    expect(again.status).toBe(202);
+    expect(again.headers.get('location')).toBe(first.headers.get('location'));
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body).toEqual(first.body);
+    expect(await history(session)).toEqual(['once', 'echo: once']);
+  });
+
+  it('creating a session: a retry gets the same session, not a second one', async () => {
+    const first = await post('/sessions', {}, 'k-create');
+    const again = await post('/sessions', {}, 'k-create');
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.body.session_id).toBe(first.body.session_id);
+    expect(again.headers.get('location')).toBe(`/sessions/${first.body.session_id}`);
+  });
+
+  it('same key, different body or path: 422 idempotency_key_reused naming the header', async () => {
+    const session = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    expect((await post(`/sessions/${session}/messages`, { content: 'a' }, 'k-reuse')).status).toBe(202);
+    for (const [path, body] of [
+      [`/sessions/${session}/messages`, { content: 'b' }],
+      ['/sessions', {}],
+    ] as const) {
+      const res = await post(path, body, 'k-reuse');
+      expect(res.status).toBe(422);
+      expect(res.body.error).toMatchObject({ code: 'idempotency_key_reused', details: [{ path: 'headers.idempotency-key' }] });
+    }
+    await waitForIdleAs(session);
+    expect(await history(session)).toEqual(['a', 'echo: a']);
+  });
+
+  it('while the first request is in flight: 409 idempotency_key_in_flight, then the replay', async () => {
+    const session = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    const stalled = post(`/sessions/${session}/messages`, { content: 'slow' }, 'k-flight', auth(), slow);
+    // The stalled process has stored the turn and not answered yet.
+    await waitUntil(async () => (await history(session)).includes('slow'), { timeoutMs: 5_000, what: 'the turn to be stored' });
+    const during = await post(`/sessions/${session}/messages`, { content: 'slow' }, 'k-flight');
+    expect(during.status).toBe(409);
+    expect(during.body.error.code).toBe('idempotency_key_in_flight');
+    expect(during.headers.get('retry-after')).toBe('1');
+    const first = await stalled;
+    expect(first.status).toBe(202);
+    const after = await post(`/sessions/${session}/messages`, { content: 'slow' }, 'k-flight');
+    expect(after).toMatchObject({ status: 202, body: first.body });
+    await waitForIdleAs(session);
+    expect(await history(session)).toEqual(['slow', 'echo: slow']);
+  });
+
+  it('keys are per API key: the same key under another API key is a new request', async () => {
+    const mine = await post('/sessions', {}, 'k-tenant');
+    const theirs = await post('/sessions', {}, 'k-tenant', auth(OTHER));
+    expect(theirs.status).toBe(201);
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    expect(theirs.body.session_id).not.toBe(mine.body.session_id);
+  });
+
+  it('a 409 (session running) is not kept: the retry runs once the session is free', async () => {
+    const session = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    expect((await http(base, 'POST', `/sessions/${session}/messages`, { content: 'busy' }, auth())).status).toBe(202);
+    const refused = await post(`/sessions/${session}/messages`, { content: 'later' }, 'k-busy');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('session_running');
+    await waitForIdleAs(session);
+    const retried = await post(`/sessions/${session}/messages`, { content: 'later' }, 'k-busy');
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('records expire after IDEMPOTENCY_TTL_S: the key then runs the request again', async () => {
+    const first = await post('/sessions', {}, 'k-expire');
+    const fresh = await waitUntil(
+      async () => {
+        const res = await post('/sessions', {}, 'k-expire');
+        return res.headers.get('idempotent-replayed') === null && res;
+      },
+      { timeoutMs: 10_000, what: 'the record to expire' },
+    );
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.session_id).not.toBe(first.body.session_id);
+  });
+
+  it.each([
+    ['too long', 'k'.repeat(256)],
+    ['holding a tab', 'a\tb'],
+    ['empty quotes', '""'],
+  ])('a key that is %s: 400 idempotency_key_invalid', async (_name, key) => {
+    const res = await http(base, 'POST', '/sessions', {}, { ...auth(), 'idempotency-key': key });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'idempotency_key_invalid', details: [{ path: 'headers.idempotency-key' }] });
+  });
+
+  it('the compatibility APIs honour it too (agenhq send-message, in its own shapes)', async () => {
+    const headers = { 'x-api-key': KEY };
+    const session = (await http(base, 'POST', '/api/v1/sessions', {}, headers)).body.id as string;
+    const first = await post(`/api/v1/sessions/${session}/messages`, { message: 'hello' }, 'k-agenhq', headers);
+    const again = await post(`/api/v1/sessions/${session}/messages`, { message: 'hello' }, 'k-agenhq', headers);
+    expect(first.status).toBe(200);
+    expect(again).toMatchObject({ status: 200, body: first.body });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const reused = await post(`/api/v1/sessions/${session}/messages`, { message: 'other' }, 'k-agenhq', headers);
+    expect(reused.status).toBe(422);
+    await waitForIdleAs(session);
+    expect(await history(session)).toEqual(['hello', 'echo: hello']);
+  });
+});
+
+async function waitForIdleAs(id: string) {
+  const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=10`, undefined, auth());
+  expect(res.body.status).toBe('idle');
+}
