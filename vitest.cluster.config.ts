@@ -10,7 +10,7 @@ export default defineConfig({
     name: 'cluster',
     include: ['test/**/*.test.ts'],
     exclude: [
-      'test/redis-outage.test.ts', // stops and restarts its own redis-server
+      'test/faults-redis.test.ts', // stops and restarts its own redis-server
       'test/long-poll-scale.test.ts', // its own redis-server, counts its clients
       'test/start.test.ts', // `npm start` with its private redis-server
     ],
