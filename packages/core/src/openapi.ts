@@ -67,7 +67,7 @@ export const ERROR_CODES = {
   idempotency_key_reused: { status: 422, when: 'the `Idempotency-Key` was used with a different request (method, path or body)' },
   rate_limited: { status: 429, when: 'the API key is over `RATE_LIMIT_PER_S` (`Retry-After` says when to retry)' },
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
-  service_unavailable: { status: 503, when: 'Redis is unreachable; nothing was accepted (`Retry-After: 1`)' },
+  service_unavailable: { status: 503, when: 'Redis is unreachable (`Retry-After: 1`); a request sent while it is down was not accepted' },
   too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls (`Retry-After: 1`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
