@@ -12,7 +12,8 @@ export class TurnQueue {
   }
 
   async enqueue(job: TurnJob): Promise<void> {
-    await this.queue.add(TURN_JOB_NAME, TurnJob.parse(job), turnJobOptions(job.turn_id));
+    // Built by Baton itself (typed), so not parsed again on this hot path.
+    await this.queue.add(TURN_JOB_NAME, { session_id: job.session_id, turn_id: job.turn_id }, turnJobOptions(job.turn_id));
   }
 
   /** The job's fate, for the reaper: missing, still going, or failed for good. */
