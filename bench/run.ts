@@ -187,7 +187,7 @@ async function main() {
 /** Round trips per turn, by design (see packages/store and apps/worker); the bench counts commands. */
 const ROUND_TRIPS = {
   api_per_post: 2,
-  api_note: 'one pipeline (running-index entry + submit script), one BullMQ add',
+  api_note: 'one round trip for the running-index entry and the submit script (two calls written back to back), one BullMQ add',
   worker_per_turn: 4,
   worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
 };
