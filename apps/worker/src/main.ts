@@ -79,6 +79,7 @@ async function main(): Promise<void> {
   worker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, turnId: job?.id, err: err.message }, 'turn job failed'));
 
   // Webhooks: a worker of their own, so slow receivers never hold a turn slot.
+  const webhookLockMs = Math.max(env.LOCK_DURATION_MS, env.WEBHOOK_TIMEOUT_MS * 2);
   const webhookWorker = new Worker(
     WEBHOOK_QUEUE,
     makeWebhookProcessor({
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
       schedule,
       secrets: env.WEBHOOK_SECRET,
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      lockMs: webhookLockMs,
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       logger,
       ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
       connection: redis,
       prefix: queuePrefix(env.BATON_PREFIX),
       concurrency: env.WEBHOOK_CONCURRENCY,
-      lockDuration: Math.max(env.LOCK_DURATION_MS, env.WEBHOOK_TIMEOUT_MS * 2),
+      lockDuration: webhookLockMs,
       stalledInterval: env.STALLED_INTERVAL_MS,
       autorun: false,
     },

@@ -16,6 +16,8 @@ export interface DeliverDeps {
   /** Server signing secrets (WEBHOOK_SECRET): used when a webhook has none of its own. */
   secrets: string[];
   timeoutMs: number;
+  /** The webhook jobs' lock (ms): renewed before an attempt is recorded, to prove the job is still this worker's. */
+  lockMs?: number;
   allowPrivate: boolean;
   logger: Logger;
   random?: () => number;
@@ -48,6 +50,13 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
       allowPrivate: deps.allowPrivate,
     });
     const { status, delay } = record(delivery, result, deps);
+    // A worker that stalled past its lock (its event loop blocked, say) has had the job taken
+    // over: its attempt must not overwrite the newer record (it could put a delivered one back
+    // to pending, with nobody left to retry it).
+    if (token && deps.lockMs && (await job.extendLock(token, deps.lockMs)) !== 1) {
+      deps.logger.warn({ sessionId, deliveryId }, 'stale webhook attempt not recorded: another worker took the delivery over');
+      return 'stale';
+    }
     await deps.log.save(delivery);
     if (status === 'dead') await deps.log.addDeadLetter(delivery);
     deps.onAttempt?.(status === 'pending' ? 'retry' : status);
