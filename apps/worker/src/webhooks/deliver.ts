@@ -57,8 +57,9 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
       deps.logger.warn({ sessionId, deliveryId }, 'stale webhook attempt not recorded: another worker took the delivery over');
       return 'stale';
     }
-    await deps.log.save(delivery);
+    // Dead-lettered first: once the log says `dead`, the dead-letter list already has it.
     if (status === 'dead') await deps.log.addDeadLetter(delivery);
+    await deps.log.save(delivery);
     deps.onAttempt?.(status === 'pending' ? 'retry' : status);
 
     const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: delivery.url });
