@@ -89,8 +89,10 @@ describe('if_busy: "interrupt"', () => {
 async function waitUntilStarted(id: string, expected: string[]) {
   return waitUntil(
     async () => {
+      // History first: a view read after it cannot predate the turn the history shows.
+      if (JSON.stringify(await contents(id)) !== JSON.stringify(expected)) return false;
       const view = (await http(base, 'GET', `/sessions/${id}`)).body;
-      return view.status === 'running' && JSON.stringify(await contents(id)) === JSON.stringify(expected) && view;
+      return view.status === 'running' && view;
     },
     { timeoutMs: 10_000, what: `session ${id} to run with history ${JSON.stringify(expected)}` },
   );
