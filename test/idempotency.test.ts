@@ -23,7 +23,7 @@ beforeAll(async () => {
   });
   base = (await baton.startApi()).url;
   // A second API process that stalls (event loop blocked) right after storing a turn, before answering.
-  slow = (await baton.startApi({ BATON_FAULT: 'block:api.after-state-write:2000' })).url;
+  slow = (await baton.startApi({ BATON_FAULT: 'block:api.after-state-write:5000' })).url;
 });
 afterAll(() => baton?.stop());
 
