@@ -113,8 +113,18 @@ async function main() {
     batons.push(e2eApi, e2eWorker);
     const e2eIds = await createSessions(store, E2E_TURNS);
     const c1 = await commandCount(client);
+    // CPU per turn of each party: the API, the worker, Redis and this process (the load generator).
+    const cpu0 = { api: processCpu(e2eApi.child.pid as number), worker: processCpu(e2eWorker.child.pid as number), redis: await redisCpu(client), bench: process.cpuUsage() };
     const e2e = await endToEnd(e2eApi.url, e2eIds, CONNECTIONS);
     const e2eCommands = (await commandCount(client)) - c1 - 1;
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const perTurnUs = (seconds: number) => round((seconds * 1e6) / e2e.requests, 0);
+    const e2eCpu = {
+      api: perTurnUs(processCpu(e2eApi.child.pid as number) - cpu0.api),
+      worker: perTurnUs(processCpu(e2eWorker.child.pid as number) - cpu0.worker),
+      redis: perTurnUs((await redisCpu(client)) - cpu0.redis),
+      load_generator: perTurnUs((benchCpu.user + benchCpu.system) / 1e6),
+    };
     await stopAll();
     const bull = await bullBaseline(redis.url, E2E_TURNS, WORKER_CONCURRENCY);
     report.end_to_end = {
@@ -124,6 +134,7 @@ async function main() {
       bullmq_noop_jobs_per_second: round(bull),
       throughput_ratio: round(e2e.requests / (e2e.elapsedMs / 1000) / bull),
       redis_commands_per_turn: round(e2eCommands / e2e.requests),
+      cpu_us_per_turn: e2eCpu,
     };
     log(report.end_to_end);
     }
@@ -187,7 +198,7 @@ async function main() {
 /** Round trips per turn, by design (see packages/store and apps/worker); the bench counts commands. */
 const ROUND_TRIPS = {
   api_per_post: 2,
-  api_note: 'one round trip for the running-index entry and the submit script (two calls written back to back), one BullMQ add',
+  api_note: 'the submit script (it writes the reaper\'s running-index entry too; on a cluster that is a call of its own just before), then one BullMQ add',
   worker_per_turn: 4,
   worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
 };
@@ -337,6 +348,11 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
+
+CPU per turn end to end (µs): API ${b.cpu_us_per_turn.api} (the POST and the long-poll), worker ${b.cpu_us_per_turn.worker}, Redis ${b.cpu_us_per_turn.redis},
+load generator ${b.cpu_us_per_turn.load_generator}. For scale: (a)'s baseline route, which only adds a job, answered ${a.baseline.per_second} POSTs/s,
+${round(a.baseline.per_second / b.bullmq_noop_jobs_per_second)}× the bare worker's drain rate: turns that each start with an HTTP POST to one API process stay under
+0.5× of it on this machine even if the rest of the turn cost nothing.
 
 Redis commands: ${a.redis_commands_per_post} per accepted POST (API), ${b.redis_commands_per_turn} per turn end to end (API + worker,
 long-polls included). Round trips by design: API ${r.round_trips.api_per_post} per POST (${r.round_trips.api_note});

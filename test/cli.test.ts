@@ -36,6 +36,7 @@ interface Cli {
   child: ChildProcess;
   stdout: string;
   stderr: string;
+  /** The exit code, once the process has exited and its output has all been read ('close', not 'exit'). */
   exited: Promise<number | null>;
 }
 
@@ -46,7 +47,7 @@ function start(args: string[], env: Record<string, string> = {}): Cli {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', BATON_URL: baton.url, BATON_API_KEY: KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const cli: Cli = { child, stdout: '', stderr: '', exited: once(child, 'exit').then(([code]) => code as number | null) };
+  const cli: Cli = { child, stdout: '', stderr: '', exited: once(child, 'close').then(([code]) => code as number | null) };
   child.stdout?.on('data', (d) => (cli.stdout += d));
   child.stderr?.on('data', (d) => (cli.stderr += d));
   return cli;

@@ -77,7 +77,7 @@ it('without REDIS_URL and without redis-server on PATH, start says what to insta
   });
   let output = '';
   proc.stderr!.on('data', (d) => (output += d));
-  const [code] = await once(proc, 'exit');
+  const [code] = await once(proc, 'close'); // 'close': after its output has all been read
   expect(code).toBe(1);
   expect(output).toContain('no redis-server was found on PATH');
   expect(output).toContain('apt-get install redis-server');

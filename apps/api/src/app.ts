@@ -31,6 +31,9 @@ export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps, EventRout
   rateLimiter?: RateLimiter;
 }
 
+/** The native API's paths; every other path belongs to a surface, the docs or operations. */
+const NATIVE_PATHS = ['/sessions', '/webhooks'];
+
 const skip: RequestHandler = (_req, _res, next) => next();
 
 /** The HTTP app, given its dependencies; `main.ts` wires them. */
@@ -42,6 +45,17 @@ export function buildApp(deps: AppDeps): Express {
   // Request id (x-request-id), per-request logger, access line and latency metric.
   app.use(requestContext({ logger: deps.logger, logRequests: deps.logRequests ?? true, ...(deps.ops ? { observe: deps.ops.metrics.observe } : {}) }));
 
+  const guards = {
+    rateLimit: rateLimit(deps.rateLimiter),
+    idempotency: deps.idempotency ? idempotency(deps.idempotency, deps.logger) : skip,
+  };
+  // The native API (`Authorization: Bearer <key>`) first: its routes take most of the
+  // traffic, so they are matched with the fewest layers in front of them.
+  app.use(NATIVE_PATHS, requireKey(deps.keyring, keyFrom.bearer), guards.rateLimit, jsonBody(deps.bodyLimit), guards.idempotency);
+  app.use(sessionRoutes(deps));
+  app.use(eventRoutes(deps));
+  app.use(webhookRoutes(deps));
+
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' } satisfies Health);
   });
@@ -50,18 +64,7 @@ export function buildApp(deps: AppDeps): Express {
   const { pageLimitMax, longPoll } = deps;
   app.use(docsRoutes(openApiDocument({ pageLimitMax, longPollDefaultS: longPoll.defaultS, longPollMaxS: longPoll.maxS })));
   // The compatibility surfaces (OpenHands, agenhq): each with its own auth header and error shape.
-  const guards = {
-    rateLimit: rateLimit(deps.rateLimiter),
-    idempotency: deps.idempotency ? idempotency(deps.idempotency, deps.logger) : skip,
-  };
   mountSurfaces(app, deps, guards);
-  // The native API, at the root: `Authorization: Bearer <key>`.
-  app.use(['/sessions', '/webhooks'], requireKey(deps.keyring, keyFrom.bearer), guards.rateLimit);
-  app.use(jsonBody(deps.bodyLimit));
-  app.use(guards.idempotency);
-  app.use(sessionRoutes(deps));
-  app.use(eventRoutes(deps));
-  app.use(webhookRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

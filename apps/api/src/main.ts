@@ -15,6 +15,7 @@ import {
   makeProducerConnection,
   makeWorkerConnection,
   waitForReady,
+  coalesceWrites,
 } from '@baton/store';
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // The commands of one event-loop turn leave in one socket write (the subscriber's are few).
+  coalesceWrites(redis);
 
   const store = new SessionStore(redis, {
     prefix: env.BATON_PREFIX,

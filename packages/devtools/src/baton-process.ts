@@ -25,7 +25,8 @@ export class BatonProcess {
   ) {
     child.stdout?.on('data', (d) => (this.output += d));
     child.stderr?.on('data', (d) => (this.output += d));
-    this.exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }));
+    // 'close' rather than 'exit': by then the output has all been read, so a test can check it.
+    this.exited = once(child, 'close').then(([code, signal]) => ({ code, signal }));
   }
 
   static async start(kind: ProcessKind, env: Record<string, string>): Promise<BatonProcess> {

@@ -15,6 +15,7 @@ import { DeliveryLog } from './delivery-log.ts';
 import { SandboxStore } from './sandbox-store.ts';
 import { SessionStore } from './session-store.ts';
 import { SessionWatcher } from './session-watcher.ts';
+import { coalesceWrites } from './write-coalescing.ts';
 
 describe('parseClusterUrl', () => {
   it('reads the seed nodes, credentials and TLS of a redis+cluster:// URL', () => {
@@ -81,6 +82,40 @@ async function keysByNode(pattern: string): Promise<string[][]> {
 }
 
 describe('on a Redis Cluster', () => {
+  it('coalesces the writes to each node: one turn\'s commands to every master, one write each', async () => {
+    const client = makeWorkerConnection(cluster.url, 'coalesce') as Cluster;
+    try {
+      await waitForReady(client, cluster.url);
+      coalesceWrites(client);
+      const masters = client.nodes('master');
+      expect(masters.length).toBe(3);
+      // A key on each master (found by asking the cluster which node serves it).
+      const keys = new Map<Redis, string>();
+      for (let i = 0; keys.size < masters.length; i++) {
+        const key = `coalesce-${randomUUID()}`;
+        const slot = Number(await client.cluster('KEYSLOT', key));
+        const owner = masters.find((m) => (client as unknown as { slots: string[][] }).slots[slot]?.[0] === `${m.options.host}:${m.options.port}`);
+        if (owner && !keys.has(owner)) keys.set(owner, key);
+      }
+      // A cluster connects to each node on its first command: connect them all first.
+      await Promise.all(masters.map((node) => node.ping()));
+      const writes = new Map<Redis, number>();
+      for (const node of masters) {
+        const socket = node.stream as unknown as { _write: Function; _writev: Function };
+        writes.set(node, 0);
+        for (const method of ['_write', '_writev'] as const) {
+          const original = socket[method].bind(socket);
+          socket[method] = (...args: unknown[]) => (writes.set(node, (writes.get(node) ?? 0) + 1), original(...args));
+        }
+      }
+      const replies = await Promise.all([...keys.values()].flatMap((key) => [client.set(key, 'a'), client.append(key, 'b'), client.get(key)]));
+      expect(replies).toEqual([...keys.values()].flatMap(() => ['OK', 2, 'ab']));
+      expect([...writes.values()]).toEqual([1, 1, 1]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('makes Cluster clients with the per-role options', () => {
     const producer = makeProducerConnection(cluster.url, 'p') as Cluster;
     try {

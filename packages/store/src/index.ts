@@ -11,3 +11,4 @@ export * from './sandbox-store.ts';
 export * from './tenant-sessions.ts';
 export * from './idempotency-store.ts';
 export * from './rate-limiter.ts';
+export * from './write-coalescing.ts';

@@ -2,20 +2,23 @@ import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connections.ts';
 
-type ScriptName = 'create' | 'submit' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
+type ScriptName = 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
- * event-stream helpers of stream.lua (prepended; inbox.lua uses them too).
+ * event-stream helpers of stream.lua (prepended; inbox.lua uses them too); `running`: the
+ * reaper-index helper of running.lua.
  */
-const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean }> = {
+const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean }> = {
   create: { file: 'create.lua', keys: 2 },
-  submit: { file: 'submit.lua', keys: 5, stream: true },
+  submit: { file: 'submit.lua', keys: 5, stream: true, running: true },
+  // The same script with the reaper's index as a sixth key (one Redis server only).
+  submitMarked: { file: 'submit.lua', keys: 6, stream: true, running: true },
   claim: { file: 'claim.lua', keys: 2 },
   finish: { file: 'finish.lua', keys: 7, inbox: true },
   read: { file: 'read.lua', keys: 3 },
   delete: { file: 'delete.lua', keys: 8, inbox: true },
-  markRunning: { file: 'mark-running.lua', keys: 1 },
+  markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 4 },
@@ -33,8 +36,12 @@ function source(name: ScriptName): string {
   let lua = sources.get(name);
   if (!lua) {
     const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    const { inbox, stream, file } = SCRIPTS[name];
-    lua = (inbox || stream ? `${read('stream.lua')}\n` : '') + (inbox ? `${read('inbox.lua')}\n` : '') + read(file);
+    const { inbox, stream, running, file } = SCRIPTS[name];
+    lua =
+      (running ? `${read('running.lua')}\n` : '') +
+      (inbox || stream ? `${read('stream.lua')}\n` : '') +
+      (inbox ? `${read('inbox.lua')}\n` : '') +
+      read(file);
     sources.set(name, lua);
   }
   return lua;

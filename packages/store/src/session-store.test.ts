@@ -478,6 +478,17 @@ describe('running index', () => {
     expect(Number(await redis.zscore(store.keys.running, id))).toBe(T0 + 7 + GRACE);
   });
 
+  it('gets no entry for a message to a missing session or to another tenant\'s', async () => {
+    const missing = randomUUID();
+    expect((await submit(missing, 'x')).result.kind).toBe('not_found');
+    expect(await redis.zscore(store.keys.running, missing)).toBeNull();
+    const theirs = randomUUID();
+    expect(await store.create({ sessionId: theirs, agent: 'echo', tenant: 'them', state: [] })).toBe(true);
+    const result = await store.submit({ sessionId: theirs, turnId: randomUUID(), message: user('x'), webhook: null, policy: 'reject', tenant: 'us' });
+    expect(result.kind).toBe('not_found');
+    expect(await redis.zscore(store.keys.running, theirs)).toBeNull();
+  });
+
   it('dueRunning returns the entries whose check time has come, oldest first, up to the limit', async () => {
     const a = await newSession();
     const b = await newSession();

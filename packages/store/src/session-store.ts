@@ -69,7 +69,8 @@ const pad = (ms: number) => String(ms).padStart(13, '0');
 /**
  * All reads and writes of session state. Each state change is one Lua script over the
  * keys of a single session (one cluster slot); the global indexes are touched by
- * separate commands, ordered so that a crash between them is repaired by the reaper.
+ * separate commands, ordered so that a crash between them is repaired by the reaper
+ * (on one Redis server, submit writes the reaper's index in its own script).
  */
 export class SessionStore {
   readonly keys: GlobalKeys;
@@ -77,6 +78,8 @@ export class SessionStore {
   readonly streams: SessionStreams;
   private readonly now: () => number;
   private readonly streamTtlMs: number;
+  /** On a cluster a script cannot reach the global indexes (other slots). */
+  private readonly isCluster: boolean;
 
   constructor(
     private readonly redis: RedisClient,
@@ -85,6 +88,7 @@ export class SessionStore {
     defineScripts(redis);
     this.keys = globalKeys(options.prefix);
     this.now = options.now ?? Date.now;
+    this.isCluster = Boolean((redis as { isCluster?: boolean }).isCluster);
     this.streamTtlMs = options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS;
     this.streams = new SessionStreams(redis, { prefix: options.prefix, ttlMs: this.streamTtlMs });
   }
@@ -186,24 +190,26 @@ export class SessionStore {
     const messageJson = input.message ? encodeMessage(input.message, meta) : '';
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
-    // The running-index entry goes first (in the same round trip when Redis is one
-    // server): if this process dies after the script and before the enqueue, the reaper
-    // still finds the turn.
-    const [, reply] = await inOrder(this.redis, [
-      () => callScript(this.redis, 'markRunning', [this.keys.running], [input.sessionId, now + this.options.runningGraceMs]),
-      () =>
-        callScript(this.redis, 'submit', [k.meta, k.messages, k.inbox, k.events, k.stream], [
-          input.turnId,
-          now,
-          input.policy,
-          webhookJson,
-          messageJson,
-          inboxRecord,
-          this.streamTtlMs,
-          input.tenant ?? '',
-          this.options.maxMessages ?? 0,
-        ]),
-    ]);
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream];
+    const args = [
+      input.turnId,
+      now,
+      input.policy,
+      webhookJson,
+      messageJson,
+      inboxRecord,
+      this.streamTtlMs,
+      input.tenant ?? '',
+      this.options.maxMessages ?? 0,
+    ];
+    const checkAt = now + this.options.runningGraceMs;
+    // The reaper's running-index entry is written with the turn, so if this process dies
+    // before the enqueue the reaper still finds it: inside the script on one Redis server,
+    // just before it on a cluster (where the index is in another slot).
+    const reply = this.isCluster
+      ? (await callScript(this.redis, 'markRunning', [this.keys.running], [input.sessionId, checkAt]),
+        await callScript(this.redis, 'submit', keys, args))
+      : await callScript(this.redis, 'submitMarked', [...keys, this.keys.running], [...args, input.sessionId, checkAt]);
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind === 'started') return { kind, turnId: input.turnId };
     if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };

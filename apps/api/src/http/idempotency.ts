@@ -43,9 +43,8 @@ function replayedHeaders(res: Response): Record<string, string> {
  * A 5xx, 408, 409 or 429 answer frees the key, so a retry runs the request again.
  */
 export function idempotency(store: IdempotencyStore, logger: Logger): RequestHandler {
-  return async (req, res, next) => {
-    const header = req.method === 'POST' ? req.get('idempotency-key') : undefined;
-    if (header === undefined) return next();
+  const handle: RequestHandler = async (req, res, next) => {
+    const header = req.get('idempotency-key') as string;
     try {
       const key = parseKey(header);
       const tenant = tenantOf(res);
@@ -83,5 +82,10 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
     } catch (err) {
       next(err);
     }
+  };
+  // Most requests carry no key: they pass straight on, without an async call.
+  return (req, res, next) => {
+    if (req.method !== 'POST' || req.headers['idempotency-key'] === undefined) return next();
+    void handle(req, res, next);
   };
 }

@@ -18,7 +18,7 @@ export const MAX_JSON_DEPTH = 128;
 export function jsonBody(limit: string): RequestHandler[] {
   const requireJson: RequestHandler = (req, _res, next) => {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+    if (hasBody && req.headers['content-type'] !== 'application/json' && !req.is(['application/json', 'application/*+json'])) {
       return next(
         new AppError(415, 'unsupported_media_type', `Send the body as application/json (got ${req.headers['content-type'] ?? 'no content-type'})`),
       );
@@ -35,6 +35,8 @@ export function jsonBody(limit: string): RequestHandler[] {
     },
   });
   const limitDepth: RequestHandler = (req, _res, next) => {
+    // Nesting MAX_JSON_DEPTH deep takes that many brackets, opened and closed: a shorter body cannot.
+    if (Number(req.headers['content-length']) < 2 * MAX_JSON_DEPTH) return next();
     const path = tooDeep(req.body);
     if (path) return next(new ValidationError([{ path, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]));
     next();

@@ -39,6 +39,7 @@ it('finds the session id on every surface, dashed or not', () => {
   expect(sessionIdOf(`/api/conversations/${ID.replaceAll('-', '')}/events`)).toBe(ID);
   expect(sessionIdOf(`/api/v1/app-conversations/${ID}`)).toBe(ID);
   expect(sessionIdOf(`/api/v1/sessions/${ID}/events`)).toBe(ID);
+  expect(sessionIdOf(`/sessions/${ID}?wait=true`)).toBe(ID);
   expect(sessionIdOf('/sessions')).toBeUndefined();
   expect(sessionIdOf('/api/conversations/search')).toBeUndefined();
   expect(sessionIdOf(`/api/v1/sandboxes/${ID}`)).toBeUndefined();

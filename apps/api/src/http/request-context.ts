@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 /** A client's `x-request-id` is kept when it is short and plain; otherwise one is made. */
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 /** Paths whose next segment is a session id, on every surface. */
-const SESSION_PATH = /^\/(?:sessions|api\/conversations|api\/v1\/app-conversations|api\/v1\/sessions)\/([0-9a-fA-F-]{32,36})(?:\/|$)/;
+const SESSION_PATH = /^\/(?:sessions|api\/conversations|api\/v1\/app-conversations|api\/v1\/sessions)\/([0-9a-fA-F-]{32,36})(?:[/?]|$)/;
 
 export interface RequestContextOptions {
   logger: Logger;
@@ -17,28 +17,19 @@ export interface RequestContextOptions {
 
 /**
  * Gives each request an id (the client's `x-request-id`, or a new one, echoed back) and
- * a child logger in `res.locals.log` that carries it and, on session routes, the
- * session id. When the response ends it logs one line (never headers or bodies) and
- * reports the duration.
+ * a child logger (`requestLog`) that carries it and, on session routes, the session id.
+ * When the response ends it logs one line (never headers or bodies) and reports the
+ * duration. This runs on every request, so it does little until a log line is written.
  */
 export function requestContext(options: RequestContextOptions): RequestHandler {
   const { logger, logRequests, observe } = options;
   return (req, res, next) => {
     const started = performance.now();
-    const given = req.get('x-request-id');
-    const reqId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+    const given = req.headers['x-request-id'];
+    const reqId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', reqId);
-    // The child logger is made on first use: most requests never log (it is the
-    // costliest part of this middleware on the hot path).
-    let child: Logger | undefined;
-    const sessionId = sessionIdOf(req.path);
-    const log = () => {
-      if (!child) {
-        child = logger.child(sessionId ? { reqId, sessionId } : { reqId });
-      }
-      return child;
-    };
-    Object.defineProperty(res.locals, 'log', { get: log, enumerable: true, configurable: true });
+    const context = new RequestLog(logger, reqId, req.url);
+    res.locals.requestLog = context;
     res.once('close', () => {
       const seconds = (performance.now() - started) / 1000;
       const status = res.writableFinished ? res.statusCode : 499;
@@ -46,20 +37,39 @@ export function requestContext(options: RequestContextOptions): RequestHandler {
       observe?.(req, route, status, seconds);
       if (logRequests) {
         const line = { method: req.method, url: req.originalUrl, route, status, ms: Math.round(seconds * 1000) };
-        if (status >= 500) log().warn(line, 'request failed');
-        else log().info(line, 'request completed');
+        if (status >= 500) context.log.warn(line, 'request failed');
+        else context.log.info(line, 'request completed');
       }
     });
     next();
   };
 }
 
-/** The request's logger (with its request id), or `fallback` outside a request. */
-export function requestLog(res: Response, fallback: Logger): Logger {
-  return (res.locals.log as Logger | undefined) ?? fallback;
+/** A request's logger, made on first use: most requests never log, and a pino child costs. */
+class RequestLog {
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly reqId: string,
+    private readonly url: string,
+  ) {}
+
+  get log(): Logger {
+    if (!this.child) {
+      const sessionId = sessionIdOf(this.url);
+      this.child = this.logger.child(sessionId ? { reqId: this.reqId, sessionId } : { reqId: this.reqId });
+    }
+    return this.child;
+  }
 }
 
-/** The session a path names, as a lower-case UUID, if any. */
+/** The request's logger (with its request id), or `fallback` outside a request. */
+export function requestLog(res: Response, fallback: Logger): Logger {
+  return (res.locals.requestLog as RequestLog | undefined)?.log ?? fallback;
+}
+
+/** The session a path (query string or not) names, as a lower-case UUID, if any. */
 export function sessionIdOf(path: string): string | undefined {
   const raw = SESSION_PATH.exec(path)?.[1]?.toLowerCase();
   if (!raw) return undefined;

@@ -1,9 +1,10 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { EventsQuery, ValidationError } from '@baton/core';
 import { type SessionService, type SessionStore, type SessionWatcher, parseStreamId } from '@baton/store';
 import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
+import { RequestSignals } from '../http/request-signals.ts';
 import { followEvents } from '../event-stream.ts';
 import { sessionId } from './sessions.ts';
 
@@ -20,6 +21,7 @@ export interface EventRoutesDeps {
 /** `GET /sessions/{id}/events`: the session's events as Server-Sent Events. */
 export function eventRoutes(deps: EventRoutesDeps): Router {
   const router = Router();
+  const signals = new RequestSignals(deps.shutdown);
   router
     .route('/sessions/:id/events')
     .get(async (req, res) => {
@@ -27,7 +29,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
       await deps.service.scope(tenantOf(res)).own(id);
       await followEvents(deps, id, lastEventId(req), res, {
         heartbeatMs: deps.sseHeartbeatMs ?? 15_000,
-        signal: streamSignal(res, deps.shutdown),
+        signal: signals.for(req, res),
       });
     })
     .all(allow('GET'));
@@ -42,15 +44,4 @@ function lastEventId(req: Request): string | null {
   const id = parseStreamId(header);
   if (!id) throw new ValidationError([{ path: 'headers.last-event-id', message: 'must be an event id from this stream, like 1700000000000-0' }]);
   return id;
-}
-
-/** Aborts when the client goes away or the server shuts down. */
-function streamSignal(res: Response, shutdown: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  res.on('close', abort);
-  shutdown.addEventListener('abort', abort, { once: true });
-  res.on('close', () => shutdown.removeEventListener('abort', abort));
-  if (shutdown.aborted || res.destroyed) abort();
-  return controller.signal;
 }

@@ -18,6 +18,7 @@ import type { SessionService, SessionStore, SessionWatcher } from '@baton/store'
 import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
+import { RequestSignals } from '../http/request-signals.ts';
 import { type WaiterSlots, waitWhileRunning } from '../long-poll.ts';
 
 export interface SessionRoutesDeps {
@@ -56,6 +57,7 @@ export function sessionResponse(view: SessionView): SessionResponse {
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
   // The caller's sessions: another API key's are not found.
   const sessions = (res: Response) => deps.service.scope(tenantOf(res));
+  const signals = new RequestSignals(deps.shutdown);
   const router = Router();
 
   const createBody = (req: Request) => parse(CreateSessionRequest, req.body ?? {}, 'body');
@@ -89,7 +91,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       if (!wait) return void res.json(sessionResponse(await sessions(res).getSession(id)));
       const seconds = Math.min(query.timeout ?? deps.longPoll.defaultS, deps.longPoll.maxS);
       await sessions(res).own(id);
-      const view = await waitWhileRunning(deps, id, seconds * 1000, requestSignal(req, res, deps.shutdown));
+      const view = await waitWhileRunning(deps, id, seconds * 1000, signals.for(req, res));
       res.json(sessionResponse(view));
     })
     .put(async (req, res) => {
@@ -149,15 +151,4 @@ function decodeCursor(cursor: string): string {
     throw new ValidationError([{ path: 'query.cursor', message: 'not a cursor from this API' }]);
   }
   return member;
-}
-
-/** Aborts when the client goes away or the server shuts down. */
-function requestSignal(req: Request, res: Response, shutdown: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  res.on('close', abort);
-  shutdown.addEventListener('abort', abort, { once: true });
-  res.on('finish', () => shutdown.removeEventListener('abort', abort));
-  if (req.destroyed) abort();
-  return controller.signal;
 }

@@ -3,15 +3,17 @@
 -- to be cancelled (the caller tells the workers): queued messages keep their order. An empty message JSON starts a turn on the history as
 -- it is (a "run" without a new message).
 -- A started turn's `status` event goes to the session's stream.
--- KEYS: meta, messages, inbox, events, stream
+-- KEYS: meta, messages, inbox, events, stream[, running: on one Redis server, the reaper's
+--       entry is written here too (on a cluster the caller writes it first, with mark-running.lua)]
 -- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms),
 --       the caller's tenant ('' without auth: any session; else another tenant's session is not found),
---       the most messages a session may hold (history + queued; 0: no cap)
+--       the most messages a session may hold (history + queued; 0: no cap)[, session id, check time (ms): with KEYS[6]]
 local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id')
 local status = f[1]
 if not status then return {'not_found'} end
 if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
 if f[3] then return {'archived'} end
+if KEYS[6] then mark_running(KEYS[6], ARGV[10], ARGV[11]) end
 -- This very call again: the API's Redis client sends a command once more when its reply
 -- was lost to a reconnect. The turn is in already (running, queued or in the history).
 if f[5] == ARGV[1] or (ARGV[5] ~= '' and redis.call('LPOS', KEYS[2], ARGV[5], 'RANK', -1, 'MAXLEN', 64)) then
