@@ -17,6 +17,8 @@ const MESSAGES = 5;
 /** Sessions sending at once; each sends its messages one after another. */
 const IN_FLIGHT = 200;
 const SEED = Number(process.env.LOAD_SEED ?? Math.floor(Math.random() * 2 ** 32));
+/** The echo agent's reply delay: how long a turn runs unless an interrupt cancels it. */
+const ECHO_DELAY_MS = 50;
 const POLICIES = ['reject', 'enqueue', 'interrupt'] as const;
 type Policy = (typeof POLICIES)[number];
 
@@ -54,7 +56,7 @@ beforeAll(async () => {
     env: { ...FAST_RECOVERY, WEBHOOK_ALLOW_PRIVATE: 'true', LOG_LEVEL: 'info', LOG_REQUESTS: 'false' },
     // A short turn, yet long enough that a session's next POST often meets its running
     // (or still queued) turn, even when the machine is busy and POSTs are slow.
-    workerEnv: { ECHO_DELAY_MS: '50' },
+    workerEnv: { ECHO_DELAY_MS: String(ECHO_DELAY_MS) },
   });
   doomed = await baton.startWorker({ LOG_LEVEL: 'debug' });
 });
@@ -104,20 +106,36 @@ function turnEvents(): Map<string, TurnEvent> {
   return events;
 }
 
-/** Turns the process claimed and had not finished when it died (from its debug log). */
-function unfinishedTurns(proc: BatonProcess): string[] {
-  const open = new Set<string>();
-  for (const line of proc.output.split('\n')) {
-    let entry: { msg?: string; turnId?: string };
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      continue; // the last line may be cut short by the kill
+/**
+ * The turns a worker has claimed and not finished, by claim time, from its debug log as
+ * read so far (`update` parses only what arrived since the last call).
+ */
+class OpenTurns {
+  readonly open = new Map<string, number>();
+  private parsed = 0;
+
+  update(output: string): this {
+    const end = output.lastIndexOf('\n') + 1; // a line still being written waits for its end
+    for (const line of output.slice(this.parsed, end).split('\n')) {
+      let entry: { msg?: string; turnId?: string; time?: number };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue; // a blank line, or the last one cut short by the kill
+      }
+      if (entry.msg === 'turn claimed') this.open.set(entry.turnId!, entry.time!);
+      else if (entry.turnId && /turn finished|stale result discarded/.test(entry.msg ?? '')) this.open.delete(entry.turnId);
     }
-    if (entry.msg === 'turn claimed') open.add(entry.turnId!);
-    else if (entry.turnId && /turn finished|stale result discarded/.test(entry.msg ?? '')) open.delete(entry.turnId);
+    this.parsed = Math.max(this.parsed, end);
+    return this;
   }
-  return [...open];
+
+  /** Whether a turn was claimed less than `ms` ago (same machine, same clock). */
+  claimedWithin(ms: number): boolean {
+    const since = Date.now() - ms;
+    for (const at of this.open.values()) if (at > since) return true;
+    return false;
+  }
 }
 
 /**
@@ -161,13 +179,21 @@ it(`${SESSIONS} sessions × ${MESSAGES} messages, random busy policies, a worker
   let answered = 0;
   let killedAt = 0;
   let replacement: Promise<unknown> = Promise.resolve();
+  let replacementStarted = false;
+  // From 40 % of the answers on, the kill waits for a moment when the doomed worker's log
+  // shows a turn it claimed less than half an echo delay ago, so the kill lands mid-turn.
+  // The replacement joins at 70 %, or at once if the kill came later than that.
+  const seen = new OpenTurns();
   const onAnswered = () => {
     answered++;
-    if (answered === Math.floor(total * 0.4)) {
+    if (!killedAt && answered >= Math.floor(total * 0.4) && seen.update(doomed.output).claimedWithin(ECHO_DELAY_MS / 2)) {
       killedAt = Date.now();
       doomed.kill('SIGKILL');
     }
-    if (answered === Math.floor(total * 0.7)) replacement = baton.startWorker();
+    if (killedAt && answered >= Math.floor(total * 0.7) && !replacementStarted) {
+      replacementStarted = true;
+      replacement = baton.startWorker();
+    }
   };
 
   // Each session alternates between the two API processes.
@@ -187,10 +213,12 @@ it(`${SESSIONS} sessions × ${MESSAGES} messages, random busy policies, a worker
     return { id, sent };
   });
   const postsDone = Date.now();
-  expect(doomed.alive).toBe(false);
+  expect(killedAt, 'the kill waited for a turn claimed moments before, and saw none').toBeGreaterThan(0);
+  await doomed.exited; // and its output is read to the end
+  if (!replacementStarted) replacement = baton.startWorker();
   await replacement;
   // The kill landed while the worker was running turns (claimed, no result logged yet).
-  const inFlightAtKill = unfinishedTurns(doomed);
+  const inFlightAtKill = [...new OpenTurns().update(doomed.output).open.keys()];
   expect(inFlightAtKill.length, `claimed ${doomed.count(/turn claimed/)}, finished ${doomed.count(/turn finished/)}`).toBeGreaterThan(0);
 
   const accepted = runs.flatMap((r) => r.sent.filter((s) => s.status === 202));
