@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
+import { Receiver } from './support/receiver.ts';
 
 /**
  * Idempotency-Key on POST (IETF httpapi idempotency-key draft): the same key and request
@@ -18,7 +19,7 @@ beforeAll(async () => {
   baton = await Baton.start({
     redisUrl: inject('redisUrl'),
     apis: 0,
-    env: { API_KEYS: `${KEY},${OTHER}`, IDEMPOTENCY_TTL_S: '2' },
+    env: { API_KEYS: `${KEY},${OTHER}`, IDEMPOTENCY_TTL_S: '2', WEBHOOK_ALLOW_PRIVATE: 'true' },
     workerEnv: { ECHO_DELAY_MS: '300' },
   });
   base = (await baton.startApi()).url;
@@ -88,6 +89,39 @@ describe('Idempotency-Key', () => {
     expect(after).toMatchObject({ status: 202, body: first.body });
     await waitForIdleAs(session);
     expect(await history(session)).toEqual(['slow', 'echo: slow']);
+  });
+
+  it('the API dies after storing the turn, before answering: a retry under the key gets that turn, which runs once', async () => {
+    // The dead request's key is held IDEMPOTENCY_PENDING_S (1 s here), then a retry may run.
+    const dying = await baton.startApi({ BATON_FAULT: 'kill:api.after-state-write', IDEMPOTENCY_PENDING_S: '1' });
+    const receiver = await Receiver.start();
+    try {
+      const session = (await http(base, 'POST', '/sessions', { webhook: { url: `${receiver.url}/hook` } }, auth())).body.session_id as string;
+      const path = `/sessions/${session}/messages`;
+      // No answer at all: the connection drops with the process. The turn is stored, running.
+      await expect(post(path, { content: 'answer lost' }, 'k-died', auth(), dying.url)).rejects.toThrow();
+      expect((await dying.exited).signal).toBe('SIGKILL');
+      expect((await http(base, 'GET', `/sessions/${session}`, undefined, auth())).body.status).toBe('running');
+
+      // Without the turn recorded under the key, this retry would be a new message: refused
+      // as `session_running` while the stored turn waits, or a second copy after it.
+      const retry = await waitUntil(
+        async () => {
+          const res = await post(path, { content: 'answer lost' }, 'k-died');
+          return res.body?.error?.code !== 'idempotency_key_in_flight' && res;
+        },
+        { timeoutMs: 10_000, what: 'the dead request to free its key' },
+      );
+      expect(retry.status).toBe(202);
+      expect(retry.body).toMatchObject({ session_id: session, queued: false });
+      await waitForIdleAs(session);
+      expect(await history(session)).toEqual(['answer lost', 'echo: answer lost']);
+      // The one turn that ran is the one the retry was given.
+      const [event] = await receiver.waitFor(1);
+      expect(event!.json).toMatchObject({ type: 'turn.completed', turn_id: retry.body.turn_id });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('keys are per API key: the same key under another API key is a new request', async () => {

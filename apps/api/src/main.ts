@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
     streamTtlMs: env.STREAM_TTL_S * 1000,
     maxMessages: env.MAX_MESSAGES_PER_SESSION,
+    requestTtlMs: env.IDEMPOTENCY_TTL_S * 1000,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     shutdown: shutdown.signal,
     sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
     logRequests: env.LOG_REQUESTS,
-    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: 60_000 }),
+    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
     ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
       ? { rateLimiter: new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST }) }
       : {}),

@@ -69,6 +69,15 @@ export class MessageLimitError extends AppError {
   }
 }
 
+/** An `Idempotency-Key` sent again with a different request (method, path or body). */
+export class IdempotencyKeyReusedError extends AppError {
+  constructor() {
+    super(422, 'idempotency_key_reused', 'headers.idempotency-key: this key was used with a different request (method, path or body)', {
+      details: [{ path: 'headers.idempotency-key', message: 'used with a different request' }],
+    });
+  }
+}
+
 /** Too many requests for one API key (`RATE_LIMIT_PER_S`). */
 export class RateLimitedError extends AppError {
   constructor(retryAfterMs: number) {

@@ -11,9 +11,9 @@ type ScriptName = 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'r
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean }> = {
   create: { file: 'create.lua', keys: 2 },
-  submit: { file: 'submit.lua', keys: 5, stream: true, running: true },
-  // The same script with the reaper's index as a sixth key (one Redis server only).
-  submitMarked: { file: 'submit.lua', keys: 6, stream: true, running: true },
+  submit: { file: 'submit.lua', keys: 6, stream: true, running: true },
+  // The same script with the reaper's index as a seventh key (one Redis server only).
+  submitMarked: { file: 'submit.lua', keys: 7, stream: true, running: true },
   claim: { file: 'claim.lua', keys: 2 },
   finish: { file: 'finish.lua', keys: 7, inbox: true },
   read: { file: 'read.lua', keys: 3 },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { waitForReady } from './connections.ts';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore } from './session-store.ts';
 
@@ -115,6 +116,8 @@ describe('cancel and archive', () => {
     const id = await newSession();
     const { turnId } = await submit(id, 'slow');
     const subscriber = new Redis(inject('redisUrl'));
+    // Ready first: SUBSCRIBE sent before ioredis's ready check (INFO) makes that check fail.
+    await waitForReady(subscriber, inject('redisUrl'));
     await subscriber.subscribe(store.keys.cancel);
     const announced = new Promise<string>((resolve) => subscriber.on('message', (_c, m) => resolve(m)));
     expect(await store.cancel(id)).toEqual({ kind: 'cancelling', turnId });
@@ -135,6 +138,8 @@ describe('cancel and archive', () => {
     const running = await submit(id, 'slow');
     const queued = await submit(id, 'queued', 'enqueue');
     const subscriber = new Redis(inject('redisUrl'));
+    // Ready first: SUBSCRIBE sent before ioredis's ready check (INFO) makes that check fail.
+    await waitForReady(subscriber, inject('redisUrl'));
     await subscriber.subscribe(store.keys.cancel);
     const announced = new Promise<string>((resolve) => subscriber.on('message', (_c, m) => resolve(m)));
     const interrupting = await submit(id, 'instead', 'interrupt');

@@ -8,6 +8,7 @@ import {
   SessionExistsError,
   SessionLimitError,
   MessageLimitError,
+  IdempotencyKeyReusedError,
   SessionNotFoundError,
   SessionPausedError,
   SessionArchivedError,
@@ -20,7 +21,7 @@ import {
   noFault,
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
-import type { SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
+import type { RequestKey, SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
 import { TenantSessions } from './tenant-sessions.ts';
 
 export interface SessionServiceDeps {
@@ -96,7 +97,8 @@ export class SessionService {
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.
    */
-  async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string } = {}): Promise<Accepted> {
+  /** `options.request`: the request's Idempotency-Key; a retry under it gets the turn it started. */
+  async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string; request?: RequestKey } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
     if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');
     return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, ...options });
@@ -159,17 +161,29 @@ export class SessionService {
    */
   private async startTurn(
     sessionId: string,
-    input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string; tenant?: string },
+    input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string; tenant?: string; request?: RequestKey },
   ): Promise<Accepted> {
-    const turnId = newTurnId();
-    const result: SubmitResult = await this.deps.store.submit({ sessionId, turnId, ...input });
-    if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
-    if (result.kind === 'busy') throw new SessionBusyError();
-    if (result.kind === 'paused') throw new SessionPausedError();
-    if (result.kind === 'archived') throw new SessionArchivedError();
-    if (result.kind === 'full') throw new MessageLimitError();
-    if (result.kind === 'queued') return { sessionId, turnId, queued: true };
-    if (result.kind === 'interrupting') return { sessionId, turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
+    const result: SubmitResult = await this.deps.store.submit({ sessionId, turnId: newTurnId(), ...input });
+    // The turn id is the new one, or the one a retry under the same Idempotency-Key started.
+    switch (result.kind) {
+      case 'not_found':
+        throw new SessionNotFoundError(sessionId);
+      case 'busy':
+        throw new SessionBusyError();
+      case 'paused':
+        throw new SessionPausedError();
+      case 'archived':
+        throw new SessionArchivedError();
+      case 'full':
+        throw new MessageLimitError();
+      case 'reused':
+        throw new IdempotencyKeyReusedError();
+      case 'queued':
+        return { sessionId, turnId: result.turnId, queued: true };
+      case 'interrupting':
+        return { sessionId, turnId: result.turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
+    }
+    const { turnId } = result;
     this.fault('api.after-state-write');
     // The turn is stored, its running-index entry first: if the enqueue fails (Redis went
     // away a moment ago), the reaper enqueues it once Redis answers. It is accepted either way.

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { waitForReady } from './connections.ts';
 import type { ChatMessage, SessionView, WebhookSpec } from '@baton/core';
 import { SessionStore, listCursor } from './session-store.ts';
 
@@ -137,6 +138,61 @@ describe('submit', () => {
     const third = await submit(id, 'three', 'enqueue');
     expect(third.result).toMatchObject({ kind: 'queued', runningTurnId: first.turnId });
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: first.turnId, total_messages: 1, pending_messages: 2 });
+  });
+});
+
+describe('submit under an Idempotency-Key', () => {
+  const request = (key: string, fingerprint = 'fp-1') => ({ key, fingerprint });
+  const send = (sessionId: string, content: string, policy: 'reject' | 'enqueue', key: ReturnType<typeof request>) =>
+    store.submit({ sessionId, turnId: randomUUID(), message: user(content), webhook: null, policy, request: key });
+
+  it('a retry gets the turn the first request started, and the message is stored once', async () => {
+    const id = await newSession();
+    const first = await send(id, 'hello', 'reject', request('k1'));
+    expect(first.kind).toBe('started');
+    clock += 1_000; // a retry comes later: a new turn id and a new time, as from a new request
+    const retry = await send(id, 'hello', 'reject', request('k1'));
+    expect(retry).toEqual(first);
+    expect(await store.messages(id)).toEqual([user('hello')]);
+    expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: (first as { turnId: string }).turnId, pending_messages: 0 });
+  });
+
+  it('a retry of a queued message gets its queued turn, not a refusal and not a second copy', async () => {
+    const id = await newSession();
+    const running = await submit(id, 'one');
+    const queued = await send(id, 'two', 'enqueue', request('k2'));
+    expect(queued).toMatchObject({ kind: 'queued', runningTurnId: running.turnId });
+    // Sent with `reject` this time: the first request's outcome stands.
+    expect(await send(id, 'two', 'reject', request('k2'))).toEqual(queued);
+    expect(await store.get(id)).toMatchObject({ total_messages: 1, pending_messages: 1 });
+  });
+
+  it('the same key with a different request is refused; another key is a new message', async () => {
+    const id = await newSession();
+    const first = await send(id, 'hello', 'enqueue', request('k3', 'fp-1'));
+    expect(await send(id, 'hello', 'enqueue', request('k3', 'fp-2'))).toEqual({ kind: 'reused' });
+    const other = await send(id, 'hello', 'enqueue', request('k4', 'fp-1'));
+    expect(other).toMatchObject({ kind: 'queued', runningTurnId: (first as { turnId: string }).turnId });
+    expect(await store.get(id)).toMatchObject({ total_messages: 1, pending_messages: 1 });
+  });
+
+  it('a refusal records nothing: a retry once the session is free starts the turn', async () => {
+    const id = await newSession();
+    const running = await submit(id, 'one');
+    expect(await send(id, 'two', 'reject', request('k5'))).toEqual({ kind: 'busy' });
+    await store.finish(id, running.turnId, '*', { ok: true, reply: assistant('echo: one') });
+    const retry = await send(id, 'two', 'reject', request('k5'));
+    expect(retry.kind).toBe('started');
+    expect(await store.messages(id)).toEqual([user('one'), assistant('echo: one'), user('two')]);
+  });
+
+  it('the record is kept for requestTtlMs', async () => {
+    const ttlStore = new SessionStore(redis, { prefix, runningGraceMs: GRACE, requestTtlMs: 60_000, now: () => clock });
+    const id = await newSession();
+    await ttlStore.submit({ sessionId: id, turnId: randomUUID(), message: user('x'), webhook: null, policy: 'reject', request: request('k6') });
+    const [key] = await keysUnder(`${prefix}:sess:{${id}}:request:*`);
+    expect(await redis.pttl(key!)).toBeGreaterThan(59_000);
+    expect(await redis.pttl(key!)).toBeLessThanOrEqual(60_000);
   });
 });
 
@@ -437,6 +493,8 @@ describe('delete', () => {
 
   it('of a running session announces a cancel for its turn; of an idle one, none', async () => {
     const subscriber = new Redis(inject('redisUrl'));
+    // Ready first: SUBSCRIBE sent before ioredis's ready check (INFO) makes that check fail.
+    await waitForReady(subscriber, inject('redisUrl'));
     try {
       await subscriber.subscribe(store.keys.cancel);
       const received: string[] = [];
@@ -457,6 +515,8 @@ describe('delete', () => {
 
   it('wakes the session’s long-pollers', async () => {
     const subscriber = new Redis(inject('redisUrl'));
+    // Ready first: SUBSCRIBE sent before ioredis's ready check (INFO) makes that check fail.
+    await waitForReady(subscriber, inject('redisUrl'));
     try {
       const id = await newSession();
       await subscriber.subscribe(store.sessionKeys(id).events);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { RedisClient } from './connections.ts';
 import {
   type ChatMessage,
@@ -14,6 +15,8 @@ import { type MessageMeta, decodeMessage, decodeStored, encodeMessage } from './
 import { callScript, defineScripts } from './scripts.ts';
 import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
 
+const DAY_MS = 86_400_000;
+
 export interface StoreOptions {
   /** Key prefix; every key Baton writes starts with it. */
   prefix: string;
@@ -25,6 +28,8 @@ export interface StoreOptions {
   streamTtlMs?: number;
   /** The most messages (history + queued) a session may hold; a new one beyond is refused. 0 or unset: no cap. */
   maxMessages?: number;
+  /** How long a message's Idempotency-Key record is kept (ms; default 24 hours). */
+  requestTtlMs?: number;
   now?: () => number;
 }
 
@@ -34,7 +39,18 @@ export type SubmitResult =
   | { kind: 'queued'; turnId: string; runningTurnId: string }
   /** `if_busy: "interrupt"`: queued, and the running turn `cancelledTurnId` is being cancelled. */
   | { kind: 'interrupting'; turnId: string; cancelledTurnId: string }
-  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' | 'full' };
+  /** The request's Idempotency-Key came with a different request before. */
+  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
+
+/**
+ * A request's `Idempotency-Key` and its fingerprint (method, path and body). The turn it
+ * started is recorded with it, in the same script, so a retry of a request whose answer
+ * was lost gets that turn back instead of adding another.
+ */
+export interface RequestKey {
+  key: string;
+  fingerprint: string;
+}
 
 export type ClaimResult =
   /** `cancelled`: a cancel was asked for before the claim; finish it as cancelled. */
@@ -182,6 +198,7 @@ export class SessionStore {
     clientId?: string;
     /** The caller's tenant: another tenant's session is `not_found`. */
     tenant?: string;
+    request?: RequestKey;
   }): Promise<SubmitResult> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -190,7 +207,8 @@ export class SessionStore {
     const messageJson = input.message ? encodeMessage(input.message, meta) : '';
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream];
+    const request = input.request ? createHash('sha256').update(input.request.key).digest('base64url') : '';
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`];
     const args = [
       input.turnId,
       now,
@@ -201,6 +219,8 @@ export class SessionStore {
       this.streamTtlMs,
       input.tenant ?? '',
       this.options.maxMessages ?? 0,
+      input.request?.fingerprint ?? '',
+      this.options.requestTtlMs ?? DAY_MS,
     ];
     const checkAt = now + this.options.runningGraceMs;
     // The reaper's running-index entry is written with the turn, so if this process dies
@@ -210,14 +230,15 @@ export class SessionStore {
       ? (await callScript(this.redis, 'markRunning', [this.keys.running], [input.sessionId, checkAt]),
         await callScript(this.redis, 'submit', keys, args))
       : await callScript(this.redis, 'submitMarked', [...keys, this.keys.running], [...args, input.sessionId, checkAt]);
-    const [kind, turnId] = reply as [string, string | undefined];
-    if (kind === 'started') return { kind, turnId: input.turnId };
-    if (kind === 'queued') return { kind, turnId: input.turnId, runningTurnId: turnId ?? '' };
+    // The turn id is this call's, or the one a retry under the same Idempotency-Key started.
+    const [kind, other, turnId] = reply as [string, string | undefined, string | undefined];
+    if (kind === 'started') return { kind, turnId: turnId as string };
+    if (kind === 'queued') return { kind, turnId: turnId as string, runningTurnId: other ?? '' };
     if (kind === 'interrupting') {
-      await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${turnId}`);
-      return { kind, turnId: input.turnId, cancelledTurnId: turnId as string };
+      await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${other}`);
+      return { kind, turnId: turnId as string, cancelledTurnId: other as string };
     }
-    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' | 'full' };
+    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
   }
 
   /** Adds a message to the history without starting a turn. */

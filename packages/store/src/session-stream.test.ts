@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { waitForReady } from './connections.ts';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore } from './session-store.ts';
 import { type StreamEvent, compareStreamIds, parseStreamId } from './session-stream.ts';
@@ -126,6 +127,8 @@ describe('stream writes of the store scripts', () => {
   it('announces each entry, and the deletion, on the stream’s channel', async () => {
     const id = await newSession();
     const subscriber = new Redis(inject('redisUrl'));
+    // Ready first: SUBSCRIBE sent before ioredis's ready check (INFO) makes that check fail.
+    await waitForReady(subscriber, inject('redisUrl'));
     try {
       const seen: string[] = [];
       subscriber.on('message', (_channel: string, message: string) => seen.push(message));

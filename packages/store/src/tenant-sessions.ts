@@ -7,7 +7,7 @@ import {
   SessionNotFoundError,
 } from '@baton/core';
 import type { SessionService } from './session-service.ts';
-import type { SessionStore, TimelineEntry } from './session-store.ts';
+import type { RequestKey, SessionStore, TimelineEntry } from './session-store.ts';
 
 /**
  * One tenant's sessions. Each API key is a tenant; a session another tenant owns is
@@ -59,7 +59,7 @@ export class TenantSessions {
     return this.store.count(this.tenant);
   }
 
-  sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string } = {}) {
+  sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; request?: RequestKey } = {}) {
     return this.service.sendMessage(sessionId, request, { ...options, tenant: this.tenant });
   }
 

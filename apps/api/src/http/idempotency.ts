@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '@baton/core';
-import type { IdempotencyStore } from '@baton/store';
+import { AppError, IdempotencyKeyReusedError } from '@baton/core';
+import type { IdempotencyStore, RequestKey } from '@baton/store';
 import { tenantOf } from './auth.ts';
 
 const FIELD = 'headers.idempotency-key';
@@ -52,11 +52,7 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
         .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`)
         .digest('base64url');
       const begun = await store.begin(tenant, key, fingerprint);
-      if (begun.kind === 'mismatch') {
-        throw new AppError(422, 'idempotency_key_reused', `${FIELD}: this key was used with a different request (method, path or body)`, {
-          details: [{ path: FIELD, message: 'used with a different request' }],
-        });
-      }
+      if (begun.kind === 'mismatch') throw new IdempotencyKeyReusedError();
       if (begun.kind === 'in_flight') {
         throw new AppError(409, 'idempotency_key_in_flight', `${FIELD}: a request with this key is still being processed; retry shortly`, {
           headers: { 'retry-after': '1' },
@@ -66,6 +62,8 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
         const { status, headers, body } = begun.response;
         return void res.status(status).set(headers).set('idempotent-replayed', 'true').send(body);
       }
+      // A message records its turn under the key too, with the turn itself (`RequestKey`).
+      res.locals.requestKey = { key, fingerprint } satisfies RequestKey;
       const send = res.json.bind(res);
       // The response is kept before it is sent: a client that saw it can count on the replay.
       res.json = (body: unknown) => {

@@ -114,7 +114,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .post(async (req, res) => {
       const id = sessionId(req);
       const body = parse(MessageRequest, req.body ?? {}, 'body');
-      const accepted = await sessions(res).sendMessage(id, body);
+      const accepted = await sessions(res).sendMessage(id, body, { request: res.locals.requestKey });
       const reply: MessageAccepted = { session_id: id, status: 'running', turn_id: accepted.turnId, queued: accepted.queued };
       if (accepted.cancelledTurnId) reply.cancelled_turn_id = accepted.cancelledTurnId;
       res.status(202).location(`/sessions/${id}`).json(reply);

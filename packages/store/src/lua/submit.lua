@@ -3,23 +3,44 @@
 -- to be cancelled (the caller tells the workers): queued messages keep their order. An empty message JSON starts a turn on the history as
 -- it is (a "run" without a new message).
 -- A started turn's `status` event goes to the session's stream.
--- KEYS: meta, messages, inbox, events, stream[, running: on one Redis server, the reaper's
---       entry is written here too (on a cluster the caller writes it first, with mark-running.lua)]
+-- With an Idempotency-Key, what was accepted is recorded with the turn (KEYS[6]), so a retry
+-- of a request whose answer was lost (a 503, a dropped connection) gets the same turn back.
+-- KEYS: meta, messages, inbox, events, stream, the request's record (unused without a key)[,
+--       running: on one Redis server, the reaper's entry is written here too (on a cluster
+--       the caller writes it first, with mark-running.lua)]
 -- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms),
 --       the caller's tenant ('' without auth: any session; else another tenant's session is not found),
---       the most messages a session may hold (history + queued; 0: no cap)[, session id, check time (ms): with KEYS[6]]
+--       the most messages a session may hold (history + queued; 0: no cap),
+--       the request's fingerprint ('' without an Idempotency-Key), how long its record is kept (ms)
+--       [, session id, check time (ms): with KEYS[7]]
+-- Returns {outcome, the running (or cancelled) turn id or '', the message's turn id}.
+local function accepted(kind, other)
+  if ARGV[10] ~= '' then
+    redis.call('SET', KEYS[6], ARGV[10] .. '\n' .. kind .. '\n' .. ARGV[1] .. '\n' .. other, 'PX', ARGV[11])
+  end
+  return {kind, other, ARGV[1]}
+end
 local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id')
 local status = f[1]
 if not status then return {'not_found'} end
 if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
+-- A retry under the same Idempotency-Key: the turn accepted the first time, as it was then.
+if ARGV[10] ~= '' then
+  local prior = redis.call('GET', KEYS[6])
+  if prior then
+    local fingerprint, kind, turn, other = string.match(prior, '^(.-)\n(.-)\n(.-)\n(.*)$')
+    if fingerprint ~= ARGV[10] then return {'reused'} end
+    return {kind, other, turn}
+  end
+end
 if f[3] then return {'archived'} end
-if KEYS[6] then mark_running(KEYS[6], ARGV[10], ARGV[11]) end
+if KEYS[7] then mark_running(KEYS[7], ARGV[12], ARGV[13]) end
 -- This very call again: the API's Redis client sends a command once more when its reply
 -- was lost to a reconnect. The turn is in already (running, queued or in the history).
 if f[5] == ARGV[1] or (ARGV[5] ~= '' and redis.call('LPOS', KEYS[2], ARGV[5], 'RANK', -1, 'MAXLEN', 64)) then
-  return {'started', ARGV[1]}
+  return {'started', '', ARGV[1]}
 end
-if redis.call('LPOS', KEYS[3], ARGV[6]) then return {'queued', status == 'running' and f[5] or ''} end
+if redis.call('LPOS', KEYS[3], ARGV[6]) then return {'queued', status == 'running' and f[5] or '', ARGV[1]} end
 local cap = tonumber(ARGV[9])
 if cap > 0 and ARGV[5] ~= '' and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) >= cap then return {'full'} end
 if status == 'running' or status == 'interrupted' or f[2] then
@@ -28,9 +49,9 @@ if status == 'running' or status == 'interrupted' or f[2] then
     local running = status == 'running' and redis.call('HGET', KEYS[1], 'turn_id') or ''
     if ARGV[3] == 'interrupt' and running ~= '' then
       redis.call('HSET', KEYS[1], 'cancel_turn', running)
-      return {'interrupting', running}
+      return accepted('interrupting', running)
     end
-    return {'queued', running}
+    return accepted('queued', running)
   end
   if status == 'running' or status == 'interrupted' then return {'busy'} end
   return {'paused'}
@@ -40,4 +61,4 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', ARGV[1], 'response',
   'turn_webhook', ARGV[4], 'turn_accepted_at', ARGV[2], 'updated_at', ARGV[2])
 redis.call('PUBLISH', KEYS[4], 'running')
 stream_status(KEYS[5], ARGV[7], 'running', ARGV[1])
-return {'started', ARGV[1]}
+return accepted('started', '')

@@ -256,7 +256,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
     .all(allow('POST'));
 
   const sendOrGone = (res: Response, id: string, message: ChatMessage) =>
-    sessions(res).sendMessage(id, { ...message, webhook: null, if_busy: 'enqueue' }).catch(gone);
+    sessions(res).sendMessage(id, { ...message, webhook: null, if_busy: 'enqueue' }, { request: res.locals.requestKey }).catch(gone);
 
   return router;
 }

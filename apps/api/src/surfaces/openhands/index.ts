@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { AppError, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
-import { type TenantSessions, listCursor } from '@baton/store';
+import { type RequestKey, type TenantSessions, listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
@@ -166,7 +166,7 @@ export function openhandsRoutes(deps: AppDeps): Router {
       }
       const send = parseSendMessage(check, req.body, ['body']);
       check.done();
-      await sendMessage(sessions(res), id, send!);
+      await sendMessage(sessions(res), id, send!, res.locals.requestKey);
       res.json(success);
     })
     .all(allow('POST'));
@@ -274,8 +274,8 @@ function parseStart(raw: unknown): StartRequest {
 }
 
 /** `run: false` adds the message to the history; `run: true` also runs it (after the current turn when busy). */
-async function sendMessage(sessions: TenantSessions, id: string, send: SendMessage): Promise<void> {
-  if (send.run) await sessions.sendMessage(id, { ...send.message, webhook: null, if_busy: 'enqueue' });
+async function sendMessage(sessions: TenantSessions, id: string, send: SendMessage, request?: RequestKey): Promise<void> {
+  if (send.run) await sessions.sendMessage(id, { ...send.message, webhook: null, if_busy: 'enqueue' }, { request });
   else await sessions.appendMessage(id, send.message);
 }
 
