@@ -4,6 +4,8 @@
 local f = redis.call('HMGET', KEYS[1], 'status', 'archived')
 if not f[1] then return 'not_found' end
 if f[2] then return 'archived' end
+-- This very call again (a resend after a lost reply): the message, with its time, is in already.
+if redis.call('LPOS', KEYS[2], ARGV[1], 'RANK', -1, 'MAXLEN', 64) then return 'ok' end
 local cap = tonumber(ARGV[3])
 if cap > 0 and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[4]) >= cap then return 'full' end
 redis.call('RPUSH', KEYS[2], ARGV[1])

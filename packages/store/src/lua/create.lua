@@ -1,7 +1,13 @@
 -- Create a session unless it exists.
 -- KEYS: meta, messages
 -- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none), message JSON...
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant')
+if existing[1] then
+  -- This very call again (the API's Redis client resends a command whose reply was lost
+  -- to a reconnect): the session it made, same time, same tenant. Anything else exists.
+  if existing[1] == ARGV[1] and existing[2] == ARGV[3] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'turn_id', '', 'fence', 0,
   'response', '', 'error', '')

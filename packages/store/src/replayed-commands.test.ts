@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, expect, inject, it } from 'vitest';
+import { ReplyDropper, waitUntil } from '@baton/devtools';
+import type { ChatMessage } from '@baton/core';
+import { type RedisClient, makeProducerConnection, waitForReady } from './connections.ts';
+import { SessionStore } from './session-store.ts';
+
+/**
+ * A write whose reply is lost runs twice: when the connection breaks after Redis ran a
+ * command but before its answer arrived, ioredis sends the command again once it has
+ * reconnected. Each of the API's writes must recognise its own repeat. A real Redis, the
+ * API's kind of connection, and a proxy in between that loses the replies.
+ */
+let dropper: ReplyDropper;
+let producer: RedisClient;
+let direct: RedisClient;
+let store: SessionStore; // through the proxy, as the API writes
+let reader: SessionStore; // straight to Redis, to see what ran
+
+beforeAll(async () => {
+  dropper = await ReplyDropper.start(inject('redisUrl'));
+  producer = makeProducerConnection(dropper.url, 'replay-test');
+  direct = makeProducerConnection(inject('redisUrl'), 'replay-test-reader');
+  await Promise.all([waitForReady(producer, dropper.url), waitForReady(direct, inject('redisUrl'))]);
+});
+afterAll(async () => {
+  producer?.disconnect();
+  direct?.disconnect();
+  await dropper?.close();
+});
+beforeEach(() => {
+  const prefix = `t-${randomUUID()}`;
+  store = new SessionStore(producer, { prefix, runningGraceMs: 5_000 });
+  reader = new SessionStore(direct, { prefix, runningGraceMs: 5_000 });
+});
+
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+
+/** Runs `call` with its reply lost once `ran` sees its effect in Redis; returns what the resent call answered. */
+async function withLostReply<T>(call: () => Promise<T>, ran: () => Promise<boolean>): Promise<T> {
+  dropper.holdReplies();
+  const answer = call();
+  await waitUntil(ran, { intervalMs: 5, what: 'the write to run in Redis' });
+  dropper.dropConnections();
+  return answer;
+}
+
+async function newSession(): Promise<string> {
+  const sessionId = randomUUID();
+  expect(await reader.create({ sessionId, agent: 'echo', tenant: '', state: [] })).toBe(true);
+  return sessionId;
+}
+
+it('submit: the resent call is the same message, not a second one (nor "busy")', async () => {
+  const id = await newSession();
+  const turnId = randomUUID();
+  const submit = () => store.submit({ sessionId: id, turnId, message: user('once'), webhook: null, policy: 'reject' });
+  const result = await withLostReply(submit, async () => (await reader.get(id))?.status === 'running');
+  expect(result).toEqual({ kind: 'started', turnId });
+  expect(await reader.messages(id)).toEqual([user('once')]);
+  expect(await reader.get(id)).toMatchObject({ turn_id: turnId, pending_messages: 0 });
+});
+
+it('create: the resent call reports the session created, not already existing', async () => {
+  const sessionId = randomUUID();
+  const create = () => store.create({ sessionId, agent: 'echo', tenant: 'acme', state: [user('hello')] });
+  const created = await withLostReply(create, async () => (await reader.get(sessionId)) !== null);
+  expect(created).toBe(true);
+  expect(await reader.messages(sessionId)).toEqual([user('hello')]);
+  expect(await reader.count('acme')).toBe(1);
+  // A real second create of the id is still refused.
+  expect(await store.create({ sessionId, agent: 'echo', tenant: 'acme', state: [] })).toBe(false);
+});
+
+it('append (a message without a turn): the resent call does not add it twice', async () => {
+  const id = await newSession();
+  const append = () => store.append(id, user('noted'));
+  const result = await withLostReply(append, async () => ((await reader.messages(id))?.length ?? 0) > 0);
+  expect(result).toBe('ok');
+  expect(await reader.messages(id)).toEqual([user('noted')]);
+});
