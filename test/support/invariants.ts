@@ -36,31 +36,37 @@ export class Ledger {
 
   constructor(readonly tag: string) {}
 
-  /** POSTs the session's next message (`if_busy: "enqueue"`) and records the outcome. */
+  /**
+   * POSTs the session's next message (`if_busy: "enqueue"`, its content as the
+   * Idempotency-Key, as a careful client would) and records the outcome.
+   */
   async send(base: string, sessionId: string): Promise<Sent> {
     const content = `${this.tag} ${++this.count}`;
-    const started = performance.now();
-    const entry: Sent = { sessionId, content, outcome: 'unknown', turnId: null, status: null, startedAt: started, ms: 0 };
-    try {
-      const res = await fetch(`${base}/sessions/${sessionId}/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ content, if_busy: 'enqueue' }),
-        // A POST that hangs is a failure of its own: it shows up as `unknown` with no status.
-        signal: AbortSignal.timeout(10_000),
-      });
-      const body = (await res.json().catch(() => null)) as { turn_id?: string } | null;
-      entry.status = res.status;
-      entry.outcome = res.status === 202 ? 'accepted' : 'refused';
-      if (res.status === 202) entry.turnId = body?.turn_id ?? null;
-    } catch {
-      // No answer: the connection broke or timed out.
-    }
-    entry.ms = performance.now() - started;
+    const entry: Sent = { sessionId, content, outcome: 'unknown', turnId: null, status: null, startedAt: performance.now(), ms: 0 };
+    await post(base, entry);
     this.sent.push(entry);
     const accepted = this.accepted.length;
     this.waiters = this.waiters.filter((w) => (w.count <= accepted ? (w.resolve(), false) : true));
     return entry;
+  }
+
+  /**
+   * Sends an unknown message again, under the same Idempotency-Key, until it is answered
+   * otherwise than 409 (the lost request still holds the key) or 503 (Redis is away). A
+   * 202 gives the turn the lost write stored, or stores the message now; in that case it
+   * comes after every message sent meanwhile, and moves to the end of the ledger.
+   * `storedBefore`: the session's history held it before the retry.
+   */
+  async retry(base: string, entry: Sent): Promise<{ storedBefore: boolean }> {
+    const history = await http(base, 'GET', `/sessions/${entry.sessionId}/messages`);
+    const storedBefore = (history.body as { content: string }[]).some((m) => m.content === entry.content);
+    await waitUntil(async () => (await post(base, entry), entry.status !== 409 && entry.status !== 503), {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      what: `a retry of "${entry.content}" to be answered`,
+    });
+    if (!storedBefore) this.sent.push(...this.sent.splice(this.sent.indexOf(entry), 1));
+    return { storedBefore };
   }
 
   get accepted(): Sent[] {
@@ -88,6 +94,29 @@ export class Ledger {
     if (this.accepted.length >= count) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
+}
+
+/** POSTs `entry`'s message and records what came back in it. */
+async function post(base: string, entry: Sent): Promise<void> {
+  const started = performance.now();
+  entry.outcome = 'unknown';
+  entry.status = null;
+  try {
+    const res = await fetch(`${base}/sessions/${entry.sessionId}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': entry.content },
+      body: JSON.stringify({ content: entry.content, if_busy: 'enqueue' }),
+      // A POST that hangs is a failure of its own: it shows up as `unknown` with no status.
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await res.json().catch(() => null)) as { turn_id?: string } | null;
+    entry.status = res.status;
+    entry.outcome = res.status === 202 ? 'accepted' : 'refused';
+    if (res.status === 202) entry.turnId = body?.turn_id ?? null;
+  } catch {
+    // No answer: the connection broke or timed out.
+  }
+  entry.ms = performance.now() - started;
 }
 
 export interface LoadOptions {

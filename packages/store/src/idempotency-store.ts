@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from './connections.ts';
 
 /** A response as it was sent, kept to be replayed. */
@@ -8,7 +8,8 @@ export interface StoredResponse {
   body: string;
 }
 
-type IdempotencyRecord = { fingerprint: string } & ({ state: 'pending' } | ({ state: 'done' } & StoredResponse));
+/** `owner`: a pending record's request (an id of its own), so that request knows its own record. */
+type IdempotencyRecord = { fingerprint: string } & ({ state: 'pending'; owner?: string } | ({ state: 'done' } & StoredResponse));
 
 export type BeginResult =
   /** The key is new: run the request, then `complete` (or `abandon`) it. */
@@ -37,7 +38,8 @@ export class IdempotencyStore {
 
   async begin(tenant: string, key: string, fingerprint: string): Promise<BeginResult> {
     const redisKey = this.key(tenant, key);
-    const pending: IdempotencyRecord = { fingerprint, state: 'pending' };
+    const owner = randomUUID();
+    const pending: IdempotencyRecord = { fingerprint, state: 'pending', owner };
     const set = await this.redis.set(redisKey, JSON.stringify(pending), 'PX', this.options.pendingTtlMs, 'NX');
     if (set === 'OK') return { kind: 'new' };
     const raw = await this.redis.get(redisKey);
@@ -45,6 +47,8 @@ export class IdempotencyStore {
     if (raw === null) return { kind: 'in_flight' };
     const record = JSON.parse(raw) as IdempotencyRecord;
     if (record.fingerprint !== fingerprint) return { kind: 'mismatch' };
+    // Our own record: the SET ran, its reply was lost to a reconnect and ioredis sent it again.
+    if (record.state === 'pending' && record.owner === owner) return { kind: 'new' };
     if (record.state === 'pending') return { kind: 'in_flight' };
     return { kind: 'replay', response: { status: record.status, headers: record.headers, body: record.body } };
   }

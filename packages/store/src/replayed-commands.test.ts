@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, expect, inject, it } from 'vitest';
 import { ReplyDropper, waitUntil } from '@baton/devtools';
 import type { ChatMessage } from '@baton/core';
 import { type RedisClient, makeProducerConnection, waitForReady } from './connections.ts';
+import { IdempotencyStore } from './idempotency-store.ts';
 import { SessionStore } from './session-store.ts';
 
 /**
@@ -16,6 +17,7 @@ let producer: RedisClient;
 let direct: RedisClient;
 let store: SessionStore; // through the proxy, as the API writes
 let reader: SessionStore; // straight to Redis, to see what ran
+let prefix: string;
 
 beforeAll(async () => {
   dropper = await ReplyDropper.start(inject('redisUrl'));
@@ -29,7 +31,7 @@ afterAll(async () => {
   await dropper?.close();
 });
 beforeEach(() => {
-  const prefix = `t-${randomUUID()}`;
+  prefix = `t-${randomUUID()}`;
   store = new SessionStore(producer, { prefix, runningGraceMs: 5_000 });
   reader = new SessionStore(direct, { prefix, runningGraceMs: 5_000 });
 });
@@ -78,4 +80,15 @@ it('append (a message without a turn): the resent call does not add it twice', a
   const result = await withLostReply(append, async () => ((await reader.messages(id))?.length ?? 0) > 0);
   expect(result).toBe('ok');
   expect(await reader.messages(id)).toEqual([user('noted')]);
+});
+
+it('Idempotency-Key begin: the resent claim of a new key is still the request’s own, not "in flight"', async () => {
+  const keys = new IdempotencyStore(producer, { prefix, ttlMs: 60_000, pendingTtlMs: 60_000 });
+  const begun = await withLostReply(
+    () => keys.begin('acme', 'key-1', 'fingerprint'),
+    async () => (await direct.keys(`${prefix}:idem:*`)).length > 0,
+  );
+  expect(begun).toEqual({ kind: 'new' });
+  // Another request under the key meanwhile is still told the first one is in flight.
+  expect(await keys.begin('acme', 'key-1', 'fingerprint')).toEqual({ kind: 'in_flight' });
 });
