@@ -71,15 +71,20 @@ function send(method: string, path: string, body?: unknown): Promise<Reply> {
   });
 }
 
-/** Writes a request line byte for byte (node:http refuses control characters) and returns the status line. */
-function statusLine(target: string): Promise<string> {
+/** Writes a request line byte for byte (node:http refuses control characters); returns the status line and the body. */
+function rawGet(target: string): Promise<{ statusLine: string; contentType: string | undefined; body: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve) => {
     let out = '';
     const socket = connect(Number(port), hostname, () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
     socket.on('data', (chunk) => (out += chunk));
     socket.on('error', () => {}); // the server may reset after answering: 'close' follows
-    socket.on('close', () => resolve(out.split('\r\n')[0] ?? ''));
+    socket.on('close', () => {
+      const [head = '', body = ''] = out.split('\r\n\r\n');
+      const [statusLine = '', ...headers] = head.split('\r\n');
+      const contentType = headers.find((h) => /^content-type:/i.test(h))?.replace(/^content-type:\s*/i, '');
+      resolve({ statusLine, contentType, body });
+    });
   });
 }
 
@@ -299,17 +304,20 @@ describe('the compatibility APIs refuse it in their own shapes', () => {
   });
 });
 
-describe("request lines Node's HTTP parser refuses before Baton sees them", () => {
+describe("request lines Node's HTTP parser refuses before Express sees them: still the JSON error body", () => {
   it.each([
-    ['a NUL', '/sessions/a\u0000b', 400],
-    ['a control character', '/sessions/a\u0001b', 400],
-    ['DEL', '/sessions/a\u007fb', 400],
-    ['a tab', '/sessions/a\tb', 400],
-    ['a bare CR', '/sessions/a\rb', 400],
-    ['a space', '/sessions/a b/messages', 400],
-    ['an id of 20 000 characters', `/sessions/${'a'.repeat(20_000)}`, 431],
-  ])('%s in the path: %i', async (_name, target, status) => {
-    expect(await statusLine(target)).toBe(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}`);
+    ['a NUL', '/sessions/a\u0000b', 400, 'malformed_request'],
+    ['a control character', '/sessions/a\u0001b', 400, 'malformed_request'],
+    ['DEL', '/sessions/a\u007fb', 400, 'malformed_request'],
+    ['a tab', '/sessions/a\tb', 400, 'malformed_request'],
+    ['a bare CR', '/sessions/a\rb', 400, 'malformed_request'],
+    ['a space', '/sessions/a b/messages', 400, 'malformed_request'],
+    ['an id of 20 000 characters', `/sessions/${'a'.repeat(20_000)}`, 431, 'headers_too_large'],
+  ])('%s in the path: %i %s', async (_name, target, status, code) => {
+    const res = await rawGet(target);
+    expect(res.statusLine).toBe(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}`);
+    expect(res.contentType).toMatch(/^application\/json/);
+    expect(JSON.parse(res.body)).toEqual({ error: { code, message: expect.stringMatching(status === 400 ? /request line/ : /headers/) } });
   });
 });
 

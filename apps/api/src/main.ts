@@ -20,6 +20,7 @@ import {
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
 import { Keyring } from './http/auth.ts';
+import { answerParserErrors } from './http/parser-errors.ts';
 import { ApiMetrics } from './metrics.ts';
 import { makeWebhookUrlCheck } from './webhook-guard.ts';
 
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   });
 
   const server = app.listen(env.PORT, env.HOST);
+  answerParserErrors(server);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   logger.info({ port, redis: env.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@') }, `Baton API listening on http://localhost:${port}`);
