@@ -96,8 +96,8 @@ export class SessionService {
   /**
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.
+   * `options.request`: the request's Idempotency-Key; a retry under it gets the turn it started.
    */
-  /** `options.request`: the request's Idempotency-Key; a retry under it gets the turn it started. */
   async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string; request?: RequestKey } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
     if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');

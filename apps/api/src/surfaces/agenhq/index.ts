@@ -89,7 +89,7 @@ export function agenhqRoutes(deps: AppDeps): Router {
       const accepted = await sessions(res).sendMessage(
         id,
         { role: 'user', content: body.message, webhook: null, if_busy: 'enqueue' },
-        clientId === undefined ? { request: res.locals.requestKey } : { clientId, request: res.locals.requestKey },
+        { ...(clientId === undefined ? {} : { clientId }), request: res.locals.requestKey },
       );
       res.json(await storedEvent(sessions(res), id, accepted.turnId, accepted.queued, body.message, clientId ?? null));
     })
