@@ -92,3 +92,20 @@ it('Idempotency-Key begin: the resent claim of a new key is still the request’
   // Another request under the key meanwhile is still told the first one is in flight.
   expect(await keys.begin('acme', 'key-1', 'fingerprint')).toEqual({ kind: 'in_flight' });
 });
+
+it('finish (a worker recording a reply): the resent call is the same outcome with the next turn, not "stale"', async () => {
+  const id = await newSession();
+  const [first, next] = [randomUUID(), randomUUID()];
+  await reader.submit({ sessionId: id, turnId: first, message: user('one'), webhook: { url: 'https://example.com/hook', include_messages: false }, policy: 'reject' });
+  await reader.submit({ sessionId: id, turnId: next, message: user('two'), webhook: null, policy: 'enqueue' });
+  const claim = await reader.claim(id, first);
+  if (claim.kind !== 'ok') throw new Error(`claim: ${claim.kind}`);
+  const reply: ChatMessage = { role: 'assistant', content: 'echo: one' };
+  const finish = () => store.finish(id, first, claim.fence, { ok: true, reply });
+  const finished = await withLostReply(finish, async () => (await reader.get(id))?.turn_id === next);
+  // "stale" would leave the next turn without a job and the event unsent until the reaper came.
+  expect(finished).toEqual({ kind: 'ok', status: 'idle', notify: true, nextTurnId: next });
+  expect(await reader.messages(id)).toEqual([user('one'), reply, user('two')]);
+  // A later finish of the same turn by an outdated claim is still stale.
+  expect(await store.finish(id, first, '0', { ok: true, reply })).toEqual({ kind: 'stale' });
+});

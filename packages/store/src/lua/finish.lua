@@ -9,10 +9,16 @@
 -- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
 --       event type, '1' when server-wide webhooks want every event,
 --       stream event data JSON, stream ttl (ms)
-local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused', 'tenant')
+local fields = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'turn_webhook', 'webhook', 'paused', 'tenant', 'last_finish')
 if not fields[1] then return {'gone'} end
-if fields[1] ~= 'running' or fields[2] ~= ARGV[1] then return {'stale'} end
-if ARGV[2] ~= '*' and fields[3] ~= ARGV[2] then return {'stale'} end
+if fields[1] ~= 'running' or fields[2] ~= ARGV[1] or (ARGV[2] ~= '*' and fields[3] ~= ARGV[2]) then
+  -- This very call again (a worker's Redis client resends a command whose reply was lost to
+  -- a reconnect): the same answer as the first time, so the worker still starts the next turn.
+  local call, status, notify, next_turn = string.match(fields[8] or '', '^(.-)\n(.-)\n(.-)\n(.*)$')
+  if call ~= redis.sha1hex(ARGV[1] .. '\n' .. ARGV[2] .. '\n' .. ARGV[4]) then return {'stale'} end
+  if next_turn ~= '' then return {'ok', status, tonumber(notify), next_turn} end
+  return {'ok', status, tonumber(notify)}
+end
 local turn_webhook = fields[4] or ''
 local session_webhook = fields[5] or ''
 local status
@@ -41,10 +47,17 @@ end
 -- The next queued message starts (none while paused).
 local record = false
 if not fields[6] then record = redis.call('LPOP', KEYS[3]) end
+local next_turn = ''
 if record then
-  return {'ok', status, notify, start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[7], ARGV[9], record, ARGV[5])}
+  next_turn = start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[7], ARGV[9], record, ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
+  redis.call('PUBLISH', KEYS[4], status)
+  stream_status(KEYS[7], ARGV[9], status, ARGV[1])
 end
-redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
-redis.call('PUBLISH', KEYS[4], status)
-stream_status(KEYS[7], ARGV[9], status, ARGV[1])
+-- What this call answered, for its resend (above).
+-- The call is known by its turn, fence and reply (which holds its time).
+local call = redis.sha1hex(ARGV[1] .. '\n' .. ARGV[2] .. '\n' .. ARGV[4])
+redis.call('HSET', KEYS[1], 'last_finish', table.concat({call, status, notify, next_turn}, '\n'))
+if next_turn ~= '' then return {'ok', status, notify, next_turn} end
 return {'ok', status, notify}
