@@ -109,3 +109,13 @@ it('finish (a worker recording a reply): the resent call is the same outcome wit
   // A later finish of the same turn by an outdated claim is still stale.
   expect(await store.finish(id, first, '0', { ok: true, reply })).toEqual({ kind: 'stale' });
 });
+
+it('resume (OpenHands, V1 sandboxes): the resent call still names the turn it started, so its job gets queued', async () => {
+  const id = await newSession();
+  expect(await reader.pause(id)).toBe('ok');
+  const turnId = randomUUID();
+  await reader.submit({ sessionId: id, turnId, message: user('waiting'), webhook: null, policy: 'enqueue' });
+  const resumed = await withLostReply(() => store.resume(id), async () => (await reader.get(id))?.status === 'running');
+  expect(resumed).toEqual({ kind: 'ok', runningTurnId: turnId });
+  expect(await reader.get(id)).toMatchObject({ paused: false, turn_id: turnId, pending_messages: 0 });
+});

@@ -96,7 +96,7 @@ describe('pause and resume', () => {
     expect(later.result).toEqual({ kind: 'queued', turnId: later.turnId, runningTurnId: '' });
     expect(await store.get(id)).toMatchObject({ status: 'idle', pending_messages: 2 });
 
-    expect(await store.resume(id)).toEqual({ kind: 'ok', startedTurnId: queued.turnId });
+    expect(await store.resume(id)).toEqual({ kind: 'ok', runningTurnId: queued.turnId });
     expect(await store.get(id)).toMatchObject({ paused: false, status: 'running', turn_id: queued.turnId, pending_messages: 1 });
     // The resumed turn is in the reaper's index, in case no job is enqueued for it.
     expect(await redis.zscore(store.keys.running, id)).not.toBeNull();
@@ -106,7 +106,7 @@ describe('pause and resume', () => {
   it('resume of an idle session with nothing queued starts nothing', async () => {
     const id = await newSession();
     await store.pause(id);
-    expect(await store.resume(id)).toEqual({ kind: 'ok', startedTurnId: null });
+    expect(await store.resume(id)).toEqual({ kind: 'ok', runningTurnId: null });
     expect(await store.resume(randomUUID())).toEqual({ kind: 'not_found' });
   });
 });

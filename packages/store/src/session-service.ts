@@ -132,7 +132,8 @@ export class SessionService {
   async resume(sessionId: string): Promise<SessionView> {
     const result = await this.deps.store.resume(sessionId);
     if (result.kind !== 'ok') throw result.kind === 'archived' ? new SessionArchivedError() : new SessionNotFoundError(sessionId);
-    if (result.startedTurnId) await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.startedTurnId });
+    // Queuing a turn whose job exists does nothing; one started by a resent resume gets its job.
+    if (result.runningTurnId) await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.runningTurnId });
     return this.getSession(sessionId);
   }
 

@@ -259,8 +259,11 @@ export class SessionStore {
     return kind as 'ok' | 'not_found';
   }
 
-  /** Lifts a pause; returns the turn it started (the first queued message), if any. */
-  async resume(sessionId: string): Promise<{ kind: 'ok'; startedTurnId: string | null } | { kind: 'not_found' | 'archived' }> {
+  /**
+   * Lifts a pause, starting the first queued message if the session is idle. Returns the
+   * running turn, if any (started now, or before): the caller makes sure its job is queued.
+   */
+  async resume(sessionId: string): Promise<{ kind: 'ok'; runningTurnId: string | null } | { kind: 'not_found' | 'archived' }> {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
     // As in submit: the reaper's entry first, in case this process dies before enqueueing.
@@ -270,7 +273,7 @@ export class SessionStore {
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind !== 'ok') return { kind: kind as 'not_found' | 'archived' };
-    return { kind: 'ok', startedTurnId: turnId ?? null };
+    return { kind: 'ok', runningTurnId: turnId ?? null };
   }
 
   /**
