@@ -119,3 +119,11 @@ it('resume (OpenHands, V1 sandboxes): the resent call still names the turn it st
   expect(resumed).toEqual({ kind: 'ok', runningTurnId: turnId });
   expect(await reader.get(id)).toMatchObject({ paused: false, turn_id: turnId, pending_messages: 0 });
 });
+
+it('delete: the resent call reports the session deleted, not "not found"', async () => {
+  const id = await newSession();
+  const deleted = await withLostReply(() => store.delete(id), async () => (await reader.get(id)) === null);
+  expect(deleted).toEqual({ status: 'idle', turnId: '' });
+  // A real second delete finds nothing.
+  expect(await store.delete(id)).toBeNull();
+});

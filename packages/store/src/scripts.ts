@@ -17,7 +17,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   claim: { file: 'claim.lua', keys: 2 },
   finish: { file: 'finish.lua', keys: 7, inbox: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 8, inbox: true },
+  delete: { file: 'delete.lua', keys: 9, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },

@@ -260,8 +260,9 @@ describe('finish', () => {
     expect(await store.delete(id)).not.toBeNull();
     expect(await store.finish(id, turnId, claim.fence, { ok: true, reply: assistant('a') })).toEqual({ kind: 'gone' });
     // The finish did not bring any of the session's keys back; only the outbox, holding
-    // the turn's cancelled event for the webhook dispatcher, outlives the session.
-    expect(await keysUnder(`${prefix}:sess:*`)).toEqual([store.sessionKeys(id).outbox]);
+    // the turn's cancelled event for the webhook dispatcher, outlives the session (and, for
+    // a minute, the delete's tombstone, for a resend of that delete).
+    expect(await keysUnder(`${prefix}:sess:*`)).toEqual([`${store.sessionKeys(id).meta}:deleted`, store.sessionKeys(id).outbox]);
   });
 
   it('the reaper fence "*" finishes whatever the claims', async () => {
@@ -477,8 +478,10 @@ describe('delete', () => {
 
     expect(await store.delete(id)).toEqual({ status: 'running', turnId: running.turnId });
 
-    // Only the outbox is left: both turns ended as cancelled, for the webhook dispatcher.
-    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([k.outbox]);
+    // Only the outbox is left: both turns ended as cancelled, for the webhook dispatcher
+    // (and, for a minute, the delete's tombstone, for a resend of that delete).
+    expect(await keysUnder(`${prefix}:sess:{${id}}*`)).toEqual([`${k.meta}:deleted`, k.outbox]);
+    expect(await redis.pttl(`${k.meta}:deleted`)).toBeLessThanOrEqual(60_000);
     const events = (await redis.lrange(k.outbox, 0, -1)).map((raw) => JSON.parse(raw));
     expect(events.map((e) => [e.turn_id === running.turnId, e.type, e.error])).toEqual([
       [true, 'turn.cancelled', 'Turn cancelled'],

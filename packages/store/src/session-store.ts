@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from './connections.ts';
 import {
   type ChatMessage,
@@ -359,8 +359,8 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream];
-    const reply = (await callScript(this.redis, 'delete', keys, [this.now()])) as
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`];
+    const reply = (await callScript(this.redis, 'delete', keys, [this.now(), randomUUID()])) as
       | [string, string, string, string]
       | null;
     if (!reply) return null;
