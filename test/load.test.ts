@@ -178,8 +178,7 @@ it(`${SESSIONS} sessions × ${MESSAGES} messages, random busy policies, a worker
   const total = SESSIONS * MESSAGES;
   let answered = 0;
   let killedAt = 0;
-  let replacement: Promise<unknown> = Promise.resolve();
-  let replacementStarted = false;
+  let replacement: Promise<unknown> | null = null;
   // From 40 % of the answers on, the kill waits for a moment when the doomed worker's log
   // shows a turn it claimed less than half an echo delay ago, so the kill lands mid-turn.
   // The replacement joins at 70 %, or at once if the kill came later than that.
@@ -190,10 +189,7 @@ it(`${SESSIONS} sessions × ${MESSAGES} messages, random busy policies, a worker
       killedAt = Date.now();
       doomed.kill('SIGKILL');
     }
-    if (killedAt && answered >= Math.floor(total * 0.7) && !replacementStarted) {
-      replacementStarted = true;
-      replacement = baton.startWorker();
-    }
+    if (killedAt && answered >= Math.floor(total * 0.7) && !replacement) replacement = baton.startWorker();
   };
 
   // Each session alternates between the two API processes.
@@ -215,8 +211,7 @@ it(`${SESSIONS} sessions × ${MESSAGES} messages, random busy policies, a worker
   const postsDone = Date.now();
   expect(killedAt, 'the kill waited for a turn claimed moments before, and saw none').toBeGreaterThan(0);
   await doomed.exited; // and its output is read to the end
-  if (!replacementStarted) replacement = baton.startWorker();
-  await replacement;
+  await (replacement ?? baton.startWorker());
   // The kill landed while the worker was running turns (claimed, no result logged yet).
   const inFlightAtKill = [...new OpenTurns().update(doomed.output).open.keys()];
   expect(inFlightAtKill.length, `claimed ${doomed.count(/turn claimed/)}, finished ${doomed.count(/turn finished/)}`).toBeGreaterThan(0);
