@@ -171,6 +171,18 @@ describe('sessions and turns', () => {
     expect(all).toEqual(seen);
   });
 
+  it('sendMessage under the same idempotencyKey twice: the same turn, the message stored once', async () => {
+    const { session_id: id } = await client.createSession();
+    const first = await client.sendMessage(id, 'exactly once', { idempotencyKey: `k-${id}` });
+    const again = await client.sendMessage(id, 'exactly once', { idempotencyKey: `k-${id}` });
+    expect(again).toEqual(first);
+    await client.waitForTurn(id);
+    expect(await client.messages(id)).toEqual([
+      { role: 'user', content: 'exactly once' },
+      { role: 'assistant', content: 'echo: exactly once' },
+    ]);
+  });
+
   it('deleteSession: 204, then the session is 404 session_not_found everywhere', async () => {
     const { session_id: id } = await client.createSession();
     await client.deleteSession(id);

@@ -30,6 +30,38 @@ export interface SendOptions extends CallOptions {
   /** `reject` (default): `409 session_running` while a turn runs; `enqueue`: wait in the inbox. */
   ifBusy?: 'reject' | 'enqueue';
   webhook?: MessageInput['webhook'];
+  /**
+   * Sent as `Idempotency-Key`: a try under it that Baton already stored is answered with
+   * the turn it started, never a second one. Default: a new random key for this call, used by
+   * its own retries; pass your own to retry later yourself.
+   */
+  idempotencyKey?: string;
+  /**
+   * How many more tries (default 2) when a try got no answer, a `503 service_unavailable` or
+   * `409 idempotency_key_in_flight`, each after the answer's `Retry-After` (else 0.2 s, 0.4 s…).
+   */
+  retries?: number;
+}
+
+/** Worth trying again under the same Idempotency-Key: the first try may or may not have been stored. */
+function retriable(err: unknown): err is BatonError {
+  return err instanceof BatonError && (err.status === 0 || err.code === 'service_unavailable' || err.code === 'idempotency_key_in_flight');
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 export interface WaitOptions extends CallOptions {
@@ -93,18 +125,26 @@ export class BatonClient {
     } while (cursor);
   }
 
-  /** `POST /sessions/{id}/messages`: `202` at once; the turn runs on a worker. */
+  /**
+   * `POST /sessions/{id}/messages`: `202` at once; the turn runs on a worker. Sent under an
+   * `Idempotency-Key` and tried again when the answer is lost or Baton is briefly
+   * unavailable, so the message is stored once (see `SendOptions`).
+   */
   async sendMessage(id: string, message: MessageInput | string, options: SendOptions = {}): Promise<MessageAccepted> {
     const body: MessageInput = typeof message === 'string' ? { content: message } : { ...message };
     if (options.ifBusy !== undefined) body.if_busy = options.ifBusy;
     if (options.webhook !== undefined) body.webhook = options.webhook;
-    const res = await this.json<MessageAccepted>({
-      method: 'POST',
-      path: `${sessionPath(id)}/messages`,
-      body,
-      signal: options.signal,
-    });
-    return res.body;
+    const headers = { 'idempotency-key': options.idempotencyKey ?? globalThis.crypto.randomUUID() };
+    const retries = options.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const call = { method: 'POST', path: `${sessionPath(id)}/messages`, body, headers, signal: options.signal };
+        return (await this.json<MessageAccepted>(call)).body;
+      } catch (err) {
+        if (attempt >= retries || !retriable(err)) throw err;
+        await pause(err.retryAfterS !== undefined ? err.retryAfterS * 1000 : 200 * 2 ** attempt, options.signal);
+      }
+    }
   }
 
   /**

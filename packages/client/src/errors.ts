@@ -10,10 +10,14 @@ export class BatonError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterS?: number },
   ) {
     super(message, options);
+    if (options?.retryAfterS !== undefined) this.retryAfterS = options.retryAfterS;
   }
+
+  /** The answer's `Retry-After`, in seconds, when it had one (`503`, `429`, `409 idempotency_key_in_flight`). */
+  readonly retryAfterS?: number;
 }
 
 /** The BatonError for a non-2xx answer, from its `{error: {...}}` body when it has one. */
@@ -26,9 +30,11 @@ export async function errorFromResponse(res: Response): Promise<BatonError> {
     body = undefined;
   }
   const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+  const options = Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterS: retryAfter } : {};
   if (error && typeof error === 'object' && typeof error.code === 'string') {
     const message = typeof error.message === 'string' ? error.message : error.code;
-    return new BatonError(res.status, error.code, message, error.details);
+    return new BatonError(res.status, error.code, message, error.details, options);
   }
   const snippet = text.trim().slice(0, 200);
   return new BatonError(res.status, `http_${res.status}`, `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`);
