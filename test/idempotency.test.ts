@@ -124,6 +124,27 @@ describe('Idempotency-Key', () => {
     }
   });
 
+  it('the API dies after creating a session, before answering: a retry under the key gets that session, not a second', async () => {
+    const dying = await baton.startApi({ BATON_FAULT: 'kill:api.after-create', IDEMPOTENCY_PENDING_S: '1' });
+    const before = await sessionIds();
+    await expect(post('/sessions', { agent: 'echo' }, 'k-create-died', auth(), dying.url)).rejects.toThrow();
+    expect((await dying.exited).signal).toBe('SIGKILL');
+    const made = [...(await sessionIds())].filter((id) => !before.has(id));
+    expect(made).toHaveLength(1); // stored, though its 201 never came
+
+    const retry = await waitUntil(
+      async () => {
+        const res = await post('/sessions', { agent: 'echo' }, 'k-create-died');
+        return res.body?.error?.code !== 'idempotency_key_in_flight' && res;
+      },
+      { timeoutMs: 10_000, what: 'the dead request to free its key' },
+    );
+    expect(retry.status).toBe(201);
+    expect(retry.body.session_id).toBe(made[0]);
+    expect(retry.headers.get('location')).toBe(`/sessions/${made[0]}`);
+    expect((await sessionIds()).size).toBe(before.size + 1);
+  });
+
   it('keys are per API key: the same key under another API key is a new request', async () => {
     const mine = await post('/sessions', {}, 'k-tenant');
     const theirs = await post('/sessions', {}, 'k-tenant', auth(OTHER));
@@ -181,6 +202,18 @@ describe('Idempotency-Key', () => {
     expect(await history(session)).toEqual(['hello', 'echo: hello']);
   });
 });
+
+/** Every session id the API key KEY can list, page by page. */
+async function sessionIds(): Promise<Set<string>> {
+  const ids = new Set<string>();
+  let cursor: string | null = '';
+  while (cursor !== null) {
+    const page: Awaited<ReturnType<typeof http>> = await http(base, 'GET', `/sessions?limit=200${cursor ? `&cursor=${cursor}` : ''}`, undefined, auth());
+    for (const s of page.body as { session_id: string }[]) ids.add(s.session_id);
+    cursor = page.headers.get('x-next-cursor');
+  }
+  return ids;
+}
 
 async function waitForIdleAs(id: string) {
   const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=10`, undefined, auth());

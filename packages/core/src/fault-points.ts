@@ -5,7 +5,7 @@
  *
  * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop.
  */
-export type FaultPoint = 'api.after-state-write' | 'worker.after-agent-reply' | 'worker.after-claim' | 'worker.after-finish';
+export type FaultPoint = 'api.after-state-write' | 'api.after-create' | 'worker.after-agent-reply' | 'worker.after-claim' | 'worker.after-finish';
 
 export type FaultHook = (point: FaultPoint) => void;
 

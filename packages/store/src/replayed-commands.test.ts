@@ -127,3 +127,16 @@ it('delete: the resent call reports the session deleted, not "not found"', async
   // A real second delete finds nothing.
   expect(await store.delete(id)).toBeNull();
 });
+
+it('the session id recorded under an Idempotency-Key: a resent record keeps the id it proposed', async () => {
+  const request = { key: 'create-key', fingerprint: 'fp' };
+  const proposed = randomUUID();
+  const recorded = await withLostReply(
+    () => store.sessionIdFor('acme', request, proposed),
+    async () => (await direct.keys(`${prefix}:idem:*`)).length > 0,
+  );
+  expect(recorded).toBe(proposed);
+  // Later tries under the key get that id; another request under it gets none.
+  expect(await store.sessionIdFor('acme', request, randomUUID())).toBe(proposed);
+  expect(await store.sessionIdFor('acme', { ...request, fingerprint: 'other' }, randomUUID())).toBeNull();
+});

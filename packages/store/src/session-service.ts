@@ -56,8 +56,12 @@ export class SessionService {
     this.fault = deps.fault ?? noFault;
   }
 
+  /**
+   * `request`: the request's Idempotency-Key (when no `sessionId` is given). The new id is
+   * recorded under it first, so a retry after a lost answer gets the session made then.
+   */
   async createSession(
-    input: CreateSessionRequest & { sessionId?: string; tenant?: string; attributes?: Record<string, string> },
+    input: CreateSessionRequest & { sessionId?: string; tenant?: string; attributes?: Record<string, string>; request?: RequestKey },
   ): Promise<SessionView> {
     const agent = input.agent ?? this.deps.defaultAgent;
     const missing = this.deps.agents[agent];
@@ -65,19 +69,29 @@ export class SessionService {
       throw new ValidationError([{ path: 'body.agent', message: `agent "${agent}" is not configured on this server: ${missing}` }]);
     }
     if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
+    const tenant = input.tenant ?? '';
+    let sessionId = input.sessionId ?? newSessionId();
+    if (input.request && input.sessionId === undefined) {
+      const recorded = await this.deps.store.sessionIdFor(tenant, input.request, sessionId);
+      if (recorded === null) throw new IdempotencyKeyReusedError();
+      sessionId = recorded;
+      // A session already there is this request's own, made by a try whose answer was lost.
+      const existing = await this.deps.store.get(sessionId);
+      if (existing?.tenant === tenant) return existing;
+    }
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
-    const sessionId = input.sessionId ?? newSessionId();
     const created = await this.deps.store.create({
       sessionId,
       agent,
-      tenant: input.tenant ?? '',
+      tenant,
       state: input.state.map(compactMessage),
       webhook: input.webhook ?? null,
       attributes: input.attributes ?? {},
     });
     if (!created) throw new SessionExistsError(sessionId);
+    this.fault('api.after-create');
     return (await this.deps.store.get(sessionId)) as SessionView;
   }
 

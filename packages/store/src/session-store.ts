@@ -141,6 +141,24 @@ export class SessionStore {
     return created;
   }
 
+  /**
+   * The id a session created under this Idempotency-Key gets: `proposed` the first time,
+   * recorded before the session is made, so a retry of a create whose answer was lost finds
+   * the session its first try made instead of making another. Null when the key came with a
+   * different request.
+   */
+  async sessionIdFor(tenant: string, request: RequestKey, proposed: string): Promise<string | null> {
+    const digest = createHash('sha256').update(request.key).digest('base64url');
+    const key = `${this.options.prefix}:idem:${tenant || '-'}:${digest}:session`;
+    const value = `${request.fingerprint}\n${proposed}`;
+    // A resent SET after a lost reply finds its own value: the same id either way.
+    const set = await this.redis.set(key, value, 'PX', this.options.requestTtlMs ?? DAY_MS, 'NX');
+    const stored = set === 'OK' ? value : await this.redis.get(key);
+    if (stored === null) return proposed; // expired in between: nothing to find
+    const [fingerprint, id] = stored.split('\n') as [string, string];
+    return fingerprint === request.fingerprint ? id : null;
+  }
+
   /** How many sessions there are: all of them, or one tenant's. */
   async count(tenant = ''): Promise<number> {
     return this.redis.zcard(tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex);

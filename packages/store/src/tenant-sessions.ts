@@ -47,7 +47,7 @@ export class TenantSessions {
     if ((await this.store.tenantOf(sessionId)) !== this.tenant) throw new SessionNotFoundError(sessionId);
   }
 
-  createSession(input: CreateSessionRequest & { sessionId?: string; attributes?: Record<string, string> }): Promise<SessionView> {
+  createSession(input: CreateSessionRequest & { sessionId?: string; attributes?: Record<string, string>; request?: RequestKey }): Promise<SessionView> {
     return this.service.createSession({ ...input, tenant: this.tenant });
   }
 

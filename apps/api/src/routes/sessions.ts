@@ -65,7 +65,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router
     .route('/sessions')
     .post(async (req, res) => {
-      const view = await sessions(res).createSession(createBody(req));
+      const view = await sessions(res).createSession({ ...createBody(req), request: res.locals.requestKey });
       res.status(201).location(`/sessions/${view.session_id}`).json(sessionResponse(view));
     })
     .get(async (req, res) => {
