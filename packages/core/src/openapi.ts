@@ -349,8 +349,8 @@ const IDEMPOTENCY_KEY_PARAM = {
   required: false,
   description:
     'Makes a retry safe: the same key with the same request replays the first response (`Idempotent-Replayed: true`) and runs nothing; ' +
-    'kept `IDEMPOTENCY_TTL_S` (24 h) per API key. A message\'s turn is recorded under the key with the turn itself, ' +
-    'so a retry after a lost answer (a 5xx, a dropped connection) gets the stored turn instead of a second one.',
+    'kept `IDEMPOTENCY_TTL_S` (24 h) per API key. A message\'s turn (and a new session\'s id) is recorded under the key as it is stored, ' +
+    'so a retry after a lost answer (a 5xx, a dropped connection) gets the stored turn or session instead of a second one.',
   schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
 
