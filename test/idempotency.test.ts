@@ -24,7 +24,8 @@ beforeAll(async () => {
   });
   base = (await baton.startApi()).url;
   // A second API process that stalls (event loop blocked) right after storing a turn, before answering.
-  slow = (await baton.startApi({ BATON_FAULT: 'block:api.after-state-write:5000' })).url;
+  // Its blocked event loop cannot renew its hold on a key: a hold of 30 s outlasts the block.
+  slow = (await baton.startApi({ BATON_FAULT: 'block:api.after-state-write:5000', IDEMPOTENCY_PENDING_S: '30' })).url;
 });
 afterAll(() => baton?.stop());
 
@@ -82,7 +83,9 @@ describe('Idempotency-Key', () => {
     const during = await post(`/sessions/${session}/messages`, { content: 'slow' }, 'k-flight');
     expect(during.status).toBe(409);
     expect(during.body.error.code).toBe('idempotency_key_in_flight');
-    expect(during.headers.get('retry-after')).toBe('1');
+    // Retry-After: when the first request's hold lapses, unless renewed (at most 30 s).
+    expect(Number(during.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(during.headers.get('retry-after'))).toBeLessThanOrEqual(30);
     const first = await stalled;
     expect(first.status).toBe(202);
     const after = await post(`/sessions/${session}/messages`, { content: 'slow' }, 'k-flight');

@@ -68,8 +68,8 @@ export const ApiEnv = CommonEnv.extend({
   MAX_WAITERS: int(10_000, 1),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),
-  /** How long a request under an Idempotency-Key holds the key before a retry may run (its API died, say). */
-  IDEMPOTENCY_PENDING_S: int(60, 1),
+  /** How long a request's hold on its Idempotency-Key lasts unless renewed (its API process renews it while the request runs). */
+  IDEMPOTENCY_PENDING_S: int(5, 1),
   /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
   API_KEYS: z
     .string()

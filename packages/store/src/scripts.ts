@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connections.ts';
 
-type ScriptName = 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
+type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -10,6 +10,7 @@ type ScriptName = 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'r
  * reaper-index helper of running.lua.
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean }> = {
+  idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
   create: { file: 'create.lua', keys: 2 },
   submit: { file: 'submit.lua', keys: 6, stream: true, running: true },
   // The same script with the reaper's index as a seventh key (one Redis server only).

@@ -39,10 +39,22 @@ function replayedHeaders(res: Response): Record<string, string> {
  * - the same key and the same request (method, path and body) replays that response
  *   (status, Location, body) with `Idempotent-Replayed: true`, and runs nothing;
  * - the same key with a different request: 422 `idempotency_key_reused`;
- * - while the first is still running: 409 `idempotency_key_in_flight` with Retry-After.
+ * - while the first is still running: 409 `idempotency_key_in_flight`, with a Retry-After
+ *   of when its hold lapses unless renewed.
+ * A running request renews its hold (every third of IDEMPOTENCY_PENDING_S, all such requests
+ * of this process together), so the hold of a process that died lapses soon after.
  * A 5xx, 408, 409 or 429 answer frees the key, so a retry runs the request again.
  */
 export function idempotency(store: IdempotencyStore, logger: Logger): RequestHandler {
+  /** The holds of this process's running requests, by owner id. */
+  const holds = new Map<string, { tenant: string; key: string }>();
+  const renewAll = () => {
+    for (const [owner, { tenant, key }] of holds) {
+      store.renew(tenant, key, owner).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency hold not renewed'));
+    }
+  };
+  setInterval(renewAll, Math.max(50, store.options.pendingTtlMs / 3)).unref();
+
   const handle: RequestHandler = async (req, res, next) => {
     const header = req.get('idempotency-key') as string;
     try {
@@ -55,13 +67,16 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
       if (begun.kind === 'mismatch') throw new IdempotencyKeyReusedError();
       if (begun.kind === 'in_flight') {
         throw new AppError(409, 'idempotency_key_in_flight', `${FIELD}: a request with this key is still being processed; retry shortly`, {
-          headers: { 'retry-after': '1' },
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) },
         });
       }
       if (begun.kind === 'replay') {
         const { status, headers, body } = begun.response;
         return void res.status(status).set(headers).set('idempotent-replayed', 'true').send(body);
       }
+      const { owner } = begun;
+      holds.set(owner, { tenant, key });
+      res.once('close', () => holds.delete(owner));
       // A message records its turn under the key too, with the turn itself (`RequestKey`).
       res.locals.requestKey = { key, fingerprint } satisfies RequestKey;
       const send = res.json.bind(res);
@@ -70,7 +85,7 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
         const status = res.statusCode;
         const saved = keeps(status)
           ? store.complete(tenant, key, fingerprint, { status, headers: replayedHeaders(res), body: JSON.stringify(body) })
-          : store.abandon(tenant, key);
+          : store.abandon(tenant, key, owner);
         saved
           .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency record not saved'))
           .finally(() => send(body));
