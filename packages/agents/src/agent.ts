@@ -27,3 +27,57 @@ export class AgentError extends Error {
     this.name = 'AgentError';
   }
 }
+
+/** What an agent asks a person for: the turn stops until `POST /sessions/{id}/resume`. */
+export interface InterruptRequest {
+  type: 'tool_approval' | 'user_input';
+  payload: unknown;
+}
+
+/** A recorded interrupt, as `GET /sessions/{id}` shows it. */
+export interface Interrupt extends InterruptRequest {
+  interrupt_id: string;
+}
+
+/** The input of one step of a turn (issue "Agents that do real work"). */
+export interface StepInput {
+  sessionId: string;
+  turnId: string;
+  /**
+   * The history so far, oldest first: everything before the turn, the turn's user message,
+   * and every message this turn's earlier steps recorded (also those recorded by a worker
+   * that died: a step whose messages are recorded never runs again).
+   */
+  messages: ChatMessage[];
+  /** Aborted on cancel, on the turn's time limit and on worker shutdown. */
+  signal: AbortSignal;
+  /** Told each piece of the step's reply text as it is produced, when the agent streams. */
+  onDelta?: (text: string) => void;
+  /** The session's agent settings (`config` at create, validated against the agent's schema). */
+  config: Record<string, unknown>;
+  /** The `user_params` of the message that started the turn, if any. */
+  userParams?: Record<string, unknown>;
+  /** Set on the first step after a resume: the interrupt the turn stopped at and the person's answer. */
+  resume?: { interrupt: Interrupt; value: unknown };
+  /** How many steps of this turn ran before this one (recorded ones, across workers). */
+  stepIndex: number;
+}
+
+/** What one step produced. */
+export interface StepResult {
+  /** Recorded in order, together, by one fenced script, before the next step starts. */
+  messages: ChatMessage[];
+  /** The turn stops for a person (after `messages` are recorded). */
+  interrupt?: InterruptRequest;
+  /** The turn is over: its last message is the reply. */
+  done: boolean;
+}
+
+/**
+ * An agent that runs a turn as a loop of steps. The worker calls `step` until it answers
+ * `done` or an interrupt, recording each step's messages as they come.
+ */
+export interface StepAgent {
+  readonly name: string;
+  step(input: StepInput): Promise<StepResult>;
+}
