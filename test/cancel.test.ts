@@ -17,7 +17,9 @@ beforeAll(async () => {
   receiver = await Receiver.start();
   baton = await Baton.start({
     redisUrl: inject('redisUrl'),
-    env: { WEBHOOK_ALLOW_PRIVATE: 'true' },
+    // The reaper delivers the events of turns that never left a deleted session's queue (it
+    // looks RUNNING_GRACE_MS after the DELETE).
+    env: { WEBHOOK_ALLOW_PRIVATE: 'true', RUNNING_GRACE_MS: '1000', REAPER_INTERVAL_MS: '200' },
     workerEnv: { ECHO_DELAY_MS: '20000' },
   });
   base = baton.url;
@@ -83,6 +85,46 @@ describe('if_busy: "interrupt"', () => {
     const sent = await send(id, { content: 'hello', if_busy: 'interrupt' });
     expect(sent).toEqual({ session_id: id, status: 'running', turn_id: expect.any(String), queued: false });
     await http(base, 'DELETE', `/sessions/${id}`);
+  });
+});
+
+/** Every turn that got a 202 ends, and says so once, also when it never left the queue. */
+describe('queued turns of a deleted or archived session', () => {
+  const ended = (turnId: string) => receiver.requests.filter((r) => r.json?.turn_id === turnId);
+
+  it('DELETE of a paused session: each queued turn gets its one turn.cancelled webhook', async () => {
+    const id = await createSession(base);
+    expect((await http(base, 'POST', `/api/conversations/${id}/pause`)).status).toBe(200);
+    const hook = { url: `${receiver.url}/paused` };
+    const queued = [await send(id, { content: 'a', if_busy: 'enqueue', webhook: hook }), await send(id, { content: 'b', if_busy: 'enqueue', webhook: hook })];
+    for (const q of queued) expect(q).toMatchObject({ queued: true });
+    expect((await http(base, 'DELETE', `/sessions/${id}`)).status).toBe(204);
+
+    // No worker runs a turn of this session: the reaper delivers the events.
+    await waitUntil(() => queued.every((q) => ended(q.turn_id).length > 0), { timeoutMs: 15_000, what: 'both turn.cancelled webhooks' });
+    for (const q of queued) {
+      expect(ended(q.turn_id).map((r) => r.json)).toEqual([
+        expect.objectContaining({ type: 'turn.cancelled', session_id: id, status: 'idle', error: 'Turn cancelled' }),
+      ]);
+    }
+  });
+
+  it('OpenHands V1: deleting the sandbox ends the queued turn as cancelled (one webhook), not pending for ever', async () => {
+    const task = (await http(base, 'POST', '/api/v1/app-conversations', { initial_message: { content: [{ type: 'text', text: 'first' }] } })).body;
+    const id = task.app_conversation_id as string;
+    await waitUntilStarted(id, ['first']);
+    const queued = await send(id, { content: 'second', if_busy: 'enqueue', webhook: { url: `${receiver.url}/archived` } });
+    expect(queued).toMatchObject({ queued: true });
+
+    expect((await http(base, 'DELETE', `/api/v1/sandboxes/${task.sandbox_id}`)).status).toBe(200);
+    await waitUntil(() => ended(queued.turn_id).length > 0, { timeoutMs: 15_000, what: 'the queued turn’s webhook' });
+    // The running turn is cancelled too (its sandbox is gone); nothing is left pending.
+    expect(await waitForIdle(base, id, 10)).toMatchObject({ status: 'idle', error: 'Turn cancelled', pending_messages: 0 });
+    expect(ended(queued.turn_id).map((r) => r.json)).toEqual([
+      expect.objectContaining({ type: 'turn.cancelled', session_id: id, status: 'idle', error: 'Turn cancelled' }),
+    ]);
+    // Its message stays in the conversation, its turn shown as cancelled.
+    expect(await contents(id)).toEqual(['first', 'second']);
   });
 });
 
