@@ -128,6 +128,20 @@ it('delete: the resent call reports the session deleted, not "not found"', async
   expect(await store.delete(id)).toBeNull();
 });
 
+it('delete: a resent call after the id was used again leaves the new session alone', async () => {
+  const id = await newSession();
+  const deleted = await withLostReply(
+    () => store.delete(id),
+    async () => {
+      if ((await reader.get(id)) !== null) return false;
+      // Before the resend arrives, another session is made with the id.
+      return reader.create({ sessionId: id, agent: 'echo', tenant: '', state: [user('new')] });
+    },
+  );
+  expect(deleted).toEqual({ status: 'idle', turnId: '' });
+  expect(await reader.messages(id)).toEqual([user('new')]);
+});
+
 it('the session id recorded under an Idempotency-Key: a resent record keeps the id it proposed', async () => {
   const request = { key: 'create-key', fingerprint: 'fp' };
   const proposed = { sessionId: randomUUID(), incarnation: randomUUID() };

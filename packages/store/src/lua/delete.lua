@@ -8,14 +8,13 @@
 -- ARGV: now, this call's id (random: a resend of the call carries the same)
 -- Cancelled events are always recorded: whether any webhook wants them is up to the
 -- workers' configuration (server-wide endpoints), not this process's.
+-- This very call again (the API's Redis client resends a command whose reply was lost to
+-- a reconnect): the same answer as the first time, from the tombstone it left. Checked
+-- first: a session made with this id meanwhile is another one, and stays.
+local call, created, status, turn, tenant = string.match(redis.call('GET', KEYS[9]) or '', '^(.-)\n(.-)\n(.-)\n(.-)\n(.*)$')
+if call == ARGV[2] then return {created, status, turn, tenant} end
 local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook', 'tenant', 'incarnation')
-if not f[1] then
-  -- This very call again (the API's Redis client resends a command whose reply was lost to
-  -- a reconnect): the same answer as the first time, from the tombstone it left.
-  local call, created, status, turn, tenant = string.match(redis.call('GET', KEYS[9]) or '', '^(.-)\n(.-)\n(.-)\n(.-)\n(.*)$')
-  if call == ARGV[2] then return {created, status, turn, tenant} end
-  return false
-end
+if not f[1] then return false end
 local session = {tenant = f[6] or '', webhook = f[5] or '', incarnation = f[7] or ''}
 if f[2] == 'running' then cancelled_event(KEYS[5], f[3], f[4] or '', ARGV[1], 0, session) end
 for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
