@@ -15,6 +15,7 @@ import {
   makeProducerConnection,
   makeWorkerConnection,
   waitForReady,
+  checkRedisSettings,
   coalesceWrites,
 } from '@baton/store';
 import { buildApp } from './app.ts';
@@ -39,6 +40,9 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // Refuses to start when Redis may evict Baton's keys; warns when it persists nothing.
+  const settings = await checkRedisSettings(redis, { allowEviction: env.REDIS_ALLOW_EVICTION });
+  for (const warning of settings.warnings) logger.warn(warning);
   // The commands of one event-loop turn leave in one socket write (the subscriber's are few).
   coalesceWrites(redis);
 

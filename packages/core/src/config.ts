@@ -14,6 +14,8 @@ const bool = (def: boolean) =>
 
 export const CommonEnv = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Start even when Redis's maxmemory-policy is not `noeviction` (a full Redis then deletes Baton's keys). */
+  REDIS_ALLOW_EVICTION: bool(false),
   BATON_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
