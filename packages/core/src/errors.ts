@@ -102,6 +102,22 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/** Seconds a client is told to wait when Redis is full: memory comes back by expiry or an operator, not at once. */
+export const STORAGE_FULL_RETRY_AFTER_S = 5;
+
+/**
+ * Redis refused a write because it is at `maxmemory` (`noeviction`): nothing of the
+ * request was stored (each script is refused before its first write). Retry later.
+ */
+export class StorageFullError extends AppError {
+  constructor(cause?: unknown) {
+    super(503, 'storage_full', 'The session store is full (Redis is at maxmemory); nothing was stored: retry later', {
+      cause,
+      headers: { 'retry-after': String(STORAGE_FULL_RETRY_AFTER_S) },
+    });
+  }
+}
+
 /** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
 export class WebhookUrlError extends AppError {
   constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {

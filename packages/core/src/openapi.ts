@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
   service_unavailable: { status: 503, when: 'Redis is unreachable (`Retry-After: 1`); a request sent while it is down was not accepted' },
   too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls (`Retry-After: 1`)' },
+  storage_full: { status: 503, when: 'Redis is full (`maxmemory` reached under `noeviction`): nothing was stored (`Retry-After: 5`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -404,6 +405,7 @@ function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
     codes.add('service_unavailable');
   }
   if (route.method === 'post') for (const code of ['idempotency_key_invalid', 'idempotency_key_in_flight', 'idempotency_key_reused'] as const) codes.add(code);
+  if (!route.public && (route.method === 'post' || route.method === 'put')) codes.add('storage_full');
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     if (!codes.has(code)) continue;

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RedisClient } from './connections.ts';
+import { type RedisClient, isRedisFull } from './connections.ts';
 import {
   type ChatMessage,
   type SessionStatus,
@@ -135,7 +135,12 @@ export class SessionStore {
     const replies = (await inOrder(this.redis, [
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
       () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]),
-    ])) as number[];
+    ]).catch(async (err: unknown) => {
+      // Redis filled up (OOM) between the index entries and the session: take the entries
+      // back (ZREM is allowed at maxmemory), so a count or listing holds no trace of it.
+      if (isRedisFull(err)) await Promise.all(indexes.map((index) => this.redis.zrem(index, member))).catch(() => undefined);
+      throw err;
+    })) as number[];
     const created = replies[replies.length - 1] === 1;
     if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
     return created;
