@@ -16,6 +16,7 @@ import {
   makeWorkerConnection,
   waitForReady,
   checkRedisSettings,
+  ReplicaWait,
   coalesceWrites,
 } from '@baton/store';
 import { buildApp } from './app.ts';
@@ -71,6 +72,9 @@ async function main(): Promise<void> {
     maxSessions: env.MAX_SESSIONS,
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
+    ...(env.REDIS_WAIT_REPLICAS > 0
+      ? { replicas: new ReplicaWait(redis, { prefix: env.BATON_PREFIX, replicas: env.REDIS_WAIT_REPLICAS, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS }) }
+      : {}),
   });
   const shutdown = new AbortController();
   // Every waiting long-poll listens for shutdown; there is no leak to warn about.

@@ -117,6 +117,27 @@ describe('parseEnv(ApiEnv)', () => {
       expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '0' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
     });
   });
+
+  describe('Redis durability settings', () => {
+    it('defaults: eviction refused, no WAIT', () => {
+      expect(parseEnv(ApiEnv, {})).toMatchObject({ REDIS_ALLOW_EVICTION: false, REDIS_WAIT_REPLICAS: 0, REDIS_WAIT_TIMEOUT_MS: 1000 });
+      expect(parseEnv(WorkerEnv, { REDIS_ALLOW_EVICTION: 'true' }).REDIS_ALLOW_EVICTION).toBe(true);
+    });
+
+    it('rejects REDIS_WAIT_TIMEOUT_MS=0 with REDIS_WAIT_REPLICAS set: WAIT 0 would block for ever', () => {
+      const message = configError(() => parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '0' }));
+      expect(message).toMatch(/^ {2}REDIS_WAIT_TIMEOUT_MS: must be at least 1 when REDIS_WAIT_REPLICAS is set/m);
+    });
+
+    it('accepts a timeout of 0 while WAIT is off, and any positive timeout with it on', () => {
+      expect(parseEnv(ApiEnv, { REDIS_WAIT_TIMEOUT_MS: '0' }).REDIS_WAIT_TIMEOUT_MS).toBe(0);
+      expect(parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '250' })).toMatchObject({ REDIS_WAIT_REPLICAS: 2, REDIS_WAIT_TIMEOUT_MS: 250 });
+    });
+
+    it('rejects a negative replica count', () => {
+      expect(configError(() => parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '-1' }))).toMatch(/^ {2}REDIS_WAIT_REPLICAS: /m);
+    });
+  });
 });
 
 describe('parseEnv(WorkerEnv)', () => {

@@ -85,10 +85,19 @@ export const ApiEnv = CommonEnv.extend({
   READY_WAIT_MS: int(500, 0),
   /** Bull Board shows the queues but offers no actions (retry, clean, add...) unless `false`. */
   ADMIN_BOARD_READONLY: bool(true),
+  /** Strict durability: replicas that must acknowledge an accepting write (WAIT) before its 201/202; 0: off. */
+  REDIS_WAIT_REPLICAS: int(0),
+  /** How long that WAIT may take; fewer replicas by then: 503 `replication_timeout`. */
+  REDIS_WAIT_TIMEOUT_MS: int(1_000),
 })
   .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
     path: ['LONG_POLL_DEFAULT_S'],
+  })
+  // WAIT with a timeout of 0 blocks for ever: with replicas to wait for, a time limit is required.
+  .refine((env) => env.REDIS_WAIT_REPLICAS === 0 || env.REDIS_WAIT_TIMEOUT_MS > 0, {
+    message: 'must be at least 1 when REDIS_WAIT_REPLICAS is set (0 would wait for ever)',
+    path: ['REDIS_WAIT_TIMEOUT_MS'],
   })
   .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;

@@ -22,6 +22,7 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import type { RequestKey, SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
 
 export interface SessionServiceDeps {
@@ -34,6 +35,8 @@ export interface SessionServiceDeps {
   /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
   checkWebhookUrl?: (url: string, path: string) => Promise<void>;
   fault?: FaultHook;
+  /** `REDIS_WAIT_REPLICAS`: accepted turns and new sessions are answered only once replicated. */
+  replicas?: ReplicaWait;
 }
 
 export interface Accepted {
@@ -92,6 +95,7 @@ export class SessionService {
     });
     if (!created) throw new SessionExistsError(sessionId);
     this.fault('api.after-create');
+    await this.deps.replicas?.confirm(sessionId);
     return (await this.deps.store.get(sessionId)) as SessionView;
   }
 
@@ -194,8 +198,10 @@ export class SessionService {
       case 'reused':
         throw new IdempotencyKeyReusedError();
       case 'queued':
+        await this.deps.replicas?.confirm(sessionId);
         return { sessionId, turnId: result.turnId, queued: true };
       case 'interrupting':
+        await this.deps.replicas?.confirm(sessionId);
         return { sessionId, turnId: result.turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
     }
     const { turnId } = result;
@@ -203,6 +209,8 @@ export class SessionService {
     // The turn is stored, its running-index entry first: if the enqueue fails (Redis went
     // away a moment ago), the reaper enqueues it once Redis answers. It is accepted either way.
     await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId }).catch(() => undefined);
+    // Strict mode: the turn (and on one server its job) is on the replicas before the 202.
+    await this.deps.replicas?.confirm(sessionId);
     return { sessionId, turnId, queued: false };
   }
 
