@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiEnv, ConfigError, WorkerEnv, parseEnv } from './config.ts';
+import { ApiEnv, ConfigError, StartEnv, WorkerEnv, parseEnv } from './config.ts';
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configError(fn: () => unknown): string {
@@ -198,5 +198,16 @@ describe('parseEnv(WorkerEnv)', () => {
       expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300000' }).STALLED_INTERVAL_MS).toBe(300_000);
       expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
     });
+  });
+});
+
+describe('parseEnv(StartEnv) (npm start)', () => {
+  it('defaults the private Redis to appendfsync everysec and takes always', () => {
+    expect(parseEnv(StartEnv, {}).REDIS_APPENDFSYNC).toBe('everysec');
+    expect(parseEnv(StartEnv, { REDIS_APPENDFSYNC: 'always', REDIS_PORT: '7001' })).toMatchObject({ REDIS_APPENDFSYNC: 'always', REDIS_PORT: 7001 });
+  });
+
+  it('rejects an appendfsync Redis does not know, naming the variable', () => {
+    expect(configError(() => parseEnv(StartEnv, { REDIS_APPENDFSYNC: 'sometimes' }))).toMatch(/^ {2}REDIS_APPENDFSYNC: /m);
   });
 });

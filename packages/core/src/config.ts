@@ -129,6 +129,15 @@ export const WorkerEnv = CommonEnv.extend({
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
+/** `npm start` (scripts/start.ts): where its private redis-server keeps its data, its port, and how often it fsyncs. */
+export const StartEnv = z.object({
+  BATON_DATA_DIR: z.string().optional(),
+  REDIS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** The private Redis's `appendfsync`: `always` loses no accepted turn in a host crash, at a cost per write (see README, Durability modes). */
+  REDIS_APPENDFSYNC: z.enum(['always', 'everysec', 'no']).default('everysec'),
+});
+export type StartEnv = z.infer<typeof StartEnv>;
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
