@@ -122,6 +122,22 @@ describe('Redis at maxmemory', () => {
     ]);
   });
 
+  it('OpenHands V1 start whose first message no longer fits: 503 storage_full, and the conversation and sandbox it made are taken back', async () => {
+    const before = await snapshot();
+    // Room for the conversation, not for its ~600 KB first message (a command's own bytes count while Redis checks).
+    const used = Number(/^used_memory:(\d+)/m.exec(await filler.info('memory'))?.[1]);
+    await filler.config('SET', 'maxmemory', String(used + 256 * 1024));
+    const text = 'y'.repeat(600 * 1024);
+    const v1 = await http(baton.url, 'POST', '/api/v1/app-conversations', { initial_message: { content: [{ type: 'text', text }] } });
+    expectStorageFull(v1, 'V1 start with a large first message');
+    const after = await snapshot();
+    // Only the deleted conversation's tombstone (a minute's trace that makes a resent delete answer alike) is new.
+    const added = [...after.keys()].filter((k) => !before.has(k));
+    expect(added).toEqual([expect.stringMatching(new RegExp(`^${baton.prefix}:sess:\\{[0-9a-f-]+\\}:deleted$`))]);
+    for (const [k, dump] of before) expect(after.get(k), k).toBe(dump);
+    expect((await http(baton.url, 'GET', '/api/v1/app-conversations/search')).body.items).toHaveLength(0);
+  });
+
   it('@baton/client retries a 503 storage_full after its Retry-After, under the same Idempotency-Key', async () => {
     const sid = await createSession(baton.url);
     await fill();
