@@ -138,6 +138,18 @@ describe('Redis at maxmemory', () => {
     expect((await http(baton.url, 'GET', '/api/v1/app-conversations/search')).body.items).toHaveLength(0);
   });
 
+  it('native POST /sessions whose history no longer fits: 503 storage_full, no index entry, no Idempotency-Key record', async () => {
+    const before = await snapshot();
+    const used = Number(/^used_memory:(\d+)/m.exec(await filler.info('memory'))?.[1]);
+    await filler.config('SET', 'maxmemory', String(used + 256 * 1024));
+    const state = [{ role: 'user', content: 'z'.repeat(600 * 1024) }];
+    const res = await http(baton.url, 'POST', '/sessions', { state }, { 'idempotency-key': `big-${randomUUID()}` });
+    expectStorageFull(res, 'create with a large history');
+    const after = await snapshot();
+    expect([...after.keys()]).toEqual([...before.keys()]);
+    for (const [k, dump] of before) expect(after.get(k), k).toBe(dump);
+  });
+
   it('@baton/client retries a 503 storage_full after its Retry-After, under the same Idempotency-Key', async () => {
     const sid = await createSession(baton.url);
     await fill();

@@ -22,6 +22,7 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import type { RequestKey, SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
+import { isRedisFull } from './connections.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
 
@@ -74,6 +75,8 @@ export class SessionService {
     if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
     const tenant = input.tenant ?? '';
     let sessionId = input.sessionId ?? newSessionId();
+    /** This call's own id: only a record holding it is this call's to take back. */
+    const proposed = sessionId;
     if (input.request && input.sessionId === undefined) {
       const recorded = await this.deps.store.sessionIdFor(tenant, input.request, sessionId);
       if (recorded === null) throw new IdempotencyKeyReusedError();
@@ -85,14 +88,20 @@ export class SessionService {
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
-    const created = await this.deps.store.create({
-      sessionId,
-      agent,
-      tenant,
-      state: input.state.map(compactMessage),
-      webhook: input.webhook ?? null,
-      attributes: input.attributes ?? {},
-    });
+    const created = await this.deps.store
+      .create({
+        sessionId,
+        agent,
+        tenant,
+        state: input.state.map(compactMessage),
+        webhook: input.webhook ?? null,
+        attributes: input.attributes ?? {},
+      })
+      .catch(async (err: unknown) => {
+        // Redis is full: the id recorded under the Idempotency-Key goes too, so nothing is left.
+        if (input.request && isRedisFull(err)) await this.deps.store.forgetSessionId(tenant, input.request, proposed).catch(() => undefined);
+        throw err;
+      });
     if (!created) throw new SessionExistsError(sessionId);
     this.fault('api.after-create');
     await this.deps.replicas?.confirm(sessionId);

@@ -165,6 +165,14 @@ export class SessionStore {
   }
 
   /** How many sessions there are: all of them, or one tenant's. */
+  /** Takes back the id `sessionIdFor` recorded for `proposed`, when making that session failed (Redis full). */
+  async forgetSessionId(tenant: string, request: RequestKey, proposed: string): Promise<void> {
+    const digest = createHash('sha256').update(request.key).digest('base64url');
+    const key = `${this.options.prefix}:idem:${tenant || '-'}:${digest}:session`;
+    // `proposed` is this request's own random id: a record holding it is this request's.
+    if ((await this.redis.get(key)) === `${request.fingerprint}\n${proposed}`) await this.redis.del(key);
+  }
+
   async count(tenant = ''): Promise<number> {
     return this.redis.zcard(tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex);
   }
