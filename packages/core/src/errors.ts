@@ -102,6 +102,39 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/** Seconds a client is told to wait when Redis is full: memory comes back by expiry or an operator, not at once. */
+export const STORAGE_FULL_RETRY_AFTER_S = 5;
+
+/**
+ * Redis refused a write because it is at `maxmemory` (`noeviction`): nothing of the
+ * request was stored (each script is refused before its first write). Retry later.
+ */
+export class StorageFullError extends AppError {
+  constructor(cause?: unknown) {
+    super(503, 'storage_full', 'The session store is full (Redis is at maxmemory); nothing was stored: retry later', {
+      cause,
+      headers: { 'retry-after': String(STORAGE_FULL_RETRY_AFTER_S) },
+    });
+  }
+}
+
+/**
+ * `REDIS_WAIT_REPLICAS`: fewer replicas than asked acknowledged the accepting write within
+ * `REDIS_WAIT_TIMEOUT_MS`. The write is on the master (a failover may lose it): retry under
+ * the same Idempotency-Key, which answers the same turn or session once it is replicated.
+ */
+export class ReplicationTimeoutError extends AppError {
+  constructor(acked: number, wanted: number, timeoutMs: number) {
+    super(
+      503,
+      'replication_timeout',
+      `The write reached Redis but ${acked} of ${wanted} replicas acknowledged it within ${timeoutMs} ms (REDIS_WAIT_REPLICAS); ` +
+        'retry with the same Idempotency-Key to get the same result once it is replicated',
+      { headers: { 'retry-after': '1' } },
+    );
+  }
+}
+
 /** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
 export class WebhookUrlError extends AppError {
   constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {

@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
   service_unavailable: { status: 503, when: 'Redis is unreachable (`Retry-After: 1`); a request sent while it is down was not accepted' },
   too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls and event streams (`Retry-After: 1`)' },
+  replication_timeout: { status: 503, when: '`REDIS_WAIT_REPLICAS` is set and fewer replicas acknowledged the write in time: it may be on the master only; retry with the same `Idempotency-Key` (`Retry-After: 1`)' },
+  storage_full: { status: 503, when: 'Redis is full (`maxmemory` reached under `noeviction`): nothing was stored (`Retry-After: 5`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -120,7 +122,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
       body: 'CreateSessionRequest',
       replies: { 201: created },
-      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -155,7 +157,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       summary: 'Create a session with your own UUID',
       body: 'CreateSessionRequest',
       replies: { 201: created },
-      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
     {
       method: 'delete',
@@ -187,7 +189,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409.',
       body: 'MessageRequest',
       replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
-      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused'],
+      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -405,6 +407,7 @@ function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
     codes.add('service_unavailable');
   }
   if (route.method === 'post') for (const code of ['idempotency_key_invalid', 'idempotency_key_in_flight', 'idempotency_key_reused'] as const) codes.add(code);
+  if (!route.public && (route.method === 'post' || route.method === 'put')) codes.add('storage_full');
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     if (!codes.has(code)) continue;
