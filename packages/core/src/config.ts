@@ -88,6 +88,11 @@ export const ApiEnv = CommonEnv.extend({
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
     path: ['LONG_POLL_DEFAULT_S'],
   })
+  // The admin key sees every tenant's sessions: a tenant holding the same key would too.
+  .refine((env) => !env.ADMIN_KEY || !env.API_KEYS.includes(env.ADMIN_KEY), {
+    message: 'ADMIN_KEY must differ from every key in API_KEYS',
+    path: ['ADMIN_KEY'],
+  })
   .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
 

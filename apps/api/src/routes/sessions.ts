@@ -77,7 +77,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
         res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
       }
       res.json(
-        page.items.map((v): SessionListItem => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })),
+        page.items.map(
+          (v): SessionListItem => ({
+            session_id: v.session_id,
+            total_messages: v.total_messages,
+            status: v.status,
+            agent: v.agent,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+          }),
+        ),
       );
     })
     .all(allow('GET', 'POST'));
