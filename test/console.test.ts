@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
 import { launchChromium, screenshot } from './support/browser.ts';
+import { HeldAgent } from './support/held-agent.ts';
 import { Receiver } from './support/receiver.ts';
 
 /**
@@ -19,6 +20,7 @@ const ECHO_DELAY_MS = 2500;
 
 let baton: Baton;
 let receiver: Receiver;
+let agent: HeldAgent;
 let browser: Browser;
 let base: string;
 let context: BrowserContext;
@@ -26,13 +28,13 @@ let context: BrowserContext;
 let requested: Request[];
 
 beforeAll(async () => {
-  receiver = await Receiver.start();
+  [receiver, agent] = await Promise.all([Receiver.start(), HeldAgent.start()]);
   // `/dead…` fails until it has failed once (one attempt: dead at once); everything else is 200.
   receiver.reply = (req) => (req.path.startsWith('/dead') && receiver.requests.filter((r) => r.path === req.path).length === 1 ? { status: 500 } : { status: 200 });
   [baton, browser] = await Promise.all([
     Baton.start({
       redisUrl: inject('redisUrl'),
-      env: { API_KEYS: `${ALICE},${BOB}`, ADMIN_KEY: ADMIN, WEBHOOK_ALLOW_PRIVATE: 'true' },
+      env: { API_KEYS: `${ALICE},${BOB}`, ADMIN_KEY: ADMIN, WEBHOOK_ALLOW_PRIVATE: 'true', HTTP_AGENT_URL: agent.url },
       workerEnv: { ECHO_DELAY_MS: String(ECHO_DELAY_MS), WEBHOOK_SCHEDULE: '0' },
     }),
     launchChromium(),
@@ -43,6 +45,7 @@ afterAll(async () => {
   await browser?.close();
   await baton?.stop();
   await receiver?.close();
+  await agent?.close();
 });
 afterEach(async () => {
   // Nothing the page asked for left this origin (no CDN, no fonts, no analytics).
@@ -51,6 +54,8 @@ afterEach(async () => {
 });
 
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
+/** Polls what the page shows until it matches (generous: the machine may be busy). */
+const poll = <T>(fn: () => Promise<T>) => expect.poll(fn, { timeout: 20_000, interval: 100 });
 
 /** A new browser context (its own sessionStorage) on the console's sign-in page. */
 async function openConsole(): Promise<Page> {
@@ -128,7 +133,7 @@ describe('the console in Chromium', () => {
     const page = await openConsole();
     await page.fill('#key', 'not-a-key');
     await page.click('button[type=submit]');
-    await expect.poll(() => page.textContent('[role=alert]')).toContain('refused');
+    await poll(() => page.textContent('[role=alert]')).toContain('refused');
     await screenshot(page, 'console-sign-in');
 
     await signIn(page, ALICE);
@@ -181,26 +186,31 @@ describe('the console in Chromium', () => {
   });
 
   it('sends with a busy policy (reject answers 409, enqueue queues), cancels the running turn and deletes the session', async () => {
-    const id = await newSession(ALICE);
+    // The held agent keeps each turn running until the test releases it.
+    const id = await newSession(ALICE, { agent: 'http' });
     const page = await signedIn(ALICE, `#/sessions/${id}`);
     await page.waitForSelector('.live.on');
     await page.fill('[data-testid=message-text]', 'a long one');
     await page.click('[data-testid=send]');
     await page.waitForSelector('[data-testid=status]:text("running")');
+    await waitUntil(() => agent.received === 1, { what: 'the first turn to reach the agent' });
 
     await page.fill('[data-testid=message-text]', 'second');
     await page.click('[data-testid=send]');
-    await expect.poll(() => page.textContent('[data-testid=notice]')).toContain('409 session_running');
+    await poll(() => page.textContent('[data-testid=notice]')).toContain('409 session_running');
     await page.selectOption('[data-testid=if-busy]', 'enqueue');
     await page.click('[data-testid=send]');
-    await expect.poll(() => page.textContent('[data-testid=notice]')).toContain('Queued behind the running turn');
+    await poll(() => page.textContent('[data-testid=notice]')).toContain('Queued behind the running turn');
+    await poll(() => page.textContent('.facts')).toContain('(+1 queued)');
 
     await page.click('[data-testid=cancel]');
-    await expect.poll(() => page.textContent('[data-testid=notice]')).toMatch(/Cancelling turn|Nothing was running/);
-    // The queued message runs next, then the session rests.
-    await page.locator('[data-testid=message][data-role=assistant]', { hasText: 'echo: second' }).waitFor({ timeout: 20_000 });
+    await poll(() => page.textContent('[data-testid=notice]')).toContain('Cancelling turn');
+    // The cancelled turn's request to the agent closes; the queued message's turn comes next.
+    await waitUntil(() => agent.received === 2 && agent.held.size === 1, { what: 'the queued turn to reach the agent' });
+    agent.release('done with second');
+    await page.locator('[data-testid=message][data-role=assistant]', { hasText: 'done with second' }).waitFor({ timeout: 20_000 });
     const history = (await http(base, 'GET', `/sessions/${id}/messages`, undefined, as(ALICE))).body;
-    expect(history.map((m: { content: string }) => m.content)).toEqual(['a long one', 'second', 'echo: second']);
+    expect(history.map((m: { content: string }) => m.content)).toEqual(['a long one', 'second', 'done with second']);
     await screenshot(page, 'console-session');
 
     await page.click('[data-testid=delete]');
@@ -227,8 +237,8 @@ describe('the console in Chromium', () => {
     expect(again.headers['webhook-id']).toBe(first.headers['webhook-id']);
     expect(again.body).toBe(first.body);
     // The log shows the second attempt.
-    await expect.poll(() => card.locator('[data-testid=attempts] tbody tr').count(), { timeout: 10_000 }).toBe(2);
-    await expect.poll(() => card.textContent()).toContain('redelivered 1×');
+    await poll(() => card.locator('[data-testid=attempts] tbody tr').count()).toBe(2);
+    await poll(() => card.textContent()).toContain('redelivered 1×');
     await screenshot(page, 'console-webhooks');
   });
 

@@ -8,9 +8,14 @@ import { defineConfig } from 'vite';
  */
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
+  // Always the production build, whatever NODE_ENV says (vitest sets `test`): reproducible.
+  mode: 'production',
+  define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+  // Vite's default picks `development` exports when NODE_ENV is not `production`.
+  resolve: { conditions: ['module', 'browser', 'production'] },
   base: './',
   logLevel: 'warn',
-  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact', development: false } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

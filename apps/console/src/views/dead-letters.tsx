@@ -1,12 +1,13 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, call, get, sessionPath, type Delivery } from '../api.ts';
 import { coalesce } from '../coalesce.ts';
+import { NoticeLine, useNotice } from '../notice.tsx';
 import { DeliveryCard } from './deliveries.tsx';
 
 /** `GET /webhooks/dead-letters`: deliveries that used up the retry schedule, newest first. */
 export function DeadLetters({ onUnauthorized }: { onUnauthorized: () => void }) {
   const [letters, setLetters] = useState<Delivery[] | null>(null);
-  const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null);
+  const [notice, setNotice] = useNotice();
 
   const load = useMemo(
     () =>
@@ -42,7 +43,7 @@ export function DeadLetters({ onUnauthorized }: { onUnauthorized: () => void }) 
         <h2>Dead letters</h2>
       </div>
       <p class="muted">Webhook deliveries that used up the retry schedule. Redeliver sends one again at once, with the same webhook-id.</p>
-      {notice && <p class={notice.error ? 'error' : 'notice'}>{notice.text}</p>}
+      <NoticeLine notice={notice} onClose={() => setNotice(null)} />
       {letters === null ? (
         <p class="muted">Loading…</p>
       ) : letters.length === 0 ? (

@@ -1,6 +1,9 @@
 import type { Delivery } from '../api.ts';
 import { shortId, when } from '../format.ts';
 
+/** Which webhook a delivery is for. */
+const TARGETS: Record<string, string> = { message: "the message's webhook", session: "the session's webhook", server: 'WEBHOOK_ENDPOINTS' };
+
 /** A session's webhook delivery log: each delivery with every attempt, and Redeliver. */
 export function Deliveries({ deliveries, onRedeliver }: { deliveries: Delivery[]; onRedeliver: (d: Delivery) => void }) {
   return (
@@ -32,7 +35,7 @@ export function DeliveryCard({ delivery: d, onRedeliver, showSession }: { delive
         {d.url}
       </div>
       <div class="muted small">
-        {d.webhook_id} · {d.target}
+        <span title="webhook-id: the same on every attempt and redelivery">{d.webhook_id}</span> · {TARGETS[d.target] ?? d.target}
         {d.redeliveries > 0 && ` · redelivered ${d.redeliveries}×`}
         {showSession && (
           <>

@@ -37,7 +37,7 @@ export function Health() {
     <div class="health" data-testid="health">
       <span class={live ? 'dot ok' : 'dot bad'} />
       <span title={ready.message ?? ''}>
-        {live ? `Workers live (seen ${ready.worker_seen_ms_ago} ms ago)` : ready.reason === 'redis_unavailable' ? 'Redis unavailable' : 'No worker'}
+        {live ? `Workers live (seen ${seen(ready.worker_seen_ms_ago)})` : ready.reason === 'redis_unavailable' ? 'Redis unavailable' : 'No worker'}
       </span>
       {turns && (
         <span class="queue" title="Turn jobs: waiting, running, delayed, failed">
@@ -51,4 +51,10 @@ export function Health() {
       )}
     </div>
   );
+}
+
+/** "just now", "4 s ago". */
+function seen(ms: number | null): string {
+  if (ms === null) return 'never';
+  return ms < 1000 ? 'just now' : `${Math.round(ms / 1000)} s ago`;
 }

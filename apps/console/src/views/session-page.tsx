@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, call, get, sessionPath, type ChatMessage, type Delivery, type Session } from '../api.ts';
 import { coalesce } from '../coalesce.ts';
+import { NoticeLine, useNotice } from '../notice.tsx';
 import { followEvents } from '../events.ts';
 import { ago, when } from '../format.ts';
 import { Composer } from './composer.tsx';
@@ -20,7 +21,7 @@ export function SessionPage({ id, onUnauthorized }: { id: string; onUnauthorized
   const [draft, setDraft] = useState<Draft | null>(null);
   const [gone, setGone] = useState(false);
   const [live, setLive] = useState(false);
-  const [notice, setNotice] = useState<{ text: string; error?: boolean } | null>(null);
+  const [notice, setNotice] = useNotice();
   const [confirmDelete, setConfirmDelete] = useState(false);
 
   const fail = (err: unknown) => {
@@ -204,11 +205,7 @@ export function SessionPage({ id, onUnauthorized }: { id: string; onUnauthorized
           </div>
         </dl>
       )}
-      {notice && (
-        <p class={notice.error ? 'error' : 'notice'} role={notice.error ? 'alert' : 'status'} data-testid="notice">
-          {notice.text}
-        </p>
-      )}
+      <NoticeLine notice={notice} onClose={() => setNotice(null)} />
       <div class="columns">
         <div class="main-column">
           <Timeline messages={messages} draft={draft} running={session?.status === 'running'} error={session?.status === 'error' ? session.error : null} />
