@@ -272,28 +272,48 @@ const hasResume = async () => {
 };
 
 describe('interrupts', () => {
-  it('shows a tool approval with Approve / Deny, and Approve resumes the turn through /resume', async (ctx) => {
+  it('shows tool calls with their results, then a tool approval; Approve resumes the turn through /resume', async (ctx) => {
     if (!(await hasResume())) return ctx.skip('POST /sessions/{id}/resume is not in this build yet (interrupts)');
     const id = await newSession(ALICE);
     const payload = { tool: 'delete_file', arguments: { path: '/tmp/report.txt' } };
-    const sent = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'clean up', user_params: { echo: { interrupt: { type: 'tool_approval', payload } } } }, as(ALICE));
+    // The echo agent's test contract: one step calling its `clock` tool, then a stop for approval.
+    const echo = { tool_steps: 1, interrupt: { type: 'tool_approval', payload } };
+    const sent = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'clean up', user_params: { echo } }, as(ALICE));
     expect(sent.status).toBe(202);
 
     const page = await signedIn(ALICE, `#/sessions/${id}`);
     const card = page.locator('[data-testid=interrupt][data-type=tool_approval]');
-    await card.waitFor({ timeout: 20_000 });
+    await card.waitFor({ timeout: 30_000 });
     expect(await card.textContent()).toContain('delete_file');
+    expect(await page.locator('[data-testid=tool-call]').textContent()).toContain('clock');
+    expect(await page.locator('[data-testid=message][data-role=tool]').textContent()).toContain('Result of clock');
     await screenshot(page, 'console-interrupt');
 
     const resume = page.waitForResponse((r) => r.url().endsWith(`/sessions/${id}/resume`) && r.request().method() === 'POST');
     await card.locator('[data-testid=approve]').click();
     const answered = await resume;
     expect(answered.status()).toBe(200);
-    const body = answered.request().postDataJSON();
-    expect(body).toEqual({ interrupt_id: expect.any(String), value: { approved: true } });
-    const session = (await http(base, 'GET', `/sessions/${id}`, undefined, as(ALICE))).body;
-    expect(session.interrupts ?? []).not.toContainEqual(expect.objectContaining({ interrupt_id: body.interrupt_id }));
+    expect(answered.request().postDataJSON()).toEqual({ interrupt_id: expect.any(String), value: { approved: true } });
     await card.waitFor({ state: 'detached', timeout: 20_000 });
-    await idle(id, ALICE);
+    // The echo agent ends its reply with the resume value.
+    await page.locator('[data-testid=message][data-role=assistant]', { hasText: 'echo: clean up {"approved":true}' }).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'console-tool-calls');
+  });
+
+  it('answers a question (user_input) with the text typed', async (ctx) => {
+    if (!(await hasResume())) return ctx.skip('POST /sessions/{id}/resume is not in this build yet (interrupts)');
+    const id = await newSession(ALICE);
+    const echo = { interrupt: { type: 'user_input', payload: { question: 'Which colour?' } } };
+    expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'paint it', user_params: { echo } }, as(ALICE))).status).toBe(202);
+
+    const page = await signedIn(ALICE, `#/sessions/${id}`);
+    const card = page.locator('[data-testid=interrupt][data-type=user_input]');
+    await card.waitFor({ timeout: 30_000 });
+    expect(await card.textContent()).toContain('Which colour?');
+    await card.locator('[data-testid=answer-text]').fill('blue');
+    const resume = page.waitForResponse((r) => r.url().endsWith(`/sessions/${id}/resume`));
+    await card.locator('[data-testid=answer]').click();
+    expect((await resume).request().postDataJSON()).toEqual({ interrupt_id: expect.any(String), value: 'blue' });
+    await page.locator('[data-testid=message][data-role=assistant]', { hasText: 'echo: paint it "blue"' }).waitFor({ timeout: 30_000 });
   });
 });
