@@ -5,7 +5,7 @@ import { StatusBadge } from './status-badge.tsx';
 
 const PAGE = 25;
 
-/** `GET /sessions`, a page at a time (oldest first, as the API lists them), refreshed every 5 s. */
+/** `GET /sessions?order=newest`, a page at a time, refreshed every 5 s. */
 export function SessionList({ onUnauthorized }: { onUnauthorized: () => void }) {
   // The cursors of the pages before this one, and this page's.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -19,7 +19,7 @@ export function SessionList({ onUnauthorized }: { onUnauthorized: () => void }) 
     let stopped = false;
     const load = async () => {
       try {
-        const res = await call<SessionItem[]>('GET', `/sessions?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        const res = await call<SessionItem[]>('GET', `/sessions?limit=${PAGE}&order=newest${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
         if (stopped) return;
         setItems(res.body);
         setNext(res.headers.get('x-next-cursor'));
@@ -100,11 +100,11 @@ export function SessionList({ onUnauthorized }: { onUnauthorized: () => void }) 
       )}
       <div class="pager">
         <button disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          ← Previous
+          ← Newer
         </button>
         <span class="muted small">Page {cursors.length}</span>
         <button disabled={!next} onClick={() => next && setCursors([...cursors, next])} data-testid="next-page">
-          Next →
+          Older →
         </button>
       </div>
     </section>
