@@ -317,3 +317,21 @@ describe('interrupts', () => {
     await page.locator('[data-testid=message][data-role=assistant]', { hasText: 'echo: paint it "blue"' }).waitFor({ timeout: 30_000 });
   });
 });
+
+describe('without API_KEYS', () => {
+  it('asks for no key: the sessions list opens at once, marked "Auth off"', async () => {
+    const open = await Baton.start({ redisUrl: inject('redisUrl'), workers: 0 });
+    try {
+      const id = (await http(open.url, 'POST', '/sessions')).body.session_id as string;
+      context = await browser.newContext();
+      const page = await context.newPage();
+      requested = [];
+      await page.goto(`${open.url}/console/`);
+      await page.locator(`tr[data-session="${id}"]`).waitFor();
+      expect(await page.textContent('.topbar')).toContain('Auth off');
+      expect(await page.locator('#key').count()).toBe(0);
+    } finally {
+      await open.stop();
+    }
+  });
+});
