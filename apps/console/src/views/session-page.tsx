@@ -8,7 +8,8 @@ import { Composer } from './composer.tsx';
 import { Deliveries } from './deliveries.tsx';
 import { Interrupts } from './interrupts.tsx';
 import { StatusBadge } from './status-badge.tsx';
-import { Timeline, type Draft } from './timeline.tsx';
+import { Timeline } from './timeline.tsx';
+import { type Draft, grow } from '../draft.ts';
 
 /**
  * One session, live: its event stream drives re-reads of the session and its history (the
@@ -218,10 +219,4 @@ export function SessionPage({ id, onUnauthorized }: { id: string; onUnauthorized
       </div>
     </section>
   );
-}
-
-/** The reply so far after one more delta: `offset` code points of the previous text, then this piece. */
-function grow(prev: Draft | null, turnId: string, content: string, offset: number): Draft {
-  const before = prev && prev.turnId === turnId ? Array.from(prev.text) : [];
-  return { turnId, text: before.slice(0, offset).join('') + content };
 }

@@ -1,12 +1,8 @@
 import { useEffect, useRef } from 'preact/hooks';
 import type { ChatMessage } from '../api.ts';
+import type { Draft } from '../draft.ts';
 import { pretty } from '../format.ts';
 
-/** The reply being written: the `delta` events of a running turn, joined. */
-export interface Draft {
-  turnId: string;
-  text: string;
-}
 
 const ROLE_NAMES: Record<string, string> = { user: 'User', assistant: 'Assistant', system: 'System', tool: 'Tool result' };
 
