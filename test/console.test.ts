@@ -145,6 +145,8 @@ describe('the console in Chromium', () => {
     // The key is in this tab's sessionStorage, and in no URL the page asked for.
     expect(await page.evaluate(() => sessionStorage.getItem('baton.console.key'))).toBe(ALICE);
     expect(requested.filter((r) => r.url().includes(ALICE))).toEqual([]);
+    // Worker liveness and queue depth, from /ready.
+    await poll(() => page.textContent('[data-testid=health]')).toMatch(/Workers live \(seen .*\).*Turns \d+ waiting · \d+ running.*Webhooks \d+ queued/);
     await screenshot(page, 'console-sessions');
 
     await page.click('[data-testid=sign-out]');
