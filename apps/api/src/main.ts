@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const app = buildApp({
     logger,
     bodyLimit: env.BODY_LIMIT,
-    keyring: new Keyring(env.API_KEYS),
+    keyring: new Keyring(env.API_KEYS, env.ADMIN_KEY),
     sandboxes: new SandboxStore(redis, { prefix: env.BATON_PREFIX }),
     service,
     webhooks,

@@ -138,6 +138,12 @@ describe('parseEnv(ApiEnv)', () => {
       expect(configError(() => parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '-1' }))).toMatch(/^ {2}REDIS_WAIT_REPLICAS: /m);
     });
   });
+
+  it('rejects an ADMIN_KEY that is also one of API_KEYS (that tenant would see every session)', () => {
+    const message = configError(() => parseEnv(ApiEnv, { API_KEYS: 'tenant-a-key,admin-key-1', ADMIN_KEY: 'admin-key-1' }));
+    expect(message).toContain('ADMIN_KEY: ADMIN_KEY must differ from every key in API_KEYS');
+    expect(parseEnv(ApiEnv, { API_KEYS: 'tenant-a-key', ADMIN_KEY: 'admin-key-1' }).ADMIN_KEY).toBe('admin-key-1');
+  });
 });
 
 describe('parseEnv(WorkerEnv)', () => {

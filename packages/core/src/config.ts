@@ -103,6 +103,11 @@ export const ApiEnv = CommonEnv.extend({
     message: 'must be at least 1 when REDIS_WAIT_REPLICAS is set (0 would wait for ever)',
     path: ['REDIS_WAIT_TIMEOUT_MS'],
   })
+  // The admin key sees every tenant's sessions: a tenant holding the same key would too.
+  .refine((env) => !env.ADMIN_KEY || !env.API_KEYS.includes(env.ADMIN_KEY), {
+    message: 'ADMIN_KEY must differ from every key in API_KEYS',
+    path: ['ADMIN_KEY'],
+  })
   .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
 

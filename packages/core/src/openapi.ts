@@ -272,6 +272,15 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       public: true,
       replies: { 200: { description: 'An HTML page that renders this document', body: 'html' } },
     },
+    {
+      method: 'get',
+      path: '/console/',
+      operationId: 'console',
+      tag: 'Service',
+      summary: 'Web console (HTML): sessions, live timelines, interrupts, webhook deliveries; `/console` redirects here',
+      public: true,
+      replies: { 200: { description: 'The console page; it signs in with an API key and calls this API', body: 'html' } },
+    },
   ];
 }
 
@@ -295,7 +304,7 @@ Every error answers \`{"error": {"code", "message", "details"?}}\`; an unknown p
 \`route_not_found\`, a known path with another method 405 \`method_not_allowed\` (\`Allow\` lists the right ones).
 
 **Auth**: when the server sets \`API_KEYS\`, every route needs \`Authorization: Bearer <key>\` (401 \`unauthorized\`
-otherwise) except \`/health\`, \`/openapi.json\` and \`/docs\`, which are public. Without \`API_KEYS\` auth is off.
+otherwise) except \`/health\`, \`/openapi.json\`, \`/docs\` and the console's page and files (\`/console/\`), which are public. Without \`API_KEYS\` auth is off.
 
 **Compatible APIs** served from the same sessions, each with its own key header and error shape (not in this
 document; see the repository's docs):
