@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { BatonClient, BatonError, type StreamEvent, type StreamOptions, WebhookVerificationError, verify } from '@baton/client';
+import { BatonClient, BatonError, type StreamEvent, type StreamOptions } from '@baton/client';
+import { WebhookVerificationError, verify } from '@baton/client/webhooks';
 import { freePort, waitUntil } from '@baton/devtools';
 import { quickstart } from '../examples/client/quickstart.ts';
 import { Baton } from './support/baton.ts';
