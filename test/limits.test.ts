@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
+import { SseClient } from './support/sse.ts';
 
 /**
  * The documented limits, each answered with its own clear error: messages per session
@@ -64,6 +65,45 @@ describe('MAX_WAITERS', () => {
     expect((await http(base, 'GET', `/sessions/${id}`, undefined, auth())).status).toBe(200);
     for (const res of await Promise.all(held)) expect(res.body.status).toBe('idle');
     expect((await http(base, 'GET', `/sessions/${id}?wait=true&timeout=0.2`, undefined, auth())).status).toBe(200);
+  });
+});
+
+describe('MAX_WAITERS counts event streams', () => {
+  it('with every slot held by SSE streams, one more stream or long-poll gets 503 too_many_waiters; closing one frees a slot', async () => {
+    const id = await newSession();
+    const url = `${base}/sessions/${id}/events`;
+    const streams = [await SseClient.open(url, auth()), await SseClient.open(url, auth())];
+    try {
+      for (const stream of streams) {
+        expect(stream.status).toBe(200);
+        expect(await stream.next()).toMatchObject({ event: 'status', data: { snapshot: true } });
+      }
+      const refused = await SseClient.open(url, auth());
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('too_many_waiters');
+      expect(refused.body.error.message).toContain('event streams');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      // Long-polls share the slots: a running session's long-poll is refused too.
+      expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'slow' }, auth())).status).toBe(202);
+      const poll = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=0.2`, undefined, auth());
+      expect(poll.status).toBe(503);
+      expect(poll.body.error.code).toBe('too_many_waiters');
+
+      streams.pop()!.close();
+      const again = await waitUntil(
+        async () => {
+          const next = await SseClient.open(url, auth());
+          if (next.status === 200) return next;
+          expect(next.status).toBe(503);
+          return false;
+        },
+        { timeoutMs: 5_000, what: 'the closed stream to give its slot back' },
+      );
+      streams.push(again);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+    await waitUntil(async () => (await waitIdle(id)).status === 200, { timeoutMs: 15_000, what: 'the slots to be free and the turn to end' });
   });
 });
 

@@ -84,6 +84,8 @@ async function main(): Promise<void> {
     pageLimitMax: env.PAGE_LIMIT_MAX,
     shutdown: shutdown.signal,
     sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
+    sseBufferBytes: env.SSE_BUFFER_BYTES,
+    sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
     idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
     ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
@@ -120,6 +122,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `npm start` (scripts/start.ts), in a process group of its own, with an IPC
+  // channel: when that script is gone, however it ended, stop as on SIGTERM (not as a second signal).
+  if (process.connected) {
+    process.once('disconnect', () => {
+      if (!stopping) void stop('SIGTERM');
+    });
+  }
 }
 
 main().catch((err) => {

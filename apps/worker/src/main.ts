@@ -165,6 +165,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `npm start` (scripts/start.ts), in a process group of its own, with an IPC
+  // channel: when that script is gone, however it ended, stop as on SIGTERM (not as a second signal).
+  if (process.connected) {
+    process.once('disconnect', () => {
+      if (!stopping) void stop('SIGTERM');
+    });
+  }
 }
 
 function webhookSchedule(text: string): number[] {

@@ -61,10 +61,14 @@ export const ApiEnv = CommonEnv.extend({
   PAGE_LIMIT_MAX: int(200, 1),
   /** Idle event streams (`GET /sessions/{id}/events`) get a comment line this often. */
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** The most event data one event stream reads ahead for its client (bytes); besides it, only the socket's own 16 KB buffer. */
+  SSE_BUFFER_BYTES: int(1_048_576, 1024),
+  /** An event stream whose client takes nothing of what was written for this long is closed (it may resume with Last-Event-ID). */
+  SSE_WRITE_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** Requests per second per API key (averaged), and how many may come at once; 0: no limit. Needs API_KEYS. */
   RATE_LIMIT_PER_S: z.coerce.number().min(0).default(100),
   RATE_LIMIT_BURST: int(200, 1),
-  /** Long-polls (`?wait=true`) one API process holds at once; more get 503 `too_many_waiters`. */
+  /** Long-polls (`?wait=true`) and event streams one API process holds at once; more get 503 `too_many_waiters`. */
   MAX_WAITERS: int(10_000, 1),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),

@@ -91,10 +91,10 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** Every long-poll slot of this API process is taken (`MAX_WAITERS`). */
+/** Every waiter slot of this API process (long-polls and event streams) is taken (`MAX_WAITERS`). */
 export class TooManyWaitersError extends AppError {
   constructor(limit: number) {
-    super(503, 'too_many_waiters', `This server holds its maximum of ${limit} long-polls; retry shortly or poll without wait`, {
+    super(503, 'too_many_waiters', `This server holds its maximum of ${limit} long-polls and event streams (MAX_WAITERS); retry shortly or poll without wait`, {
       headers: { 'retry-after': '1' },
     });
   }

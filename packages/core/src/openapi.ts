@@ -73,7 +73,7 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, when: 'the API key is over `RATE_LIMIT_PER_S` (`Retry-After` says when to retry)' },
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
   service_unavailable: { status: 503, when: 'Redis is unreachable (`Retry-After: 1`); a request sent while it is down was not accepted' },
-  too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls (`Retry-After: 1`)' },
+  too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls and event streams (`Retry-After: 1`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -216,10 +216,11 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'Events `status` `{status, turn_id}`, `delta` `{turn_id, content, offset}`, `message` `{turn_id, message}`, ' +
         '`error` `{turn_id, error}`, each with an increasing `id`, and `deleted` (then the stream ends). Without ' +
         '`Last-Event-ID` (header or `last_event_id`) it starts with a `status` snapshot; with one, with the events after it. ' +
-        'Heartbeat comments keep idle streams open.',
+        'Heartbeat comments keep idle streams open. A client that stops reading is closed after `SSE_WRITE_TIMEOUT_S`; ' +
+        'it resumes with `Last-Event-ID`.',
       query: EventsQuery,
       replies: { 200: { description: 'An endless `text/event-stream`', body: 'event-stream' } },
-      errors: ['session_not_found'],
+      errors: ['session_not_found', 'too_many_waiters'],
     },
     {
       method: 'post',

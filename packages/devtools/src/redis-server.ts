@@ -27,6 +27,11 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Extra `--flag value` pairs for redis-server. */
   args?: string[];
+  /**
+   * In a process group of its own (`npm start`): a terminal's Ctrl-C, sent to the whole
+   * foreground group, then does not stop it before the processes using it have stopped.
+   */
+  detached?: boolean;
 }
 
 /** A private redis-server on 127.0.0.1, never the machine's shared one. */
@@ -57,6 +62,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts the server (again, after `stop` or `kill`), on the same port and data. */
   async launch(): Promise<void> {
     const args = [
@@ -71,7 +81,7 @@ export class RedisServer {
       '--logfile', '',
       ...(this.options.args ?? []),
     ];
-    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.options.detached ?? false });
     this.child = child;
     let output = '';
     child.stdout?.on('data', (d) => (output += d));
