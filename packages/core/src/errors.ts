@@ -47,7 +47,11 @@ export class SessionNotFoundError extends AppError {
 
 export class SessionBusyError extends AppError {
   constructor() {
-    super(409, 'session_running', 'Session is running');
+    super(
+      409,
+      'session_running',
+      'Session is running; send with if_busy: "enqueue" to queue the message after this turn, or "interrupt" to cancel the turn and run it next',
+    );
   }
 }
 
@@ -136,9 +140,14 @@ export class ReplicationTimeoutError extends AppError {
 }
 
 /** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
+/** How to allow a refused (loopback, private…) webhook target, for development only. */
+export const ALLOW_PRIVATE_HINT =
+  'refused to protect internal services; for local development set WEBHOOK_ALLOW_PRIVATE=true on the API and workers';
+
 export class WebhookUrlError extends AppError {
   constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {
-    super(422, code, `${path}: ${reason}`, { details: [{ path, message: reason }] });
+    const hint = code === 'webhook_url_refused' ? ` (${ALLOW_PRIVATE_HINT})` : '';
+    super(422, code, `${path}: ${reason}${hint}`, { details: [{ path, message: reason }] });
   }
 }
 
