@@ -43,7 +43,11 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
+  // Built-in tool runs are logged (at debug: the fault tests count them).
+  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
+  });
+  const interruptTimeoutMs = env.INTERRUPT_TIMEOUT_S === undefined ? undefined : env.INTERRUPT_TIMEOUT_S * 1000;
 
   // Cancels (DELETE of a running session) reach whichever worker runs the turn.
   await subscriber.subscribe(store.keys.cancel);
@@ -60,6 +64,8 @@ async function main(): Promise<void> {
       agentFor,
       active,
       turnTimeoutMs: env.TURN_TIMEOUT_MS,
+      maxSteps: env.MAX_STEPS,
+      ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
       logger,
       flushOutbox: flush,
       fault: makeFaultHook(env.BATON_FAULT),
@@ -117,7 +123,10 @@ async function main(): Promise<void> {
   canaryWorker.on('error', (err) => logger.warn({ err: err.message }, 'canary worker error'));
 
   const reaper = env.REAPER
-    ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
+    ? startReaper(
+        { store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS, ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}) },
+        env.REAPER_INTERVAL_MS,
+      )
     : null;
   void worker.run();
   void webhookWorker.run();

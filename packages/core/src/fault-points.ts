@@ -3,9 +3,17 @@
  * prove that no crash point loses an accepted turn. Off unless the app passes a name
  * from its configuration (`BATON_FAULT`); a no-op in production.
  *
- * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop.
+ * `kill:<point>` SIGKILLs the process there (`kill:<point>:<n>`: the n-th time it gets there);
+ * `block:<point>:<ms>` blocks its event loop.
  */
-export type FaultPoint = 'api.after-state-write' | 'api.after-create' | 'worker.after-agent-reply' | 'worker.after-claim' | 'worker.after-finish';
+export type FaultPoint =
+  | 'api.after-state-write'
+  | 'api.after-create'
+  | 'worker.after-agent-reply'
+  | 'worker.after-claim'
+  | 'worker.after-finish'
+  /** A step of a multi-step turn is recorded; the next has not started. */
+  | 'worker.after-step';
 
 export type FaultHook = (point: FaultPoint) => void;
 
@@ -14,9 +22,11 @@ export const noFault: FaultHook = () => {};
 export function makeFaultHook(spec: string | undefined): FaultHook {
   if (!spec) return noFault;
   const [action, point, arg] = spec.split(':');
+  let hits = 0;
   return (at) => {
     if (at !== point) return;
     if (action === 'kill') {
+      if (++hits < Number(arg ?? 1)) return;
       process.kill(process.pid, 'SIGKILL');
     } else if (action === 'block') {
       const until = Date.now() + Number(arg ?? 1000);

@@ -22,7 +22,8 @@ local function cancelled(turn_id, webhook)
     tenant = f[6] or '',
   }))
 end
-if f[2] == 'running' then
+-- A turn waiting for a person (`interrupted`) ends as cancelled too (no worker holds it).
+if f[2] == 'running' or f[2] == 'interrupted' then
   cancelled(f[3], f[4] or '')
   for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
     local r = parse_record(record)
