@@ -16,6 +16,7 @@ import { type MessageMeta, decodeMessage, decodeStored, encodeMessage } from './
 import { callScript, defineScripts } from './scripts.ts';
 import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
 import { TurnSteps } from './turn-steps.ts';
+import { inOrder } from './in-order.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -430,10 +431,12 @@ export class SessionStore {
     const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`];
     // A turn waiting for a person ends as cancelled with no worker to flush its event: the
     // reaper's entry, due now, is written first (it flushes the outbox of a deleted session).
-    await this.markRunning(sessionId, this.now() - this.options.runningGraceMs);
-    const reply = (await callScript(this.redis, 'delete', keys, [this.now(), randomUUID()])) as
-      | [string, string, string, string]
-      | null;
+    const now = this.now();
+    const [, deleted] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
+      () => callScript(this.redis, 'delete', keys, [now, randomUUID()]),
+    ]);
+    const reply = deleted as [string, string, string, string] | null;
     if (!reply) return null;
     const [createdAt, status, turnId, tenant] = reply;
     const member = `${pad(Number(createdAt))}:${sessionId}`;
@@ -489,23 +492,6 @@ export class SessionStore {
 /** The listing cursor just after this session: its member in the creation-ordered index. */
 export function listCursor(view: SessionView): string {
   return `${pad(Date.parse(view.created_at))}:${view.session_id}`;
-}
-
-/**
- * Runs Redis calls in the order given. On one server they are sent back to back and
- * Redis runs them in that order (one round trip, no pipeline object: ioredis copies
- * every defined script onto each pipeline, which costs more than the commands). On a
- * cluster they may go to different nodes, so each waits for the one before.
- */
-async function inOrder(redis: RedisClient, calls: (() => Promise<unknown>)[]): Promise<unknown[]> {
-  if ((redis as { isCluster?: boolean }).isCluster) {
-    const out: unknown[] = [];
-    for (const call of calls) out.push(await call());
-    return out;
-  }
-  // Separate calls, not a pipeline: ioredis pipelines cost the API far more CPU (measured with
-  // `BENCH_PHASES=a npm run bench`); written back to back, they still share one round trip.
-  return Promise.all(calls.map((call) => call()));
 }
 
 function toView(sessionId: string, f: (string | number | null)[]): SessionView {

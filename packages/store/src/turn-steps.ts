@@ -3,6 +3,7 @@ import { type ChatMessage, type InterruptInfo, type InterruptType, globalKeys, s
 import type { RedisClient } from './connections.ts';
 import { encodeMessage } from './message-record.ts';
 import { callScript } from './scripts.ts';
+import { inOrder } from './in-order.ts';
 
 export interface TurnStepsOptions {
   prefix: string;
@@ -81,15 +82,19 @@ export class TurnSteps {
     const now = this.options.now();
     const k = sessionKeys(this.options.prefix, sessionId);
     // The reaper's entry first, in case this process dies before queueing the job.
-    await callScript(this.redis, 'markRunning', [globalKeys(this.options.prefix).running], [sessionId, now + this.options.runningGraceMs]);
-    const reply = (await callScript(this.redis, 'resume', [k.meta, k.events, k.stream], [
-      interruptId,
-      JSON.stringify(value ?? null),
-      now,
-      this.options.streamTtlMs,
-      tenant,
-      randomUUID(),
-    ])) as (string | number)[];
+    const [, answer] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [globalKeys(this.options.prefix).running], [sessionId, now + this.options.runningGraceMs]),
+      () =>
+        callScript(this.redis, 'resume', [k.meta, k.events, k.stream], [
+          interruptId,
+          JSON.stringify(value ?? null),
+          now,
+          this.options.streamTtlMs,
+          tenant,
+          randomUUID(),
+        ]),
+    ]);
+    const reply = answer as (string | number)[];
     if (reply[0] === 'ok') return { kind: 'ok', turnId: reply[1] as string, run: Number(reply[2]) };
     if (reply[0] === 'not_interrupted') return { kind: 'not_interrupted', status: reply[1] as string };
     return { kind: reply[0] as 'interrupt_not_found' | 'not_found' };

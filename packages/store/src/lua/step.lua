@@ -19,7 +19,8 @@ local steps = 0
 if f[5] == ARGV[1] then steps = tonumber(f[6]) end
 -- This very call again (a worker's Redis client resends a command whose reply was lost to a
 -- reconnect): the step is in already, and the same answer as the first time.
-local call = redis.sha1hex(ARGV[1] .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
+-- The call is known by its turn, fence, step and messages.
+local call = redis.sha1hex(table.concat(ARGV, '\n', 1, 3) .. '\n' .. table.concat(ARGV, '\n', 9))
 local last_call, last_notify = string.match(f[7] or '', '^(.-)\n(.*)$')
 if steps == index + 1 and last_call == call then return {'ok', tonumber(last_notify)} end
 if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] or steps ~= index then return {'stale'} end
