@@ -4,7 +4,9 @@
  * from its configuration (`BATON_FAULT`); a no-op in production.
  *
  * `kill:<point>` SIGKILLs the process there (`kill:<point>:<n>`: the n-th time it gets there);
- * `block:<point>:<ms>` blocks its event loop.
+ * `block:<point>:<ms>` blocks its event loop;
+ * `skip:<point>` makes the hook answer 'skip' there: the process leaves out what follows
+ * (`worker.cancel-message`: a cancel's pub/sub message is lost, as in a reconnect).
  */
 export type FaultPoint =
   | 'api.after-state-write'
@@ -12,12 +14,13 @@ export type FaultPoint =
   | 'worker.after-agent-reply'
   | 'worker.after-claim'
   | 'worker.after-finish'
+  | 'worker.cancel-message'
   /** A step of a multi-step turn is recorded; the next has not started. */
   | 'worker.after-step';
 
-export type FaultHook = (point: FaultPoint) => void;
+export type FaultHook = (point: FaultPoint) => 'skip' | undefined;
 
-export const noFault: FaultHook = () => {};
+export const noFault: FaultHook = () => undefined;
 
 export function makeFaultHook(spec: string | undefined): FaultHook {
   if (!spec) return noFault;
@@ -33,6 +36,9 @@ export function makeFaultHook(spec: string | undefined): FaultHook {
       while (Date.now() < until) {
         // Busy-wait on purpose: a blocked event loop cannot renew its BullMQ lock.
       }
+    } else if (action === 'skip') {
+      return 'skip';
     }
+    return undefined;
   };
 }

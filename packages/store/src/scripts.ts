@@ -31,7 +31,7 @@ type ScriptName =
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 2 },
+  create: { file: 'create.lua', keys: 3 },
   submit: { file: 'submit.lua', keys: 8, running: true, interrupted: true },
   // The same script with the reaper's index as a ninth key (one Redis server only).
   submitMarked: { file: 'submit.lua', keys: 9, running: true, interrupted: true },

@@ -6,7 +6,7 @@
 -- starts (none while paused). Returns the started turn's id, or ''.
 -- k: {meta, messages, inbox, events, outbox, turns, stream}; kind: 'cancelled' | 'failed'
 local function end_interrupted(k, now, ttl, kind, error_text)
-  local f = redis.call('HMGET', k.meta, 'turn_id', 'turn_webhook', 'webhook', 'tenant', 'paused')
+  local f = redis.call('HMGET', k.meta, 'turn_id', 'turn_webhook', 'webhook', 'tenant', 'paused', 'incarnation')
   local turn = f[1]
   local status = kind == 'cancelled' and 'idle' or 'error'
   redis.call('HSET', k.meta, 'response', '', 'error', error_text)
@@ -16,7 +16,7 @@ local function end_interrupted(k, now, ttl, kind, error_text)
   redis.call('RPUSH', k.outbox, cjson.encode({
     turn_id = turn, type = kind == 'cancelled' and 'turn.cancelled' or 'turn.failed', at = now, status = status,
     response = '', error = error_text, history_len = redis.call('LLEN', k.messages),
-    webhook = f[2] or '', session_webhook = f[3] or '', tenant = f[4] or '',
+    webhook = f[2] or '', session_webhook = f[3] or '', tenant = f[4] or '', incarnation = f[6] or '',
   }))
   local record = false
   if not f[5] then record = redis.call('LPOP', k.inbox) end

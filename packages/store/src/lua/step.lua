@@ -12,7 +12,7 @@
 -- Returns {'ok', notify (1 when a turn.interrupted event went to the outbox)} |
 --   {'cancelled'} | {'stale'} | {'gone'}.
 local f = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'fence', 'cancel_turn', 'step_turn', 'steps', 'last_step',
-  'turn_webhook', 'webhook', 'tenant')
+  'turn_webhook', 'webhook', 'tenant', 'incarnation')
 if not f[1] then return {'gone'} end
 local index = tonumber(ARGV[3])
 local steps = 0
@@ -42,7 +42,7 @@ if ARGV[7] ~= '' then
     redis.call('RPUSH', KEYS[4], cjson.encode({
       turn_id = ARGV[1], event_id = ARGV[8], type = 'turn.interrupted', at = ARGV[4], status = 'interrupted',
       response = '', error = '', interrupt = ARGV[7], history_len = redis.call('LLEN', KEYS[2]),
-      webhook = f[8] or '', session_webhook = f[9] or '', tenant = f[10] or '',
+      webhook = f[8] or '', session_webhook = f[9] or '', tenant = f[10] or '', incarnation = f[11] or '',
     }))
   end
 end
