@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
+import { BatonClient } from '@baton/client';
 import { waitUntil } from '@baton/devtools';
 import { Baton, FAST_RECOVERY, createSession, http, waitForIdle } from './support/baton.ts';
 import { Receiver, type ReceivedRequest } from './support/receiver.ts';
@@ -182,6 +183,20 @@ describe('POST /sessions/{id}/resume', () => {
     expect(last[0]).toMatchObject({ event: 'interrupted', data: { turn_id, interrupts: [{ type: 'user_input', payload: { question: 'why?' } }] } });
     expect(last[1]).toMatchObject({ event: 'status', data: { status: 'interrupted', turn_id } });
     await http(base(), 'DELETE', `/sessions/${id}`);
+  });
+});
+
+describe('the client SDK', () => {
+  it('waitForTurn ends on interrupted with the interrupts; resume lets the turn go on', async () => {
+    const client = new BatonClient({ baseUrl: base() });
+    const { session_id: id } = await client.createSession();
+    await client.sendMessage(id, { content: 'pick', user_params: ask('user_input', { options: ['a', 'b'] }, 1) });
+    const waiting = await client.waitForTurn(id, { timeoutS: 20 });
+    expect(waiting.status).toBe('interrupted');
+    const [interrupt] = waiting.interrupts ?? [];
+    expect(interrupt).toMatchObject({ type: 'user_input', payload: { options: ['a', 'b'] } });
+    expect(await client.resume(id, interrupt!.interrupt_id, 'b')).toEqual({ session_id: id, status: 'running' });
+    expect((await client.waitForTurn(id, { timeoutS: 20 })).response).toEqual({ role: 'assistant', content: 'echo: pick "b"' });
   });
 });
 

@@ -9,6 +9,7 @@ import type {
   MessageInput,
   SessionPage,
   SessionResponse,
+  ResumeResult,
   SessionSummary,
   StreamEvent,
 } from './types.ts';
@@ -174,6 +175,12 @@ export class BatonClient {
   /** Aborts the running turn; the session becomes `idle` with `error: "Turn cancelled"`. */
   async cancel(id: string, call: CallOptions = {}): Promise<CancelResult> {
     return (await this.json<CancelResult>({ method: 'POST', path: `${sessionPath(id)}/cancel`, signal: call.signal })).body;
+  }
+
+  /** Answers the interrupt an `interrupted` turn waits on (`interrupts[0].interrupt_id`); the turn goes on. */
+  async resume(id: string, interruptId: string, value: unknown, call: CallOptions = {}): Promise<ResumeResult> {
+    const body = { interrupt_id: interruptId, value };
+    return (await this.json<ResumeResult>({ method: 'POST', path: `${sessionPath(id)}/resume`, body, signal: call.signal })).body;
   }
 
   async deleteSession(id: string, call: CallOptions = {}): Promise<void> {

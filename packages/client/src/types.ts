@@ -18,7 +18,16 @@ export type { ChatMessage, SessionStatus, TurnEventPayload, DeliveryAttempt, Del
 export type SessionResponse = Pick<
   SessionView,
   'session_id' | 'status' | 'response' | 'error' | 'agent' | 'total_messages' | 'pending_messages' | 'created_at' | 'updated_at'
->;
+> & {
+  /** Only while `interrupted`: what the turn waits for (answer with `resume`). */
+  interrupts?: SessionView['interrupts'];
+};
+
+/** `POST /sessions/{id}/resume`. */
+export interface ResumeResult {
+  session_id: string;
+  status: SessionStatus;
+}
 
 /** A webhook as sent (optional fields may be left out). */
 export type WebhookInput = z.input<typeof WebhookSpec>;
