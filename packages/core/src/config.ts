@@ -99,8 +99,8 @@ export type ApiEnv = z.infer<typeof ApiEnv>;
 export const WorkerEnv = CommonEnv.extend({
   WORKER_CONCURRENCY: int(16, 1),
   TURN_TIMEOUT_MS: int(120_000, 1),
-  /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. */
-  MAX_STEPS: int(20, 1),
+  /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. 25: room for the echo contract's 20 tool steps, an interrupt and the reply. */
+  MAX_STEPS: int(25, 1),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   LOCK_DURATION_MS: int(30_000, 100),
   STALLED_INTERVAL_MS: int(30_000, 100),

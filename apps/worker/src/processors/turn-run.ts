@@ -21,7 +21,7 @@ export interface TurnRunDeps {
   onTurnEnd?: (turn: TurnEnd) => void;
   /** Reply deltas of streaming agents are written to the session's stream at most this often (ms; default 50). */
   deltaIntervalMs?: number;
-  /** The most steps a turn may take (`MAX_STEPS`; default 20); past it the turn ends with an error. */
+  /** The most steps a turn may take (`MAX_STEPS`; default 25); past it the turn ends with an error. */
   maxSteps?: number;
   /** INTERRUPT_TIMEOUT_S in ms: when set, the reaper checks a waiting turn after this long. */
   interruptTimeoutMs?: number;
@@ -182,7 +182,7 @@ async function runSteps(
   claim: Extract<ClaimResult, { kind: 'ok' }>,
   ctx: { sessionId: string; turnId: string; signal: AbortSignal; onDelta: (text: string) => void; fault: FaultHook },
 ): Promise<StepsEnd> {
-  const maxSteps = deps.maxSteps ?? 20;
+  const maxSteps = deps.maxSteps ?? 25;
   const history = [...claim.history];
   let index = claim.steps;
   let resume = claim.resume;
