@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
-import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
+import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry, singleStepAgent } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
@@ -13,6 +13,9 @@ import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
+  // Your agents (AGENTS_MODULE), beside the built-ins; a bad module stops the worker here.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-worker',
     level: env.LOG_LEVEL,
@@ -43,7 +46,9 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
+  const stepAgentFor = makeAgentRegistry(agentsConfigFromEnv(env), moduleAgents);
+  // Until the worker runs turns step by step, a turn is its agent's first step.
+  const agentFor = (name: string) => singleStepAgent(stepAgentFor(name));
 
   // Cancels (DELETE of a running session) reach whichever worker runs the turn.
   await subscriber.subscribe(store.keys.cancel);

@@ -53,8 +53,20 @@ export interface RequestKey {
 }
 
 export type ClaimResult =
-  /** `cancelled`: a cancel was asked for before the claim; finish it as cancelled. */
-  | { kind: 'ok'; fence: string; agent: string; cancelled: boolean; history: ChatMessage[] }
+  /**
+   * `cancelled`: a cancel was asked for before the claim; finish it as cancelled. `config`: the
+   * session's agent settings (`{}` when none). `userParams`: the `user_params` of the message
+   * that started the turn, if it had any.
+   */
+  | {
+      kind: 'ok';
+      fence: string;
+      agent: string;
+      cancelled: boolean;
+      history: ChatMessage[];
+      config: Record<string, unknown>;
+      userParams?: Record<string, unknown>;
+    }
   | { kind: 'stale' | 'gone' };
 
 /** One entry of a session's timeline: a history message or a queued one. */
@@ -122,6 +134,8 @@ export class SessionStore {
     webhook?: WebhookSpec | null;
     /** Surface-specific attributes (a title, a sandbox id...), kept as given. */
     attributes?: Record<string, string>;
+    /** The agent's settings (validated by the caller); given to the agent on every step. */
+    config?: Record<string, unknown>;
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -130,11 +144,12 @@ export class SessionStore {
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
+    const config = input.config && Object.keys(input.config).length ? JSON.stringify(input.config) : '';
     // A tenant's sessions are in its own index too (what it lists and counts).
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
     const replies = (await inOrder(this.redis, [
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
-      () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]),
+      () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, config, ...state]),
     ])) as number[];
     const created = replies[replies.length - 1] === 1;
     if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
@@ -340,13 +355,18 @@ export class SessionStore {
     const k = this.sessionKeys(sessionId);
     const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages], [turnId])) as string[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
-    return {
+    const stored = reply.slice(5).map(decodeStored);
+    const claimed: ClaimResult = {
       kind: 'ok',
       fence: reply[1] as string,
       agent: reply[2] as string,
       cancelled: reply[3] === '1',
-      history: reply.slice(4).map(decodeMessage),
+      history: stored.map((s) => s.message),
+      config: reply[4] ? (JSON.parse(reply[4]) as Record<string, unknown>) : {},
     };
+    const userParams = turnUserParams(stored, turnId);
+    if (userParams) claimed.userParams = userParams;
+    return claimed;
   }
 
   /** `fence: '*'` finishes regardless of claims (the reaper, for a job that is gone). */
@@ -424,6 +444,15 @@ export class SessionStore {
     if (!status) return null;
     return { status: status as SessionStatus, turnId: turnId ?? '', acceptedAt: Number(acceptedAt ?? 0) };
   }
+}
+
+/** The `user_params` of the message that started `turnId` (the newest user message recorded with it). */
+export function turnUserParams(stored: { message: ChatMessage; meta: MessageMeta | null }[], turnId: string): Record<string, unknown> | undefined {
+  for (let i = stored.length - 1; i >= 0; i--) {
+    const entry = stored[i];
+    if (entry?.meta?.turn === turnId && entry.message.role === 'user') return entry.message.user_params ?? undefined;
+  }
+  return undefined;
 }
 
 /** The listing cursor just after this session: its member in the creation-ordered index. */

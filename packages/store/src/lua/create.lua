@@ -1,6 +1,7 @@
 -- Create a session unless it exists.
 -- KEYS: meta, messages
--- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none), message JSON...
+-- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
+--       agent config JSON ('' for none), message JSON...
 local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant')
 if existing[1] then
   -- This very call again (the API's Redis client resends a command whose reply was lost
@@ -13,8 +14,9 @@ redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3
   'response', '', 'error', '')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[6]) end
 local batch = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   batch[#batch + 1] = ARGV[i]
   if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
 end
