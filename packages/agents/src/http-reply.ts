@@ -37,9 +37,8 @@ function parseV2(body: object): StepResult {
   const parsed = StepReply.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const keys = issue?.code === 'unrecognized_keys' ? ` ${issue.keys.join(', ')}` : '';
     const where = issue?.path.length ? issue.path.join('.') : '(reply)';
-    throw new AgentError(`HTTP agent reply is not a valid v2 step: ${where}: ${issue?.message ?? 'invalid'}${keys}`);
+    throw new AgentError(`HTTP agent reply is not a valid v2 step: ${where}: ${issue?.message ?? 'invalid'}`);
   }
   const { messages, interrupt, done } = parsed.data;
   if (done && interrupt) throw new AgentError('HTTP agent reply is not a valid v2 step: an interrupt needs done: false');
