@@ -196,14 +196,43 @@ describe('submit under an Idempotency-Key', () => {
   });
 });
 
+describe('reasoning fields (Motus)', () => {
+  it('keeps reasoning and reasoning_details of messages as given, in the history and at claim', async () => {
+    const thought: ChatMessage = { role: 'assistant', content: 'hi', reasoning: 'Said hi.', reasoning_details: [{ type: 'reasoning.text', text: 'Said hi.', index: 0 }] };
+    const id = await newSession([user('hello'), thought]);
+    expect(await store.messages(id)).toEqual([user('hello'), thought]);
+    const { turnId } = await submit(id, 'again');
+    const claimed = await store.claim(id, turnId);
+    expect(claimed.kind === 'ok' && claimed.history[1]).toStrictEqual(thought);
+  });
+});
+
 describe('claim', () => {
   it('returns the agent and the history, and bumps the fence on every claim', async () => {
     const id = await newSession([assistant('earlier')]);
     const { turnId } = await submit(id, 'now');
     const first = await store.claim(id, turnId);
-    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', cancelled: false, history: [assistant('earlier'), user('now')] });
+    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', cancelled: false, history: [assistant('earlier'), user('now')], config: {} });
     const second = await store.claim(id, turnId);
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
+  });
+
+  it("returns the session's agent config stored at create, and the user_params of the turn's own message", async () => {
+    const sessionId = randomUUID();
+    const config = { model: 'gpt-x', temperature: 0.2, nested: { ok: true } };
+    expect(await store.create({ sessionId, agent: 'assistant', tenant: '', state: [], config })).toBe(true);
+    // An earlier message with user_params of its own: only the turn's message counts.
+    await store.append(sessionId, { role: 'user', content: 'before', user_params: { old: true } });
+    const turnId = randomUUID();
+    await store.submit({ sessionId, turnId, message: { role: 'user', content: 'go', user_params: { echo: { tool_steps: 2 } } }, webhook: null, policy: 'reject' });
+    const claimed = await store.claim(sessionId, turnId);
+    expect(claimed).toMatchObject({ kind: 'ok', agent: 'assistant', config, userParams: { echo: { tool_steps: 2 } } });
+    expect(claimed.kind === 'ok' && claimed.history.at(-1)).toEqual({ role: 'user', content: 'go', user_params: { echo: { tool_steps: 2 } } });
+
+    // A turn whose message has no user_params (or a turn without a message) has none.
+    const other = await newSession();
+    const { turnId: plain } = await submit(other, 'no params');
+    expect(await store.claim(other, plain)).not.toHaveProperty('userParams');
   });
 
   it('answers stale for a turn that is not the running one, gone for a missing session', async () => {
