@@ -84,12 +84,15 @@ export type AgentName = (typeof AGENT_NAMES)[number];
 export const CreateSessionRequest = z.strictObject({
   state: z.array(ChatMessage).default([]),
   /** A built-in agent or one of `AGENTS_MODULE`'s; the service checks that it exists (422 listing the known ones). */
-  agent: z.string().min(1).max(64).optional(),
+  agent: z.string().min(1).max(64).optional().describe("The session's agent: echo, openai, http, or one of the server's AGENTS_MODULE (default: AGENT)"),
   /**
    * The session's agent settings (`model`, `system`, `temperature`, `max_steps`, …): checked
    * against what that agent accepts, stored with the session and given to every step.
    */
-  config: z.record(z.string(), z.unknown()).optional(),
+  config: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The agent's settings for this session (model, system, temperature, top_p, max_tokens, max_steps; http: anything), checked against what the agent accepts"),
   /** The session's default webhook: told of every turn's end, besides each message's own. */
   webhook: WebhookSpec.nullable().optional(),
 });
