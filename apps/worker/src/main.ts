@@ -46,7 +46,11 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  const stepAgentFor = makeAgentRegistry(agentsConfigFromEnv(env), moduleAgents);
+  const stepAgentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    modules: moduleAgents,
+    // Tool runs are logged (at debug: tests count them).
+    onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
+  });
   // Until the worker runs turns step by step, a turn is its agent's first step.
   const agentFor = (name: string) => singleStepAgent(stepAgentFor(name));
 

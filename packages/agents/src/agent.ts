@@ -84,16 +84,13 @@ export interface StepAgent {
   step(input: StepInput): Promise<StepResult>;
 }
 
-/** A turn's step limit when neither the session's config nor the agent sets one. */
-export const DEFAULT_MAX_STEPS = 50;
-
 /**
  * How many steps a turn of `agent` may take with the session's `config`: `config.max_steps`
- * (validated at create), else the agent's own `maxSteps`, else `DEFAULT_MAX_STEPS`. The runner
- * enforces it: past it the turn ends `error`.
+ * (validated at create), else the agent's own `maxSteps`, else `serverDefault` (the worker's
+ * setting). The runner enforces it: past it the turn ends `error`.
  */
-export function maxStepsOf(agent: StepAgent, config: Record<string, unknown>): number {
+export function maxStepsOf(agent: StepAgent, config: Record<string, unknown>, serverDefault: number): number {
   const fromConfig = config.max_steps;
   if (typeof fromConfig === 'number' && Number.isInteger(fromConfig) && fromConfig > 0) return fromConfig;
-  return agent.maxSteps ?? DEFAULT_MAX_STEPS;
+  return agent.maxSteps ?? serverDefault;
 }

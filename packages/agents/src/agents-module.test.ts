@@ -82,13 +82,15 @@ describe('the registry and catalog with module agents', () => {
 
   it("binds module agents to the server's model endpoint; their own model wins over OPENAI_MODEL", async () => {
     const modules = await loadAgentsModule(await module(TWO_AGENTS));
-    const agentFor = makeAgentRegistry(config(), modules);
+    const runs: string[] = [];
+    const agentFor = makeAgentRegistry(config(), { modules, onToolRun: (tool, id) => runs.push(`${tool}:${id}`) });
     fake.reset();
     fake.script({ content: null, tool_calls: [{ id: 'd1', name: 'double', arguments: '{"n":21}' }] }, { content: 'hello' });
     const input = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: {}, stepIndex: 0 };
     const first = await agentFor('mathy').step({ ...input, messages: [{ role: 'user', content: 'double 21' }] });
     const second = await agentFor('mathy').step({ ...input, messages: [{ role: 'user', content: 'double 21' }, ...first.messages], stepIndex: 1 });
     expect(second.messages).toStrictEqual([{ role: 'tool', content: '42', tool_call_id: 'd1', name: 'double' }]);
+    expect(runs).toEqual(['double:d1']);
     await agentFor('openai').step({ ...input, messages: [{ role: 'user', content: 'hi' }] });
     expect(fake.requests.map((r) => r.body.model)).toEqual(['math-model', 'server-model']);
     expect(fake.requests[1]?.body).not.toHaveProperty('tools');

@@ -388,10 +388,10 @@ describe('defineAgent: definitions and config', () => {
     expect(paths({ currency: 'EUR', max_steps: 0, colour: 'red' })).toEqual(['max_steps:too_small', ':unrecognized_keys']);
   });
 
-  it("maxStepsOf: the session's max_steps, else the agent's maxSteps, else 50", () => {
+  it("maxStepsOf: the session's max_steps, else the agent's maxSteps, else the server's default", () => {
     const agent = defineAgent({ name: 'short', maxSteps: 6 });
-    expect(maxStepsOf(agent, { max_steps: 3 })).toBe(3);
-    expect(maxStepsOf(agent, {})).toBe(6);
-    expect(maxStepsOf(defineAgent({ name: 'plain' }), {})).toBe(50);
+    expect(maxStepsOf(agent, { max_steps: 3 }, 20)).toBe(3);
+    expect(maxStepsOf(agent, {}, 20)).toBe(6);
+    expect(maxStepsOf(defineAgent({ name: 'plain' }), {}, 20)).toBe(20);
   });
 });

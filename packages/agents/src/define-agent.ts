@@ -94,6 +94,7 @@ export class ToolAgent implements StepAgent {
   constructor(
     readonly definition: AgentDefinition,
     readonly connection?: ModelConnection,
+    private readonly hooks: { onToolRun?: (tool: string, toolCallId: string) => void } = {},
   ) {
     this.name = definition.name;
     if (definition.maxSteps !== undefined) this.maxSteps = definition.maxSteps;
@@ -101,9 +102,12 @@ export class ToolAgent implements StepAgent {
     this.tools = new Map((definition.tools ?? []).map((t) => [t.name, t]));
   }
 
-  /** The same agent, calling the model at `connection` (workers bind module agents to the server's endpoint). */
-  connect(connection: ModelConnection): ToolAgent {
-    return new ToolAgent(this.definition, connection);
+  /**
+   * The same agent, calling the model at `connection` (workers bind module agents to the
+   * server's endpoint); `onToolRun` is told of each tool run, just before it runs.
+   */
+  connect(connection: ModelConnection, hooks: { onToolRun?: (tool: string, toolCallId: string) => void } = {}): ToolAgent {
+    return new ToolAgent(this.definition, connection, hooks);
   }
 
   async step(input: StepInput): Promise<StepResult> {
@@ -160,6 +164,7 @@ export class ToolAgent implements StepAgent {
       ...(input.userParams ? { userParams: input.userParams } : {}),
     };
     try {
+      this.hooks.onToolRun?.(name, call.id);
       const value = await tool.execute(args.args, ctx);
       input.signal.throwIfAborted();
       return result(resultText(value));

@@ -84,24 +84,35 @@ export function modelConnection(config: AgentsConfig): ModelConnection {
 /** The built-in agents, built for this configuration (`http` is null without HTTP_AGENT_URL). */
 export function builtInAgents(config: AgentsConfig): { echo: StepAgent; openai: ToolAgent; http: HttpAgent | null } {
   return {
-    echo: asStepAgent(new EchoAgent(config.echoDelayMs) as Agent | StepAgent),
+    echo: stepAgentOf(new EchoAgent(config.echoDelayMs) as Agent | StepAgent),
     openai: new OpenAIAgent(modelConnection(config)),
     http: config.http.url ? new HttpAgent(config.http.url, config.http.token ? { authorization: `Bearer ${config.http.token}` } : {}) : null,
   };
+}
+
+export interface AgentHooks {
+  /** Told of each tool run, before it runs (module agents' tools). */
+  onToolRun?: (tool: string, toolCallId: string) => void;
+}
+
+export interface RegistryOptions extends AgentHooks {
+  /** `AGENTS_MODULE`'s agents (`loadAgentsModule`). */
+  modules?: ToolAgent[];
 }
 
 /**
  * Every agent a worker can run, by name: the built-ins and `AGENTS_MODULE`'s agents, bound
  * to the server's model endpoint. Each is built once, on first use; an unknown name throws.
  */
-export function makeAgentRegistry(config: AgentsConfig, modules: ToolAgent[] = []): (name: string) => StepAgent {
+export function makeAgentRegistry(config: AgentsConfig, options: RegistryOptions = {}): (name: string) => StepAgent {
   const cache = new Map<string, StepAgent>();
-  const byName = new Map(modules.map((a) => [a.name, a]));
+  const byName = new Map((options.modules ?? []).map((a) => [a.name, a]));
+  const hooks: AgentHooks = options.onToolRun ? { onToolRun: options.onToolRun } : {};
   return (name) => {
     let agent = cache.get(name);
     if (agent) return agent;
     const defined = byName.get(name);
-    if (defined) agent = defined.connect(modelConnection(config));
+    if (defined) agent = defined.connect(modelConnection(config), hooks);
     else if (name === 'echo' || name === 'openai') agent = builtInAgents(config)[name];
     else if (name === 'http') {
       const http = builtInAgents(config).http;
@@ -117,7 +128,7 @@ export function makeAgentRegistry(config: AgentsConfig, modules: ToolAgent[] = [
  * A step agent from a one-call agent (`run`): its one step is the whole turn. Agents that are
  * step agents already are returned as they are.
  */
-export function asStepAgent(agent: Agent | StepAgent): StepAgent {
+function stepAgentOf(agent: Agent | StepAgent): StepAgent {
   if ('step' in agent) return agent;
   return {
     name: agent.name,

@@ -217,22 +217,20 @@ describe('claim', () => {
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
   });
 
-  it("returns the session's agent config stored at create, and the user_params of the turn's own message", async () => {
+  it("returns the session's agent config as stored at create ({} without one)", async () => {
     const sessionId = randomUUID();
     const config = { model: 'gpt-x', temperature: 0.2, nested: { ok: true } };
     expect(await store.create({ sessionId, agent: 'assistant', tenant: '', state: [], config })).toBe(true);
-    // An earlier message with user_params of its own: only the turn's message counts.
-    await store.append(sessionId, { role: 'user', content: 'before', user_params: { old: true } });
     const turnId = randomUUID();
-    await store.submit({ sessionId, turnId, message: { role: 'user', content: 'go', user_params: { echo: { tool_steps: 2 } } }, webhook: null, policy: 'reject' });
+    await store.submit({ sessionId, turnId, message: { role: 'user', content: 'go', user_params: { units: 'metric' } }, webhook: null, policy: 'reject' });
     const claimed = await store.claim(sessionId, turnId);
-    expect(claimed).toMatchObject({ kind: 'ok', agent: 'assistant', config, userParams: { echo: { tool_steps: 2 } } });
-    expect(claimed.kind === 'ok' && claimed.history.at(-1)).toEqual({ role: 'user', content: 'go', user_params: { echo: { tool_steps: 2 } } });
+    expect(claimed).toMatchObject({ kind: 'ok', agent: 'assistant', config });
+    // The message's user_params are stored with it, for the agent to read.
+    expect(claimed.kind === 'ok' && claimed.history.at(-1)).toEqual({ role: 'user', content: 'go', user_params: { units: 'metric' } });
 
-    // A turn whose message has no user_params (or a turn without a message) has none.
     const other = await newSession();
-    const { turnId: plain } = await submit(other, 'no params');
-    expect(await store.claim(other, plain)).not.toHaveProperty('userParams');
+    const { turnId: plain } = await submit(other, 'no config');
+    expect(await store.claim(other, plain)).toMatchObject({ kind: 'ok', config: {} });
   });
 
   it('answers stale for a turn that is not the running one, gone for a missing session', async () => {

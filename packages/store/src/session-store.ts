@@ -55,18 +55,9 @@ export interface RequestKey {
 export type ClaimResult =
   /**
    * `cancelled`: a cancel was asked for before the claim; finish it as cancelled. `config`: the
-   * session's agent settings (`{}` when none). `userParams`: the `user_params` of the message
-   * that started the turn, if it had any.
+   * session's agent settings, as stored at create (`{}` when none).
    */
-  | {
-      kind: 'ok';
-      fence: string;
-      agent: string;
-      cancelled: boolean;
-      history: ChatMessage[];
-      config: Record<string, unknown>;
-      userParams?: Record<string, unknown>;
-    }
+  | { kind: 'ok'; fence: string; agent: string; cancelled: boolean; history: ChatMessage[]; config: Record<string, unknown> }
   | { kind: 'stale' | 'gone' };
 
 /** One entry of a session's timeline: a history message or a queued one. */
@@ -353,20 +344,20 @@ export class SessionStore {
 
   async claim(sessionId: string, turnId: string): Promise<ClaimResult> {
     const k = this.sessionKeys(sessionId);
-    const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages], [turnId])) as string[];
+    // The agent config is written once, at create: read beside the script, in the same round trip.
+    const [reply, config] = (await Promise.all([callScript(this.redis, 'claim', [k.meta, k.messages], [turnId]), this.redis.hget(k.meta, 'config')])) as [
+      string[],
+      string | null,
+    ];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
-    const stored = reply.slice(5).map(decodeStored);
-    const claimed: ClaimResult = {
+    return {
       kind: 'ok',
       fence: reply[1] as string,
       agent: reply[2] as string,
       cancelled: reply[3] === '1',
-      history: stored.map((s) => s.message),
-      config: reply[4] ? (JSON.parse(reply[4]) as Record<string, unknown>) : {},
+      history: reply.slice(4).map(decodeMessage),
+      config: config ? (JSON.parse(config) as Record<string, unknown>) : {},
     };
-    const userParams = turnUserParams(stored, turnId);
-    if (userParams) claimed.userParams = userParams;
-    return claimed;
   }
 
   /** `fence: '*'` finishes regardless of claims (the reaper, for a job that is gone). */
@@ -444,15 +435,6 @@ export class SessionStore {
     if (!status) return null;
     return { status: status as SessionStatus, turnId: turnId ?? '', acceptedAt: Number(acceptedAt ?? 0) };
   }
-}
-
-/** The `user_params` of the message that started `turnId` (the newest user message recorded with it). */
-export function turnUserParams(stored: { message: ChatMessage; meta: MessageMeta | null }[], turnId: string): Record<string, unknown> | undefined {
-  for (let i = stored.length - 1; i >= 0; i--) {
-    const entry = stored[i];
-    if (entry?.meta?.turn === turnId && entry.message.role === 'user') return entry.message.user_params ?? undefined;
-  }
-  return undefined;
 }
 
 /** The listing cursor just after this session: its member in the creation-ordered index. */
