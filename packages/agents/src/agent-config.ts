@@ -19,6 +19,8 @@ export const modelSettingsShape = {
   top_p: z.number().min(0).max(1).optional(),
   max_tokens: z.int().min(1).max(1_000_000).optional(),
   max_steps: maxSteps.optional(),
+  /** Every tool call waits for a person's approval, whatever the tool says (OpenHands "confirm every action"). */
+  confirm_tool_calls: z.boolean().optional(),
 };
 
 /** `openai` and `defineAgent` agents without a `configSchema` of their own. */

@@ -245,6 +245,10 @@ describe('defineAgent: the tool loop against an OpenAI-compatible server', () =>
     const turn = await runTurn(agent, [user('write')], { answer: () => ({ approved: true }) });
     expect(turn.interrupts.map((i) => (i.payload as { tool_call_id: string }).tool_call_id)).toEqual(['w2']);
     expect(runs).toEqual(['/tmp/a', '/etc/b']);
+    // The session's config.confirm_tool_calls: every call waits for approval.
+    fake.script({ content: null, tool_calls: [{ id: 'w9', name: 'write', arguments: '{"path":"/tmp/c"}' }] }, { content: 'ok' });
+    const confirmed = await runTurn(agent, [user('write')], { config: { confirm_tool_calls: true }, answer: () => ({ approved: true }) });
+    expect(confirmed.interrupts.map((i) => i.payload)).toEqual([{ tool_call_id: 'w9', name: 'write', arguments: { path: '/tmp/c' } }]);
     // A JSON Schema's parameters are checked too, and sent to the model as given.
     expect(fake.requests[0]?.body.tools[0].function.parameters).toStrictEqual({ type: 'object', properties: { path: { type: 'string' } }, required: ['path'] });
     fake.script({ content: null, tool_calls: [{ id: 'w3', name: 'write', arguments: '{"path":7}' }] }, { content: 'ok' });

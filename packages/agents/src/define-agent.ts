@@ -76,7 +76,8 @@ export function defineAgent(definition: AgentDefinition): ToolAgent {
  * - the last assistant message has tool calls without a recorded `tool` message: the step
  *   handles the FIRST such call, and only it (so each result is recorded as soon as it
  *   exists, and a crash reruns at most the one call that was running): bad arguments or an
- *   unknown tool give a `tool` message with the error; a call that needs approval and has no
+ *   unknown tool give a `tool` message with the error; a call that needs approval (the tool's
+ *   `needsApproval`, or every call when the session's `config.confirm_tool_calls`) and has no
  *   `resume` for it stops the turn with a `tool_approval` interrupt; otherwise `execute` runs
  *   and its result is recorded;
  * - otherwise the step calls the model with the history and the tools, and returns its
@@ -144,7 +145,7 @@ export class ToolAgent implements StepAgent {
     }
     const args = tool.parse(raw);
     if (!args.ok) return result(`Error: invalid arguments: ${args.error}`);
-    if (await tool.needsApproval(args.args)) {
+    if (input.config.confirm_tool_calls === true || (await tool.needsApproval(args.args))) {
       if (resume?.interrupt.type !== 'tool_approval') {
         return { messages: [], interrupt: { type: 'tool_approval', payload: { tool_call_id: call.id, name, arguments: raw } }, done: false };
       }
