@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '@baton/core';
+import { type ChatMessage, ConfigError } from '@baton/core';
+import type { StepInput } from './agent.ts';
 import { FakeOpenAI } from '@baton/devtools';
 import { loadAgentsModule } from './agents-module.ts';
 import { isToolAgent } from './define-agent.ts';
@@ -70,6 +71,35 @@ describe('loadAgentsModule', () => {
     expect((await loadError(clash)).message).toContain(': agent "openai" has the name of a built-in agent (echo, openai, http); rename it');
     const twice = await module(`import { defineAgent } from '@baton/agents';\nexport default [defineAgent({ name: 'x' }), defineAgent({ name: 'x' })];`);
     expect((await loadError(twice)).message).toContain(': two agents are named "x"');
+  });
+});
+
+describe('the example module (examples/agents/my-agents.ts)', () => {
+  it("runs its calculator with the session's precision, and deletes a file only once a person approves", async () => {
+    const example = join(PACKAGE, '../../examples/agents/my-agents.ts');
+    const [assistant] = await loadAgentsModule(example);
+    const { files } = (await import('../../../examples/agents/my-agents.ts')) as { files: Record<string, string> };
+    const agent = assistant!.connect({ baseURL: fake.baseURL, apiKey: 'k', model: 'm' });
+    fake.reset();
+    fake.script(
+      { content: null, tool_calls: [{ id: 'c1', name: 'calculator', arguments: '{"op":"divide","a":2,"b":3}' }, { id: 'd1', name: 'delete_file', arguments: '{"path":"old.log"}' }] },
+      { content: 'Done.' },
+    );
+    const history: ChatMessage[] = [{ role: 'user', content: '2/3, and delete old.log' }];
+    const base = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: { precision: 2 } };
+    const step = (stepIndex: number, resume?: StepInput['resume']) => agent.step({ ...base, messages: history, stepIndex, ...(resume ? { resume } : {}) });
+    history.push(...(await step(0)).messages);
+    history.push(...(await step(1)).messages);
+    expect(history.at(-1)).toStrictEqual({ role: 'tool', content: '0.67', tool_call_id: 'c1', name: 'calculator' });
+    const asked = await step(2);
+    expect(asked.interrupt).toEqual({ type: 'tool_approval', payload: { tool_call_id: 'd1', name: 'delete_file', arguments: { path: 'old.log' } } });
+    expect(files).toHaveProperty('old.log');
+    const interrupt = { ...asked.interrupt!, interrupt_id: 'i1' };
+    history.push(...(await step(2, { interrupt, value: { approved: true } })).messages);
+    expect(history.at(-1)?.content).toBe('deleted old.log');
+    expect(files).not.toHaveProperty('old.log');
+    expect(await step(3)).toStrictEqual({ messages: [{ role: 'assistant', content: 'Done.' }], done: true });
+    expect(fake.requests[0]?.body.messages[0].content).toMatch(/^You are a careful assistant/);
   });
 });
 
