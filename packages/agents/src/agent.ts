@@ -61,6 +61,11 @@ export interface StepInput {
   resume?: { interrupt: Interrupt; value: unknown };
   /** How many steps of this turn ran before this one (recorded ones, across workers). */
   stepIndex: number;
+  /**
+   * Index in `messages` where this turn's step messages begin: `messages[turnStart - 1]` is the
+   * message that started the turn (or, for a turn started without one, the last message before it).
+   */
+  turnStart: number;
 }
 
 /** What one step produced. */

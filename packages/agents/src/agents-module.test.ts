@@ -86,7 +86,7 @@ describe('the example module (examples/agents/my-agents.ts)', () => {
       { content: 'Done.' },
     );
     const history: ChatMessage[] = [{ role: 'user', content: '2/3, and delete old.log' }];
-    const base = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: { precision: 2 } };
+    const base = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: { precision: 2 }, turnStart: 1 };
     const step = (stepIndex: number, resume?: StepInput['resume']) => agent.step({ ...base, messages: history, stepIndex, ...(resume ? { resume } : {}) });
     history.push(...(await step(0)).messages);
     history.push(...(await step(1)).messages);
@@ -116,7 +116,7 @@ describe('the registry and catalog with module agents', () => {
     const agentFor = makeAgentRegistry(config(), { modules, onToolRun: (tool, id) => runs.push(`${tool}:${id}`) });
     fake.reset();
     fake.script({ content: null, tool_calls: [{ id: 'd1', name: 'double', arguments: '{"n":21}' }] }, { content: 'hello' });
-    const input = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: {}, stepIndex: 0 };
+    const input = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: {}, stepIndex: 0, turnStart: 1 };
     const first = await agentFor('mathy').step({ ...input, messages: [{ role: 'user', content: 'double 21' }] });
     const second = await agentFor('mathy').step({ ...input, messages: [{ role: 'user', content: 'double 21' }, ...first.messages], stepIndex: 1 });
     expect(second.messages).toStrictEqual([{ role: 'tool', content: '42', tool_call_id: 'd1', name: 'double' }]);

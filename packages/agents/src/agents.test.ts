@@ -85,7 +85,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 /** The message one step answers: a whole turn for these agents when no tool is called. */
 async function oneStep(agent: StepAgent, input: TurnInput): Promise<ChatMessage> {
-  const result = await agent.step({ ...input, config: {}, stepIndex: 0 });
+  const result = await agent.step({ ...input, config: {}, stepIndex: 0, turnStart: input.messages.length });
   expect(result.messages).toHaveLength(1);
   return result.messages[0] as ChatMessage;
 }

@@ -34,6 +34,7 @@ async function runTurn(
       signal: options.signal ?? new AbortController().signal,
       config: options.config ?? {},
       stepIndex,
+      turnStart: history.length,
       ...(options.userParams ? { userParams: options.userParams } : {}),
       ...(options.onDelta ? { onDelta: options.onDelta } : {}),
       ...(resume ? { resume } : {}),
@@ -283,7 +284,7 @@ describe('defineAgent: the tool loop against an OpenAI-compatible server', () =>
     const tools = toolbox();
     const agent = agentWith(tools);
     const history: ChatMessage[] = [user('1+1'), { role: 'assistant', content: null, tool_calls: [call('call_same', 'add', { a: 1, b: 1 })] }];
-    const input = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: {}, stepIndex: 1 };
+    const input = { sessionId: 's', turnId: 't', signal: new AbortController().signal, config: {}, stepIndex: 1, turnStart: 1 };
     await agent.step({ ...input, messages: history }); // its result lost with the worker
     const rerun = await agent.step({ ...input, messages: history });
     expect(tools.runs.map((r) => r.ctx.toolCallId)).toEqual(['call_same', 'call_same']);
@@ -315,7 +316,7 @@ describe('defineAgent: the tool loop against an OpenAI-compatible server', () =>
     });
     const agent = defineAgent({ name: 'slowpoke', tools: [slow] }).connect({ baseURL: fake.baseURL, apiKey: 'k', model: 'm' });
     const history: ChatMessage[] = [user('wait'), { role: 'assistant', content: null, tool_calls: [call('s1', 'slow', {})] }];
-    await expect(agent.step({ sessionId: 's', turnId: 't', messages: history, signal: controller.signal, config: {}, stepIndex: 1 })).rejects.toBe('cancelled');
+    await expect(agent.step({ sessionId: 's', turnId: 't', messages: history, signal: controller.signal, config: {}, stepIndex: 1, turnStart: 1 })).rejects.toBe('cancelled');
   });
 
   it("takes the session's config over the agent's settings, and gives a stable id to a call that came without one", async () => {
@@ -344,7 +345,7 @@ describe('defineAgent: the tool loop against an OpenAI-compatible server', () =>
     // Without streaming (no onDelta) the same fields come from the JSON completion.
     fake.script({ content: 'hi', reasoning: 'Greeting.', reasoning_details: details });
     const whole = await defineAgent({ name: 'plain' }).connect({ baseURL: fake.baseURL, apiKey: 'k', model: 'm' }).step({
-      sessionId: 's', turnId: 't', messages: [user('hi')], signal: new AbortController().signal, config: {}, stepIndex: 0,
+      sessionId: 's', turnId: 't', messages: [user('hi')], signal: new AbortController().signal, config: {}, stepIndex: 0, turnStart: 1,
     });
     expect(fake.requests.at(-1)?.body.stream).toBeUndefined();
     expect(whole.messages).toStrictEqual([{ role: 'assistant', content: 'hi', reasoning: 'Greeting.', reasoning_details: details }]);

@@ -62,6 +62,7 @@ async function runTurn(agent: HttpAgent, history: ChatMessage[], base: Partial<S
       ...base,
       messages: [...history, ...recorded],
       stepIndex,
+      turnStart: history.length,
       ...(resume ? { resume } : {}),
     });
     resume = undefined;

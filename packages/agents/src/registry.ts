@@ -147,7 +147,7 @@ export function singleStepAgent(agent: StepAgent): Agent {
   return {
     name: agent.name,
     run: async (input) => {
-      const result = await agent.step({ ...input, config: {}, stepIndex: 0 });
+      const result = await agent.step({ ...input, config: {}, stepIndex: 0, turnStart: input.messages.length });
       const last = result.messages[result.messages.length - 1];
       if (!result.done || result.interrupt || !last) throw new AgentError(`agent ${agent.name} needs more than one step, which this worker cannot run`);
       return last;
