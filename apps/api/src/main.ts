@@ -1,7 +1,7 @@
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ApiEnv, ConfigError, makeFaultHook, makeLogger, parseEnv } from '@baton/core';
-import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
+import { AgentCatalog, agentAvailability, agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule } from '@baton/agents';
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
@@ -19,6 +19,7 @@ import {
   ReplicaWait,
   coalesceWrites,
 } from '@baton/store';
+import { makeConfigCheck } from './agent-config.ts';
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
 import { Keyring } from './http/auth.ts';
@@ -28,6 +29,9 @@ import { makeWebhookUrlCheck } from './webhook-guard.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(ApiEnv, process.env);
+  // Only to know the module's agent names and check sessions' config: agent code runs on workers.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-api',
     level: env.LOG_LEVEL,
@@ -68,7 +72,8 @@ async function main(): Promise<void> {
     store,
     queue,
     defaultAgent: env.AGENT,
-    agents: agentAvailability(agentsConfigFromEnv(env)),
+    agents: agentAvailability(agentsConfigFromEnv(env), moduleAgents),
+    checkConfig: makeConfigCheck(new AgentCatalog(agentsConfigFromEnv(env), moduleAgents)),
     maxSessions: env.MAX_SESSIONS,
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),

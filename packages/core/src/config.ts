@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AGENT_NAMES } from './schemas.ts';
 
 /**
  * Environment schemas. Apps read `process.env` once, in `main.ts`, and pass it here;
@@ -22,7 +21,10 @@ export const CommonEnv = z.object({
     .default('baton'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RUNNING_GRACE_MS: int(10_000, 100),
-  AGENT: z.enum(AGENT_NAMES).default('echo'),
+  /** The default agent: a built-in one or one of AGENTS_MODULE's (checked once the module is loaded). */
+  AGENT: z.string().default('echo'),
+  /** A TypeScript or JavaScript module exporting agents built with `defineAgent` (`export default [...]`). */
+  AGENTS_MODULE: z.string().min(1).optional(),
   ECHO_DELAY_MS: int(0),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
@@ -155,8 +157,8 @@ export const StartEnv = z.object({
 export type StartEnv = z.infer<typeof StartEnv>;
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ConfigError';
   }
 }

@@ -137,7 +137,8 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'createSession',
       tag: 'Sessions',
       summary: 'Create a session',
-      description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
+      description:
+        'Optionally preloads its history (`state`), picks its agent (`agent`: a built-in one or one of the server\'s `AGENTS_MODULE`; 422 naming `body.agent` and listing the known ones otherwise), sets the agent\'s settings (`config`: `model`, `system`, `temperature`, `max_steps`…, checked against what that agent accepts; 422 naming `body.config.<field>`) and its default webhook.',
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },

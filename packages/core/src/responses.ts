@@ -19,7 +19,7 @@ export const SessionResponse = z.strictObject({
     .describe('`running` while a turn runs; `interrupted` while it waits for a person (see `interrupts`); `error` when the last turn failed'),
   response: ChatMessage.nullable().describe("The last turn's reply, or null"),
   error: z.string().nullable().describe('Why the last turn failed, or null'),
-  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  agent: z.string().describe(`The session's agent: a built-in one (${AGENT_NAMES.join(', ')}) or one of the server's AGENTS_MODULE`),
   total_messages: z.int().min(0),
   pending_messages: z.int().min(0).describe('Messages waiting in the inbox (`if_busy: "enqueue"`)'),
   interrupts: z
