@@ -46,6 +46,8 @@ if cap > 0 and ARGV[5] ~= '' and redis.call('LLEN', KEYS[2]) + redis.call('LLEN'
 if status == 'running' or status == 'interrupted' or f[2] then
   if ARGV[3] == 'enqueue' or ARGV[3] == 'interrupt' then
     redis.call('RPUSH', KEYS[3], ARGV[6])
+    -- Followers of the session's events (OpenHands sockets) show a queued message at once.
+    redis.call('PUBLISH', KEYS[4], 'queued')
     local running = status == 'running' and redis.call('HGET', KEYS[1], 'turn_id') or ''
     if ARGV[3] == 'interrupt' and running ~= '' then
       redis.call('HSET', KEYS[1], 'cancel_turn', running)
