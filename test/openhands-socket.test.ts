@@ -207,14 +207,12 @@ describe('resources', () => {
           const res = await http(small.url, 'POST', `/api/conversations/${id}/events`, { role: 'user', content: [{ type: 'text', text: `${sent++} ${big}` }] });
           expect(res.status).toBe(200);
           const probe = WsProbe.open(small.url, id);
-          const outcome = await Promise.race([probe.waitFor((f) => f.key === 'full_state', 'full state').then(() => true), probe.closed.then(() => false)]);
-          if (!outcome) return null;
-          return probe;
+          return (await probe.started()) ? probe : null;
         },
         { timeoutMs: 30_000, what: 'the stalled socket to be closed' },
       );
       // The reader got every message; the stalled one was cut off without them all.
-      await reader.waitFor((f) => eventText(f)?.startsWith(`${sent - 1} `), 'the last message');
+      await reader.waitFor((f) => eventText(f)?.startsWith(`${sent - 1} `) === true, 'the last message');
       stalled.ws.resume();
       const { code } = await stalled.closed;
       expect(code).toBe(1006);

@@ -35,6 +35,15 @@ export class WsProbe {
     await once(this.ws, 'open');
   }
 
+  /** True once the first frame arrives, false if the socket closes (or is refused) first. */
+  started(): Promise<boolean> {
+    if (this.frames.length) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.ws.once('message', () => resolve(true));
+      void this.closed.then(() => resolve(this.frames.length > 0));
+    });
+  }
+
   send(frame: unknown): void {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }

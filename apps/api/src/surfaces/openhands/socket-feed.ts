@@ -91,8 +91,8 @@ export class ConversationFeed {
 
   /**
    * Waits for the next change (at most `timeoutMs`, or until `signal` aborts) and returns
-   * what it brings: new events, then each execution status change (a `full_state`
-   * update too when the conversation stops running, which the Python SDK waits for).
+   * what it brings: new events, then each execution status change and, after them, a
+   * `full_state` update.
    * Null when the conversation was deleted.
    */
   async next(timeoutMs: number, signal: AbortSignal): Promise<Frame[] | null> {
@@ -116,7 +116,9 @@ export class ConversationFeed {
       this.status = status;
       frames.push(stateUpdate('execution_status', status));
     }
-    if (this.status !== before && this.status !== 'running') frames.push(stateUpdate('full_state', conversationInfo(read.view)));
+    // The whole state after a change: the Python SDK takes a non-running one as the end of
+    // its run(), and the TypeScript client reads its cached state from the latest one.
+    if (this.status !== before) frames.push(stateUpdate('full_state', conversationInfo(read.view)));
     return frames;
   }
 

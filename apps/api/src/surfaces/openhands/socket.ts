@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -8,7 +7,8 @@ import type { RateLimiter, SessionService, SessionStore, SessionWatcher, TenantS
 import type { Keyring } from '../../http/auth.ts';
 import type { WaiterSlots } from '../../long-poll.ts';
 import { parseSendMessage } from './messages.ts';
-import { ConversationFeed, type Frame, type Resend } from './socket-feed.ts';
+import { ConversationFeed, type Resend } from './socket-feed.ts';
+import { Outbox } from './socket-outbox.ts';
 import { Checker, isObject } from './validate.ts';
 
 /** The agent server's close codes: a bad key, an unknown conversation (both final for its clients). */
@@ -61,6 +61,7 @@ export function attachEventSockets(server: Server, deps: EventSocketsDeps): { re
     for (const entry of open) {
       // No answer to the last ping (or no reading at all): gone or stuck.
       if (!entry.alive) {
+        deps.logger.debug('event socket closed: no answer to the last ping');
         entry.ws.terminate();
         continue;
       }
@@ -132,7 +133,7 @@ async function serve(deps: EventSocketsDeps, entry: Open, req: IncomingMessage, 
   const opened = await ConversationFeed.open(deps, parsed.id, parsed.resend);
   if (!opened) return void ws.close(CLOSE_NOT_FOUND, 'Conversation not found');
   const { feed } = opened;
-  const out = new Outbox(ws, deps.maxBufferedBytes, deps.heartbeatMs * 2);
+  const out = new Outbox(ws, deps.maxBufferedBytes, deps.heartbeatMs * 2, deps.logger);
   const signal = entry.stop.signal;
   try {
     inbox.handle((frame) => onClientFrame(deps, sessions, parsed.id, tenant, frame, out));
@@ -201,54 +202,6 @@ async function onClientFrame(deps: EventSocketsDeps, sessions: TenantSessions, i
     if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err }, 'event socket: message not accepted');
     const code = err instanceof AppError ? err.code : 'internal_error';
     out.error(code, err instanceof AppError ? err.message : 'Internal server error');
-  }
-}
-
-/**
- * Frames the server sends. Above `maxBuffered` bytes waiting to go out, sending waits
- * until they are taken (so nothing more is read from Redis meanwhile); a client that takes
- * nothing for `stallMs` is cut off. What a socket holds stays bounded either way.
- */
-class Outbox {
-  private flushed: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly maxBuffered: number,
-    private readonly stallMs: number,
-  ) {}
-
-  async send(frames: Frame[]): Promise<boolean> {
-    for (const frame of frames) {
-      if (this.ws.readyState !== WebSocket.OPEN) return false;
-      if (this.ws.bufferedAmount > this.maxBuffered && !(await this.drained())) {
-        this.ws.terminate();
-        return false;
-      }
-      this.write(frame);
-    }
-    return this.ws.readyState === WebSocket.OPEN;
-  }
-
-  /** A ServerErrorEvent, as the agent server sends for a frame it could not handle. */
-  error(code: string, detail: string): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.write({ kind: 'ServerErrorEvent', id: randomUUID(), timestamp: new Date().toISOString(), source: 'environment', code, detail });
-  }
-
-  private write(frame: unknown): void {
-    this.flushed = new Promise((resolve) => this.ws.send(JSON.stringify(frame), () => resolve()));
-  }
-
-  /** True once everything sent so far left the process, false after `stallMs` without that. */
-  private drained(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.stallMs);
-      void this.flushed.then(() => {
-        clearTimeout(timer);
-        resolve(this.ws.readyState === WebSocket.OPEN);
-      });
-    });
   }
 }
 
