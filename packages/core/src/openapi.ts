@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DeadLetterQuery, EventsQuery, ListQuery, WaitQuery } from './queries.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
   DeadLetter,
@@ -129,6 +129,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'List sessions, oldest first',
       description:
+        `Without \`limit\` or \`cursor\`, every session (up to ${LIST_ALL_MAX}), as Motus lists them. ` +
         'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
       query: ListQuery(options.pageLimitMax),
       replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },
