@@ -48,6 +48,10 @@ it('start, WebSocket callback, send, run, search, pause, delete', async () => {
   const status = (value: string) => (e: any) =>
     e.kind === 'ConversationStateUpdateEvent' && (e.key === 'execution_status' ? e.value === value : e.value?.execution_status === value);
   try {
+    // The server routes: liveness, and a version the client's feature checks accept.
+    expect(await manager.server.getAlive()).toMatchObject({ status: 'ok' });
+    expect((await manager.server.getServerInfo()).version).toBe('1.44.0');
+
     await conversation.start({ initialMessage: 'Hello, can you help me?' });
     await conversation.startWebSocketClient();
     // The first turn ran on its own; the socket's state says when it is over.
@@ -63,6 +67,7 @@ it('start, WebSocket callback, send, run, search, pause, delete', async () => {
     expect(text(reply)).toBe('echo: Flip a coin');
     await waitUntil(() => seen.slice(seen.indexOf(reply)).some(status('finished')), { timeoutMs: 15_000, what: 'finished after the reply' });
     expect(await conversation.state.getExecutionStatus()).toBe('finished');
+    expect(await conversation.getAgentFinalResponse()).toBe('echo: Flip a coin');
 
     // Search: the conversation is listed, and its events (REST and socket, merged by id) are the turns.
     const found = await manager.searchConversations();

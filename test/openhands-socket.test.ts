@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
+import { HeldAgent } from './support/held-agent.ts';
 import { WsProbe, eventText } from './support/ws-probe.ts';
 
 /**
@@ -9,15 +10,26 @@ import { WsProbe, eventText } from './support/ws-probe.ts';
  * reconnecting to another API process, slow clients, shutdown).
  */
 
-let baton: Baton; // two API processes, API keys k1 and k2, quick echo turns
+let baton: Baton; // two API processes, API keys k1 and k2, quick echo turns (and held ones)
+let agent: HeldAgent;
 let base: string;
 const K1 = { 'X-Session-API-Key': 'k1' };
 
 beforeAll(async () => {
-  baton = await Baton.start({ redisUrl: inject('redisUrl'), apis: 2, env: { ECHO_DELAY_MS: '50' }, apiEnv: { API_KEYS: 'k1,k2' } });
+  agent = await HeldAgent.start();
+  baton = await Baton.start({
+    redisUrl: inject('redisUrl'),
+    apis: 2,
+    env: { ECHO_DELAY_MS: '50', HTTP_AGENT_URL: agent.url },
+    // Sockets re-read at each heartbeat too: a long one shows that changes arrive without it.
+    apiEnv: { API_KEYS: 'k1,k2', SSE_HEARTBEAT_S: '60' },
+  });
   base = baton.apis[0]!.url;
 });
-afterAll(() => baton?.stop());
+afterAll(async () => {
+  await baton?.stop();
+  await agent?.close();
+});
 
 async function create(headers = K1, on = base): Promise<string> {
   const res = await http(on, 'POST', '/api/conversations', {}, headers);
@@ -96,6 +108,28 @@ describe('events', () => {
     await say(id, 'quiet', false);
     await probe.waitFor((f) => eventText(f) === 'quiet', 'the quiet message');
     expect(probe.events).toEqual(await search(id));
+    await probe.close();
+  });
+
+  it('a message queued behind a running turn shows at once, and runs when that turn ends', async () => {
+    const id = (await http(base, 'POST', '/sessions', { agent: 'http' }, { authorization: 'Bearer k1' })).body.session_id as string;
+    const probe = WsProbe.open(base, id, '', K1);
+    await probe.waitFor((f) => f.key === 'full_state', 'the full state');
+    const before = agent.received;
+    await say(id, 'first');
+    await waitUntil(() => agent.received > before, { what: 'the first turn to reach the agent' });
+    await say(id, 'second');
+    await probe.waitFor((f) => eventText(f) === 'second', 'the queued message');
+    expect(agent.received).toBe(before + 1);
+    expect(probe.statuses).toEqual(['running']);
+    agent.release('one');
+    await waitUntil(() => agent.received > before + 1, { what: 'the second turn' });
+    agent.release('two');
+    await probe.waitFor((f) => f.source === 'agent' && eventText(f) === 'two', 'the second reply');
+    await probe.waitFor((f) => f.key === 'execution_status' && f.value === 'finished', 'finished');
+    expect(probe.events).toEqual(await search(id));
+    // One turn ended and the next started in the same step: the status stayed running.
+    expect(probe.statuses).toEqual(['running', 'finished']);
     await probe.close();
   });
 

@@ -113,6 +113,16 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .all(allow('GET', 'DELETE'));
 
   router
+    .route('/:id/agent_final_response')
+    .get(async (req, res) => {
+      // The text of the agent's last reply ("" before the first one), as upstream.
+      const messages = await sessions(res).messages(conversationId(req));
+      const last = [...messages].reverse().find((m) => m.role === 'assistant');
+      res.json({ response: last?.content ?? '' });
+    })
+    .all(allow('GET'));
+
+  router
     .route('/:id/run')
     .post(async (req, res) => {
       const id = conversationId(req);
