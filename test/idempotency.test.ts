@@ -148,6 +148,28 @@ describe('Idempotency-Key', () => {
     expect((await sessionIds()).size).toBe(before.size + 1);
   });
 
+  it('a retried create does not take a later session with its id (deleted and made again) for its own', async () => {
+    const dying = await baton.startApi({ BATON_FAULT: 'kill:api.after-create', IDEMPOTENCY_PENDING_S: '1' });
+    const before = await sessionIds();
+    await expect(post('/sessions', { agent: 'echo' }, 'k-create-reused', auth(), dying.url)).rejects.toThrow();
+    expect((await dying.exited).signal).toBe('SIGKILL');
+    const [made] = [...(await sessionIds())].filter((id) => !before.has(id));
+    // The session its first try made is deleted, and another is made with the same id.
+    expect((await http(base, 'DELETE', `/sessions/${made}`, undefined, auth())).status).toBe(204);
+    expect((await http(base, 'PUT', `/sessions/${made}`, { state: [{ role: 'user', content: 'someone else' }] }, auth())).status).toBe(201);
+
+    const retry = await waitUntil(
+      async () => {
+        const res = await post('/sessions', { agent: 'echo' }, 'k-create-reused');
+        return res.body?.error?.code !== 'idempotency_key_in_flight' && res;
+      },
+      { timeoutMs: 10_000, what: 'the dead request to free its key' },
+    );
+    // Not a 201 naming that other session: the session this request made is gone.
+    expect(retry.status).toBe(409);
+    expect(retry.body.error.code).toBe('session_exists');
+  });
+
   it('keys are per API key: the same key under another API key is a new request', async () => {
     const mine = await post('/sessions', {}, 'k-tenant');
     const theirs = await post('/sessions', {}, 'k-tenant', auth(OTHER));

@@ -159,6 +159,62 @@ describe('compatibility surfaces', () => {
   });
 });
 
+describe('a session id used again after a DELETE (issue 13)', () => {
+  it('nothing of the deleted session shows in, or changes, the new one; its dead letter stays its owner’s', async () => {
+    const id = crypto.randomUUID();
+    const message = { content: 'hello', webhook: { url: `${receiver.url}/reused` } };
+    const key = { 'idempotency-key': `reused-key-${id}` };
+    // Alice: a session, a message with a webhook (dead at once: the receiver fails, one attempt), DELETE.
+    expect((await http(base, 'PUT', `/sessions/${id}`, {}, native(ALICE))).status).toBe(201);
+    const first = await http(base, 'POST', `/sessions/${id}/messages`, message, { ...native(ALICE), ...key });
+    expect(first.status).toBe(202);
+    await waitForIdleAs(id, ALICE);
+    const dead = await waitUntil(
+      async () => {
+        const letters = (await http(base, 'GET', '/webhooks/dead-letters', undefined, native(ALICE))).body;
+        return letters.find((l: { turn_id: string }) => l.turn_id === first.body.turn_id);
+      },
+      { timeoutMs: 10_000, what: "Alice's delivery to be dead-lettered" },
+    );
+    expect((await http(base, 'DELETE', `/sessions/${id}`, undefined, native(ALICE))).status).toBe(204);
+
+    // Bob makes a session with the same id: its delivery log is empty, and does not expire.
+    expect((await http(base, 'PUT', `/sessions/${id}`, {}, native(BOB))).status).toBe(201);
+    expect((await http(base, 'GET', `/sessions/${id}/webhooks`, undefined, native(BOB))).body).toEqual([]);
+    // Bob's message under the Idempotency-Key Alice used on this id: a new turn, stored and run.
+    const second = await http(base, 'POST', `/sessions/${id}/messages`, message, { ...native(BOB), ...key });
+    expect(second.status).toBe(202);
+    expect(second.body.turn_id).not.toBe(first.body.turn_id);
+    await waitForIdleAs(id, BOB);
+    const history = (await http(base, 'GET', `/sessions/${id}/messages`, undefined, native(BOB))).body;
+    expect(history.map((m: { content: string }) => m.content)).toEqual(['hello', 'echo: hello']);
+    const own = await waitUntil(
+      async () => {
+        const log = (await http(base, 'GET', `/sessions/${id}/webhooks`, undefined, native(BOB))).body;
+        return log.length > 0 && log;
+      },
+      { timeoutMs: 10_000, what: "Bob's delivery in his log" },
+    );
+    expect(own.map((d: { turn_id: string }) => d.turn_id)).toEqual([second.body.turn_id]);
+    expect(await baton.redis.pttl(`${baton.prefix}:sess:{${id}}:deliveries`)).toBe(-1);
+
+    // Alice's dead letter is still hers: listed, redeliverable by her (not by Bob), and its
+    // new attempt is logged with it, not in Bob's log.
+    expect((await http(base, 'POST', `/sessions/${id}/webhooks/${dead.id}/redeliver`, undefined, native(BOB))).status).toBe(404);
+    const redelivered = await http(base, 'POST', `/sessions/${id}/webhooks/${dead.id}/redeliver`, undefined, native(ALICE));
+    expect(redelivered.status).toBe(202);
+    await waitUntil(
+      async () => {
+        const letters = (await http(base, 'GET', '/webhooks/dead-letters', undefined, native(ALICE))).body;
+        return letters.some((l: { id: string; attempts: unknown[] }) => l.id === dead.id && l.attempts.length === 2);
+      },
+      { timeoutMs: 10_000, what: "Alice's redelivery to be attempted and dead again" },
+    );
+    const log = (await http(base, 'GET', `/sessions/${id}/webhooks`, undefined, native(BOB))).body;
+    expect(log.map((d: { turn_id: string }) => d.turn_id)).toEqual([second.body.turn_id]);
+  });
+});
+
 async function waitForIdleAs(id: string, key: string) {
   const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=10`, undefined, native(key));
   expect(res.body.status).toBe('idle');

@@ -45,9 +45,12 @@ async function main(): Promise<void> {
   const active = new ActiveTurns();
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
 
-  // Cancels (DELETE of a running session) reach whichever worker runs the turn.
+  const fault = makeFaultHook(env.BATON_FAULT);
+  // Cancels (DELETE of a running session) reach whichever worker runs the turn. Only a hurry:
+  // the cancel is recorded with the session, and finish.lua honours it even if this is lost.
   await subscriber.subscribe(store.keys.cancel);
   subscriber.on('message', (_channel: string, key: string) => {
+    if (fault('worker.cancel-message') === 'skip') return;
     const [sessionId, turnId] = key.split('\n');
     if (active.cancel(key)) logger.info({ sessionId, turnId }, 'turn cancelled');
   });
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
       turnTimeoutMs: env.TURN_TIMEOUT_MS,
       logger,
       flushOutbox: flush,
-      fault: makeFaultHook(env.BATON_FAULT),
+      fault,
       ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
     }),
     {

@@ -3,13 +3,21 @@
  * prove that no crash point loses an accepted turn. Off unless the app passes a name
  * from its configuration (`BATON_FAULT`); a no-op in production.
  *
- * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop.
+ * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop;
+ * `skip:<point>` makes the hook answer 'skip' there: the process leaves out what follows
+ * (`worker.cancel-message`: a cancel's pub/sub message is lost, as in a reconnect).
  */
-export type FaultPoint = 'api.after-state-write' | 'api.after-create' | 'worker.after-agent-reply' | 'worker.after-claim' | 'worker.after-finish';
+export type FaultPoint =
+  | 'api.after-state-write'
+  | 'api.after-create'
+  | 'worker.after-agent-reply'
+  | 'worker.after-claim'
+  | 'worker.after-finish'
+  | 'worker.cancel-message';
 
-export type FaultHook = (point: FaultPoint) => void;
+export type FaultHook = (point: FaultPoint) => 'skip' | undefined;
 
-export const noFault: FaultHook = () => {};
+export const noFault: FaultHook = () => undefined;
 
 export function makeFaultHook(spec: string | undefined): FaultHook {
   if (!spec) return noFault;
@@ -23,6 +31,9 @@ export function makeFaultHook(spec: string | undefined): FaultHook {
       while (Date.now() < until) {
         // Busy-wait on purpose: a blocked event loop cannot renew its BullMQ lock.
       }
+    } else if (action === 'skip') {
+      return 'skip';
     }
+    return undefined;
   };
 }

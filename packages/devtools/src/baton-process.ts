@@ -46,7 +46,7 @@ export class BatonProcess {
     const proc = new BatonProcess(kind, child, port);
     const ready = kind === 'api' ? /Baton API listening/ : /Baton worker ready/;
     await Promise.race([
-      proc.waitForLog(ready, 20_000),
+      proc.waitForLog(ready, 60_000),
       proc.exited.then(({ code }) => {
         throw new Error(`${kind} exited with ${code} before it was ready:\n${proc.output}`);
       }),

@@ -21,6 +21,8 @@ export interface OutboxEvent {
   session_webhook: string;
   /** The session's tenant ('' without auth; absent in events written before tenants). */
   tenant?: string;
+  /** The session's incarnation (create.lua; absent in events written before incarnations). */
+  incarnation?: string;
 }
 
 export interface DeliveryAttempt {
@@ -57,13 +59,18 @@ export interface Delivery {
   created_at: string;
   /** The session's tenant: whose dead-letter list the delivery joins. */
   tenant?: string;
+  /**
+   * The incarnation of the session whose turn it reports: a session's log shows only its
+   * own, not those of a deleted session with the same id (kept a day, still redeliverable).
+   */
+  incarnation?: string;
 }
 
 /** What the API shows of a delivery: no body, token or secret. */
-export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base' | 'tenant'>;
+export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base' | 'tenant' | 'incarnation'>;
 
 export function deliveryView(d: Delivery): DeliveryView {
-  const { token: _t, secret: _s, body: _b, schedule_base: _sb, tenant: _tn, ...view } = d;
+  const { token: _t, secret: _s, body: _b, schedule_base: _sb, tenant: _tn, incarnation: _i, ...view } = d;
   return view;
 }
 
@@ -102,11 +109,19 @@ export class DeliveryLog {
     await this.redis.lrem(this.keys(sessionId).outbox, 1, raw);
   }
 
-  /** The first `length` messages of the history (history only grows while the session lives). */
-  async historyPrefix(sessionId: string, length: number): Promise<ChatMessage[]> {
+  /**
+   * The first `length` messages of the history (history only grows while the session lives),
+   * if the session is still the incarnation `incarnation`; none when it was deleted (a later
+   * session with the same id has a history of its own).
+   */
+  async historyPrefix(sessionId: string, length: number, incarnation = ''): Promise<ChatMessage[]> {
     if (length <= 0) return [];
-    const raws = await this.redis.lrange(this.keys(sessionId).messages, 0, length - 1);
-    return raws.map(decodeMessage);
+    const k = this.keys(sessionId);
+    // One transaction (one slot): the incarnation read is the history's.
+    const replies = await this.redis.multi().hmget(k.meta, 'status', 'incarnation').lrange(k.messages, 0, length - 1).exec();
+    const [status, live] = replies?.[0]?.[1] as (string | null)[];
+    if (!status || (live ?? '') !== incarnation) return [];
+    return (replies?.[1]?.[1] as string[]).map(decodeMessage);
   }
 
   /** Adds a delivery unless one with its id exists; true when added. */
@@ -128,11 +143,18 @@ export class DeliveryLog {
     return raw ? (JSON.parse(raw) as Delivery) : null;
   }
 
-  /** A session's deliveries, oldest first. */
+  /**
+   * A session's deliveries, oldest first: those of its current incarnation only (the log of a
+   * deleted session with the same id is kept a day, and stays in the same hash).
+   */
   async list(sessionId: string): Promise<Delivery[]> {
-    const raws = await this.redis.hvals(this.keys(sessionId).deliveries);
+    const k = this.keys(sessionId);
+    const replies = await this.redis.multi().hget(k.meta, 'incarnation').hvals(k.deliveries).exec();
+    const incarnation = (replies?.[0]?.[1] as string | null) ?? '';
+    const raws = replies?.[1]?.[1] as string[];
     return raws
       .map((raw) => JSON.parse(raw) as Delivery)
+      .filter((d) => (d.incarnation ?? '') === incarnation)
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
   }
 

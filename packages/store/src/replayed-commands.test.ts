@@ -104,7 +104,7 @@ it('finish (a worker recording a reply): the resent call is the same outcome wit
   const finish = () => store.finish(id, first, claim.fence, { ok: true, reply });
   const finished = await withLostReply(finish, async () => (await reader.get(id))?.turn_id === next);
   // "stale" would leave the next turn without a job and the event unsent until the reaper came.
-  expect(finished).toEqual({ kind: 'ok', status: 'idle', notify: true, nextTurnId: next });
+  expect(finished).toEqual({ kind: 'ok', status: 'idle', notify: true, nextTurnId: next, cancelled: false });
   expect(await reader.messages(id)).toEqual([user('one'), reply, user('two')]);
   // A later finish of the same turn by an outdated claim is still stale.
   expect(await store.finish(id, first, '0', { ok: true, reply })).toEqual({ kind: 'stale' });
@@ -128,15 +128,71 @@ it('delete: the resent call reports the session deleted, not "not found"', async
   expect(await store.delete(id)).toBeNull();
 });
 
+it('delete: a resent call after the id was used again leaves the new session alone', async () => {
+  const id = await newSession();
+  const deleted = await withLostReply(
+    () => store.delete(id),
+    async () => {
+      if ((await reader.get(id)) !== null) return false;
+      // Before the resend arrives, another session is made with the id.
+      return reader.create({ sessionId: id, agent: 'echo', tenant: '', state: [user('new')] });
+    },
+  );
+  expect(deleted).toEqual({ status: 'idle', turnId: '' });
+  expect(await reader.messages(id)).toEqual([user('new')]);
+});
+
 it('the session id recorded under an Idempotency-Key: a resent record keeps the id it proposed', async () => {
   const request = { key: 'create-key', fingerprint: 'fp' };
-  const proposed = randomUUID();
+  const proposed = { sessionId: randomUUID(), incarnation: randomUUID() };
   const recorded = await withLostReply(
     () => store.sessionIdFor('acme', request, proposed),
     async () => (await direct.keys(`${prefix}:idem:*`)).length > 0,
   );
-  expect(recorded).toBe(proposed);
+  expect(recorded).toEqual(proposed);
   // Later tries under the key get that id; another request under it gets none.
-  expect(await store.sessionIdFor('acme', request, randomUUID())).toBe(proposed);
-  expect(await store.sessionIdFor('acme', { ...request, fingerprint: 'other' }, randomUUID())).toBeNull();
+  const again = { sessionId: randomUUID(), incarnation: randomUUID() };
+  expect(await store.sessionIdFor('acme', request, again)).toEqual(proposed);
+  expect(await store.sessionIdFor('acme', { ...request, fingerprint: 'other' }, again)).toBeNull();
+});
+
+it('submit under an Idempotency-Key: the resent call finds its own record (with the session’s incarnation), not a second turn', async () => {
+  const id = await newSession();
+  const turnId = randomUUID();
+  const request = { key: 'message-key', fingerprint: 'fp' };
+  const submit = () => store.submit({ sessionId: id, turnId, message: user('once'), webhook: null, policy: 'reject', request });
+  expect(await withLostReply(submit, async () => (await reader.get(id))?.status === 'running')).toEqual({ kind: 'started', turnId });
+  // A retry under the key (another turn id) gets the first turn back.
+  expect(await store.submit({ sessionId: id, turnId: randomUUID(), message: user('once'), webhook: null, policy: 'reject', request })).toEqual({
+    kind: 'started',
+    turnId,
+  });
+  expect(await reader.messages(id)).toEqual([user('once')]);
+});
+
+it('finish of a turn whose cancel was recorded: the resent call answers "cancelled" again, with the next turn', async () => {
+  const id = await newSession();
+  const [first, next] = [randomUUID(), randomUUID()];
+  await reader.submit({ sessionId: id, turnId: first, message: user('one'), webhook: null, policy: 'reject' });
+  const claim = await reader.claim(id, first);
+  if (claim.kind !== 'ok') throw new Error(`claim: ${claim.kind}`);
+  await reader.submit({ sessionId: id, turnId: next, message: user('two'), webhook: null, policy: 'interrupt' });
+  const finish = () => store.finish(id, first, claim.fence, { ok: true, reply: { role: 'assistant', content: 'too late' } });
+  const finished = await withLostReply(finish, async () => (await reader.get(id))?.turn_id === next);
+  expect(finished).toEqual({ kind: 'ok', status: 'idle', notify: false, nextTurnId: next, cancelled: true });
+  expect(await reader.messages(id)).toEqual([user('one'), user('two')]);
+});
+
+it('archive (V1 sandbox deleted): the resent call cancels the queued turns once and still names the running turn', async () => {
+  const id = await newSession();
+  const [running, queued] = [randomUUID(), randomUUID()];
+  await reader.submit({ sessionId: id, turnId: running, message: user('one'), webhook: null, policy: 'reject' });
+  await reader.submit({ sessionId: id, turnId: queued, message: user('two'), webhook: null, policy: 'enqueue' });
+  const archived = await withLostReply(() => store.cancel(id, 'archive'), async () => (await reader.get(id))?.archived === true);
+  expect(archived).toEqual({ kind: 'cancelling', turnId: running });
+  expect(await reader.messages(id)).toEqual([user('one'), user('two')]);
+  const outbox = await direct.lrange(reader.sessionKeys(id).outbox, 0, -1);
+  expect(outbox.map((raw) => JSON.parse(raw) as { turn_id: string; type: string })).toEqual([
+    expect.objectContaining({ turn_id: queued, type: 'turn.cancelled' }),
+  ]);
 });

@@ -11,7 +11,7 @@ type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'cl
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 2 },
+  create: { file: 'create.lua', keys: 3 },
   submit: { file: 'submit.lua', keys: 6, stream: true, running: true },
   // The same script with the reaper's index as a seventh key (one Redis server only).
   submitMarked: { file: 'submit.lua', keys: 7, stream: true, running: true },
@@ -24,7 +24,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
-  cancel: { file: 'cancel.lua', keys: 1 },
+  cancel: { file: 'cancel.lua', keys: 5, inbox: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
 };

@@ -21,7 +21,7 @@ import {
   noFault,
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
-import type { RequestKey, SessionStore, SubmitResult, TimelineEntry } from './session-store.ts';
+import { type RequestKey, type SessionStore, type SubmitResult, type TimelineEntry, newIncarnation } from './session-store.ts';
 import { TenantSessions } from './tenant-sessions.ts';
 
 export interface SessionServiceDeps {
@@ -71,13 +71,15 @@ export class SessionService {
     if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
     const tenant = input.tenant ?? '';
     let sessionId = input.sessionId ?? newSessionId();
+    let incarnation = newIncarnation();
     if (input.request && input.sessionId === undefined) {
-      const recorded = await this.deps.store.sessionIdFor(tenant, input.request, sessionId);
+      const recorded = await this.deps.store.sessionIdFor(tenant, input.request, { sessionId, incarnation });
       if (recorded === null) throw new IdempotencyKeyReusedError();
-      sessionId = recorded;
-      // A session already there is this request's own, made by a try whose answer was lost.
+      ({ sessionId, incarnation } = recorded);
+      // A session already there is this request's own, made by a try whose answer was lost,
+      // only if it is that try's incarnation: the id may have been deleted and made again since.
       const existing = await this.deps.store.get(sessionId);
-      if (existing?.tenant === tenant) return existing;
+      if (existing?.tenant === tenant && (await this.deps.store.incarnation(sessionId)) === incarnation) return existing;
     }
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
@@ -89,6 +91,7 @@ export class SessionService {
       state: input.state.map(compactMessage),
       webhook: input.webhook ?? null,
       attributes: input.attributes ?? {},
+      incarnation,
     });
     if (!created) throw new SessionExistsError(sessionId);
     this.fault('api.after-create');

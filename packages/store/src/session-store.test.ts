@@ -232,6 +232,7 @@ describe('finish', () => {
       status: 'idle',
       notify: false,
       nextTurnId: null,
+      cancelled: false,
     });
     // No webhook anywhere: nothing goes to the outbox.
     expect(await redis.llen(store.sessionKeys(id).outbox)).toBe(0);
@@ -279,7 +280,7 @@ describe('finish', () => {
     if (claim.kind !== 'ok') throw new Error('claim failed');
     clock += 42;
     const result = await store.finish(id, turnId, claim.fence, { ok: false, error: 'Agent failed: boom' });
-    expect(result).toEqual({ kind: 'ok', status: 'error', notify: false, nextTurnId: null });
+    expect(result).toEqual({ kind: 'ok', status: 'error', notify: false, nextTurnId: null, cancelled: false });
     expect(await store.get(id)).toMatchObject({
       status: 'error',
       error: 'Agent failed: boom',
@@ -322,6 +323,7 @@ describe('finish', () => {
       status: 'idle',
       notify: true,
       nextTurnId: b.turnId,
+      cancelled: false,
     });
     // A's end, with A's webhook, is in the outbox for the webhook dispatcher.
     const [eventA] = (await redis.lrange(store.sessionKeys(id).outbox, 0, -1)).map((r) => JSON.parse(r));
@@ -348,6 +350,7 @@ describe('finish', () => {
       status: 'error',
       notify: true,
       nextTurnId: c.turnId,
+      cancelled: false,
     });
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: c.turnId, error: null, pending_messages: 0 });
 
@@ -358,6 +361,7 @@ describe('finish', () => {
       status: 'idle',
       notify: false,
       nextTurnId: null,
+      cancelled: false,
     });
     const outbox = (await redis.lrange(store.sessionKeys(id).outbox, 0, -1)).map((r) => JSON.parse(r));
     expect(outbox.map((e) => [e.turn_id, e.type, e.error])).toEqual([

@@ -70,14 +70,28 @@ export interface TimelineEntry {
 export type TurnOutcome = { ok: true; reply: ChatMessage } | { ok: false; error: string; cancelled?: boolean };
 
 export type FinishResult =
-  /** `notify`: the turn-end event went to the outbox (some webhook wants it). */
-  | { kind: 'ok'; status: SessionStatus; notify: boolean; nextTurnId: string | null }
+  /**
+   * `notify`: the turn-end event went to the outbox (some webhook wants it). `cancelled`: the
+   * turn ended as cancelled because its cancel was recorded, though the outcome given was not.
+   */
+  | { kind: 'ok'; status: SessionStatus; notify: boolean; nextTurnId: string | null; cancelled: boolean }
   | { kind: 'stale' | 'gone' };
 
 
 export interface RunningEntry {
   sessionId: string;
   dueAt: number;
+}
+
+/** A session id and the incarnation it has (or will have) under that id. */
+export interface SessionIncarnation {
+  sessionId: string;
+  incarnation: string;
+}
+
+/** A fresh incarnation id: what tells a session from an earlier, deleted one with the same id. */
+export function newIncarnation(): string {
+  return randomUUID();
 }
 
 const pad = (ms: number) => String(ms).padStart(13, '0');
@@ -122,6 +136,8 @@ export class SessionStore {
     webhook?: WebhookSpec | null;
     /** Surface-specific attributes (a title, a sandbox id...), kept as given. */
     attributes?: Record<string, string>;
+    /** This session's incarnation id (`newIncarnation()`; default a fresh one). */
+    incarnation?: string;
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -134,7 +150,16 @@ export class SessionStore {
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
     const replies = (await inOrder(this.redis, [
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
-      () => callScript(this.redis, 'create', [k.meta, k.messages], [now, input.agent, input.tenant, webhook, attrs, ...state]),
+      () =>
+        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries], [
+          now,
+          input.agent,
+          input.tenant,
+          webhook,
+          attrs,
+          input.incarnation ?? newIncarnation(),
+          ...state,
+        ]),
     ])) as number[];
     const created = replies[replies.length - 1] === 1;
     if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
@@ -142,21 +167,29 @@ export class SessionStore {
   }
 
   /**
-   * The id a session created under this Idempotency-Key gets: `proposed` the first time,
-   * recorded before the session is made, so a retry of a create whose answer was lost finds
-   * the session its first try made instead of making another. Null when the key came with a
-   * different request.
+   * The id (and incarnation) a session created under this Idempotency-Key gets: `proposed`
+   * the first time, recorded before the session is made, so a retry of a create whose answer
+   * was lost finds the session its first try made instead of making another. The incarnation
+   * tells that session from a later one with the same id (made after a DELETE). Null when
+   * the key came with a different request.
    */
-  async sessionIdFor(tenant: string, request: RequestKey, proposed: string): Promise<string | null> {
+  async sessionIdFor(tenant: string, request: RequestKey, proposed: SessionIncarnation): Promise<SessionIncarnation | null> {
     const digest = createHash('sha256').update(request.key).digest('base64url');
     const key = `${this.options.prefix}:idem:${tenant || '-'}:${digest}:session`;
-    const value = `${request.fingerprint}\n${proposed}`;
+    const value = `${request.fingerprint}\n${proposed.sessionId}\n${proposed.incarnation}`;
     // A resent SET after a lost reply finds its own value: the same id either way.
     const set = await this.redis.set(key, value, 'PX', this.options.requestTtlMs ?? DAY_MS, 'NX');
     const stored = set === 'OK' ? value : await this.redis.get(key);
     if (stored === null) return proposed; // expired in between: nothing to find
-    const [fingerprint, id] = stored.split('\n') as [string, string];
-    return fingerprint === request.fingerprint ? id : null;
+    // Records written before incarnations have none: '' (as sessions made then).
+    const [fingerprint, sessionId, incarnation = ''] = stored.split('\n') as [string, string, string?];
+    return fingerprint === request.fingerprint ? { sessionId, incarnation } : null;
+  }
+
+  /** A session's incarnation id ('' for sessions made before incarnations), or null when it does not exist. */
+  async incarnation(sessionId: string): Promise<string | null> {
+    const [status, incarnation] = await this.redis.hmget(this.sessionKeys(sessionId).meta, 'status', 'incarnation');
+    return status ? (incarnation ?? '') : null;
   }
 
   /** How many sessions there are: all of them, or one tenant's. */
@@ -299,8 +332,13 @@ export class SessionStore {
    * `Turn cancelled`). `archive` also makes the session read-only for good.
    */
   async cancel(sessionId: string, mode: 'cancel' | 'archive' = 'cancel'): Promise<{ kind: 'cancelling'; turnId: string } | { kind: 'idle' | 'not_found' }> {
+    const now = this.now();
     const k = this.sessionKeys(sessionId);
-    const [kind, turnId] = (await callScript(this.redis, 'cancel', [k.meta], [mode, this.now()])) as string[];
+    const script = () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.outbox, k.turns], [mode, now]);
+    // Archiving ends the queued turns: the reaper's entry first (as in resume), so it delivers
+    // their events even if this process dies right after.
+    const reply = mode === 'archive' ? (await inOrder(this.redis, [() => this.markRunning(sessionId, now), script]))[1] : await script();
+    const [kind, turnId] = reply as string[];
     if (kind !== 'cancelling') return { kind: kind as 'idle' | 'not_found' };
     await this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
     return { kind: 'cancelling', turnId: turnId as string };
@@ -369,18 +407,22 @@ export class SessionStore {
       this.streamTtlMs,
     ])) as (string | number)[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
-    const nextTurnId = (reply[3] as string | undefined) ?? null;
+    const nextTurnId = (reply[3] as string | undefined) || null;
     if (nextTurnId) await this.markRunning(sessionId, now);
-    return { kind: 'ok', status: reply[1] as SessionStatus, notify: reply[2] === 1, nextTurnId };
+    return { kind: 'ok', status: reply[1] as SessionStatus, notify: reply[2] === 1, nextTurnId, cancelled: reply[4] === 1 };
   }
 
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
     const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`];
-    const reply = (await callScript(this.redis, 'delete', keys, [this.now(), randomUUID()])) as
-      | [string, string, string, string]
-      | null;
+    const now = this.now();
+    // The reaper's entry first (as in resume): the turns that waited end as cancelled, and with
+    // no turn running no worker would deliver their events; the reaper flushes the outbox.
+    const [, reply] = (await inOrder(this.redis, [
+      () => this.markRunning(sessionId, now),
+      () => callScript(this.redis, 'delete', keys, [now, randomUUID()]),
+    ])) as [unknown, [string, string, string, string] | null];
     if (!reply) return null;
     const [createdAt, status, turnId, tenant] = reply;
     const member = `${pad(Number(createdAt))}:${sessionId}`;

@@ -98,6 +98,12 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
 
     const finished = await deps.store.finish(sessionId, turnId, claim.fence, outcome);
     fault('worker.after-finish');
+    // Its cancel was recorded before the result (the abort came too late, or was lost): the
+    // turn ended as cancelled, whatever the agent answered.
+    if (finished.kind === 'ok' && finished.cancelled) {
+      endedAs = 'cancelled';
+      log.info('turn cancelled: its cancel was recorded before its result');
+    }
     deps.onTurnEnd?.({ agent: claim.agent, outcome: finished.kind === 'ok' ? endedAs : 'stale', durationMs: performance.now() - started });
     if (finished.kind !== 'ok') {
       log.warn({ result: finished.kind }, 'stale result discarded: the turn was taken over, finished or deleted meanwhile');

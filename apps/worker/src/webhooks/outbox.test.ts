@@ -94,7 +94,10 @@ it('a deleted session’s running and queued turns are delivered as cancelled', 
   await store.submit({ sessionId, turnId: queued, message: { role: 'user', content: 'b' }, webhook: hook, policy: 'enqueue' });
   await store.delete(sessionId);
   expect(await flushOutbox({ log, queue, endpoints: [] }, sessionId)).toBe(2);
-  const bodies = (await log.list(sessionId)).map((d) => JSON.parse(d.body));
+  // (A session's list shows its live incarnation's deliveries: a deleted one's are read by id.)
+  expect(await log.list(sessionId)).toEqual([]);
+  const deliveries = await Promise.all([running, queued].map((turn) => log.get(sessionId, `${turn}.m`)));
+  const bodies = deliveries.map((d) => JSON.parse(d?.body ?? '{}'));
   expect(bodies.map((b) => [b.turn_id, b.type, b.status, b.error, b.messages])).toEqual(
     expect.arrayContaining([
       [running, 'turn.cancelled', 'idle', 'Turn cancelled', []],
@@ -103,4 +106,19 @@ it('a deleted session’s running and queued turns are delivered as cancelled', 
   );
   // The log of a deleted session expires.
   expect(await redis.pttl(store.sessionKeys(sessionId).deliveries)).toBeGreaterThan(0);
+});
+
+it('an event of a deleted session, flushed once a new session has its id: its own log only, and none of the new history', async () => {
+  // The turn ended (its event, wanting the history, waits in the outbox); then the session
+  // is deleted and another made with its id before any worker flushed the outbox.
+  const { sessionId, turnId } = await finishedTurn();
+  await store.delete(sessionId);
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [{ role: 'user', content: 'the new session’s secret' }] });
+  expect(await flushOutbox({ log, queue, endpoints: [] }, sessionId)).toBe(2);
+
+  const delivered = await log.get(sessionId, `${turnId}.s`);
+  expect(JSON.parse(delivered?.body ?? '{}')).toMatchObject({ turn_id: turnId, type: 'turn.completed', messages: [] });
+  // The new session's log does not show it, and does not expire on the deleted one's clock.
+  expect(await log.list(sessionId)).toEqual([]);
+  expect(await redis.pttl(store.sessionKeys(sessionId).deliveries)).toBe(-1);
 });

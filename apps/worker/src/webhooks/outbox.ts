@@ -23,7 +23,8 @@ export async function flushOutbox(deps: OutboxDeps, sessionId: string): Promise<
   for (const { raw, event } of entries) {
     const targets = webhookTargets(event, deps.endpoints);
     const wantsHistory = targets.some((t) => t.spec.include_messages);
-    const messages = wantsHistory ? await deps.log.historyPrefix(sessionId, event.history_len) : undefined;
+    // A deleted session's event gets no history (the session of that id now, if any, is another).
+    const messages = wantsHistory ? await deps.log.historyPrefix(sessionId, event.history_len, event.incarnation) : undefined;
     const deliveries = targets.map((target) => toDelivery(sessionId, event, target, messages, deps.firstDelayMs ?? 0));
     for (const delivery of deliveries) await deps.log.add(delivery);
     await deps.queue.enqueue(
@@ -94,5 +95,6 @@ function toDelivery(
   if (target.spec.token) delivery.token = target.spec.token;
   if (target.spec.secret) delivery.secret = target.spec.secret;
   if (event.tenant) delivery.tenant = event.tenant;
+  if (event.incarnation) delivery.incarnation = event.incarnation;
   return delivery;
 }

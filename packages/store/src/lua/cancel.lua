@@ -1,11 +1,25 @@
--- Ask for the running turn to be cancelled: the worker running it aborts its agent
--- (told over pub/sub), and a worker that claims it later finishes it as cancelled.
--- With 'archive', the session also becomes read-only (OpenHands V1: its sandbox is gone).
--- KEYS: meta   ARGV: 'cancel' | 'archive', now
-local f = redis.call('HMGET', KEYS[1], 'status', 'turn_id')
+-- Ask for the running turn to be cancelled: recorded in `cancel_turn`, which finish.lua
+-- honours (the turn ends as cancelled whatever its worker brings); the worker running it is
+-- also told over pub/sub, to abort its agent sooner. A worker that claims it later finishes
+-- it as cancelled without running it.
+-- With 'archive', the session also becomes read-only (OpenHands V1: its sandbox is gone), and
+-- its queued turns, which can never run now, end as cancelled at once: each message goes to
+-- the history (its turn noted `canceled`, as timelines show it) and its `turn.cancelled`
+-- event to the outbox; the caller has the reaper look at the session soon, to deliver them.
+-- KEYS: meta, messages, inbox, outbox, turns   ARGV: 'cancel' | 'archive', now
+local f = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'tenant', 'webhook', 'incarnation', 'archived')
 if not f[1] then return {'not_found'} end
-if ARGV[1] == 'archive' then
+-- (A resend of an archive after a lost reply finds it archived, its inbox empty: the same outcome.)
+if ARGV[1] == 'archive' and not f[6] then
   redis.call('HSET', KEYS[1], 'archived', '1', 'paused', '1', 'updated_at', ARGV[2])
+  local session = {tenant = f[3] or '', webhook = f[4] or '', incarnation = f[5] or ''}
+  for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local r = parse_record(record)
+    if r.message ~= '' then redis.call('RPUSH', KEYS[2], r.message) end
+    redis.call('HSET', KEYS[5], r.turn_id, 'canceled')
+    cancelled_event(KEYS[4], r.turn_id, r.webhook, ARGV[2], redis.call('LLEN', KEYS[2]), session)
+  end
+  redis.call('DEL', KEYS[3])
 end
 if f[1] == 'running' then
   redis.call('HSET', KEYS[1], 'cancel_turn', f[2])

@@ -1,20 +1,28 @@
 -- Create a session unless it exists.
--- KEYS: meta, messages
--- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none), message JSON...
-local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant')
+-- The session gets a random incarnation id: records that outlive a session (outbox events,
+-- webhook deliveries, Idempotency-Key records) carry it, so a later session with the same
+-- id (after a DELETE) neither sees nor is changed by them.
+-- KEYS: meta, messages, deliveries
+-- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
+--       incarnation, message JSON...
+local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant', 'incarnation')
 if existing[1] then
   -- This very call again (the API's Redis client resends a command whose reply was lost
-  -- to a reconnect): the session it made, same time, same tenant. Anything else exists.
-  if existing[1] == ARGV[1] and existing[2] == ARGV[3] then return 1 end
+  -- to a reconnect): the session it made, same time, tenant and incarnation. Anything else exists.
+  if existing[1] == ARGV[1] and existing[2] == ARGV[3] and existing[3] == ARGV[6] then return 1 end
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3],
   'created_at', ARGV[1], 'updated_at', ARGV[1], 'turn_id', '', 'fence', 0,
-  'response', '', 'error', '')
+  'response', '', 'error', '', 'incarnation', ARGV[6])
+-- A deleted session of this id may have left its delivery log, set to expire a day after
+-- its DELETE: this session's deliveries join it (shown by incarnation), and must not expire
+-- on that clock. The old entries stay (hidden) while this session lives, still redeliverable.
+redis.call('PERSIST', KEYS[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
 local batch = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   batch[#batch + 1] = ARGV[i]
   if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
 end

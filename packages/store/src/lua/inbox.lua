@@ -23,3 +23,14 @@ local function start_record(meta, messages, events, stream, ttl, record, now)
   stream_status(stream, ttl, 'running', r.turn_id)
   return r.turn_id
 end
+
+-- Writes the `turn.cancelled` event of a turn ended by its session's deletion or archiving
+-- (running or queued) to the session's outbox. `s`: the session's tenant, default webhook and
+-- incarnation (which tells its deliveries from those of a later session with the same id).
+local function cancelled_event(outbox, turn_id, webhook, now, history_len, s)
+  redis.call('RPUSH', outbox, cjson.encode({
+    turn_id = turn_id, type = 'turn.cancelled', at = now, status = 'idle', response = '',
+    error = 'Turn cancelled', history_len = history_len, webhook = webhook, session_webhook = s.webhook,
+    tenant = s.tenant, incarnation = s.incarnation,
+  }))
+end

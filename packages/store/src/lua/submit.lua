@@ -14,23 +14,30 @@
 --       the request's fingerprint ('' without an Idempotency-Key), how long its record is kept (ms)
 --       [, session id, check time (ms): with KEYS[7]]
 -- Returns {outcome, the running (or cancelled) turn id or '', the message's turn id}.
-local function accepted(kind, other)
-  if ARGV[10] ~= '' then
-    redis.call('SET', KEYS[6], ARGV[10] .. '\n' .. kind .. '\n' .. ARGV[1] .. '\n' .. other, 'PX', ARGV[11])
-  end
-  return {kind, other, ARGV[1]}
-end
-local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id')
+local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id', 'incarnation')
 local status = f[1]
 if not status then return {'not_found'} end
 if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
+-- The request's record names the session's incarnation: one left by a deleted session with
+-- this id (records outlive their session) is not this session's, and is overwritten.
+local incarnation = f[6] or ''
+local function accepted(kind, other)
+  if ARGV[10] ~= '' then
+    redis.call('SET', KEYS[6], ARGV[10] .. '\n' .. kind .. '\n' .. ARGV[1] .. '\n' .. other .. '\n' .. incarnation, 'PX', ARGV[11])
+  end
+  return {kind, other, ARGV[1]}
+end
 -- A retry under the same Idempotency-Key: the turn accepted the first time, as it was then.
 if ARGV[10] ~= '' then
   local prior = redis.call('GET', KEYS[6])
   if prior then
-    local fingerprint, kind, turn, other = string.match(prior, '^(.-)\n(.-)\n(.-)\n(.*)$')
-    if fingerprint ~= ARGV[10] then return {'reused'} end
-    return {kind, other, turn}
+    local fingerprint, kind, turn, other, inc = string.match(prior, '^(.-)\n(.-)\n(.-)\n(.-)\n(.*)$')
+    -- A record from before incarnations has four fields (and its session none).
+    if not fingerprint then fingerprint, kind, turn, other = string.match(prior, '^(.-)\n(.-)\n(.-)\n(.*)$'); inc = '' end
+    if inc == incarnation then
+      if fingerprint ~= ARGV[10] then return {'reused'} end
+      return {kind, other, turn}
+    end
   end
 end
 if f[3] then return {'archived'} end
