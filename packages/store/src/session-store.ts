@@ -220,10 +220,11 @@ export class SessionStore {
    * Sessions in creation order, `limit` at a time; `cursor` is the last item's cursor
    * (`listCursor`). A page may hold fewer items when sessions were deleted meanwhile.
    */
-  async list(limit: number, cursor?: string, tenant = ''): Promise<{ items: SessionView[]; nextCursor: string | null }> {
-    const start = cursor ? `(${cursor}` : '-';
+  async list(limit: number, cursor?: string, tenant = '', newestFirst = false): Promise<{ items: SessionView[]; nextCursor: string | null }> {
     const index = tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex;
-    const members = await this.redis.zrangebylex(index, start, '+', 'LIMIT', 0, limit);
+    const members = newestFirst
+      ? await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : '+', '-', 'LIMIT', 0, limit)
+      : await this.redis.zrangebylex(index, cursor ? `(${cursor}` : '-', '+', 'LIMIT', 0, limit);
     // One read per session, sent together (a cluster routes each to its session's node).
     const rows = await Promise.all(
       members.map((member) => {

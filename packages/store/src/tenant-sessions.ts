@@ -51,8 +51,9 @@ export class TenantSessions {
     return this.service.createSession({ ...input, tenant: this.tenant });
   }
 
-  list(limit: number, cursor?: string) {
-    return this.store.list(limit, cursor, this.tenant);
+  /** Oldest first, or newest first. */
+  list(limit: number, cursor?: string, newestFirst = false) {
+    return this.store.list(limit, cursor, this.tenant, newestFirst);
   }
 
   count(): Promise<number> {
