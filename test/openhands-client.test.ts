@@ -68,6 +68,10 @@ it('start, WebSocket callback, send, run, search, pause, delete', async () => {
     await waitUntil(() => seen.slice(seen.indexOf(reply)).some(status('finished')), { timeoutMs: 15_000, what: 'finished after the reply' });
     expect(await conversation.state.getExecutionStatus()).toBe('finished');
     expect(await conversation.getAgentFinalResponse()).toBe('echo: Flip a coin');
+    // What the conversation was started with, the LLM key masked; no LLM usage to report.
+    expect(await conversation.state.getAgent()).toMatchObject({ kind: 'Agent', llm: { model: 'gpt-4o-mini', api_key: '**********' } });
+    expect(await conversation.state.getWorkspace()).toEqual({ type: 'local', working_dir: '/tmp' });
+    expect(await conversation.conversationStats()).toEqual({ usage_to_metrics: {} });
 
     // Search: the conversation is listed, and its events (REST and socket, merged by id) are the turns.
     const found = await manager.searchConversations();

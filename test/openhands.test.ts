@@ -80,6 +80,10 @@ describe('conversations', () => {
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
       id: expect.stringMatching(UUID),
+      // As sent, the LLM key masked as the agent server shows its secrets.
+      agent: { kind: 'Agent', llm: { model: 'litellm_proxy/some-model', api_key: '**********', usage_id: 'agent' }, tools: [] },
+      workspace: { kind: 'LocalWorkspace', working_dir: 'workspace/project' },
+      stats: { usage_to_metrics: {} },
       title: null,
       tags: {},
       execution_status: 'idle',

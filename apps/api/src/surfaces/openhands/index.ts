@@ -4,7 +4,7 @@ import { type RequestKey, type TenantSessions, listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
-import { ATTR_TAGS, ATTR_TITLE, EXECUTION_STATUSES, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
@@ -264,6 +264,14 @@ function parseStart(raw: unknown): StartRequest {
     }
     if (body.initial_message !== undefined && body.initial_message !== null) {
       start.initial = parseSendMessage(check, body.initial_message, ['body', 'initial_message']);
+    }
+    // Kept to answer as sent (secrets masked); the session still runs Baton's agent.
+    for (const [field, attr] of [['agent', ATTR_AGENT], ['workspace', ATTR_WORKSPACE]] as const) {
+      const spec = body[field];
+      if (spec === undefined || spec === null) continue;
+      const dict = check.dict(spec, ['body', field]);
+      const text = dict ? maskedSpec(dict) : null;
+      if (text) start.attributes[attr] = text;
     }
     if (body.title !== undefined && body.title !== null) {
       const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
