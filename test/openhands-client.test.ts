@@ -79,6 +79,11 @@ it('start, WebSocket callback, send, run, search, pause, delete', async () => {
     const events = (await conversation.state.events.getEvents()).filter((e: any) => e.kind === 'MessageEvent');
     expect(events.map(text)).toEqual(['Hello, can you help me?', 'echo: Hello, can you help me?', 'Flip a coin', 'echo: Flip a coin']);
 
+    // Title and tags (PATCH /api/conversations/{id}), as the conversation and the manager set them.
+    await conversation.setTitle('Coin flips');
+    await manager.updateConversation(conversation.id, { tags: { team: 'core' } });
+    expect(await manager.getConversation(conversation.id)).toMatchObject({ title: 'Coin flips', tags: { team: 'core' } });
+
     await conversation.pause();
     await waitUntil(() => seen.some(status('paused')), { timeoutMs: 15_000, what: 'paused over the socket' });
 

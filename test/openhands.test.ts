@@ -103,6 +103,26 @@ describe('conversations', () => {
     expect((await oh('POST', '')).status).toBe(201);
   });
 
+  it('PATCH sets the title, replaces the tags ({} clears them); 404 for an unknown conversation, 422 for bad values', async () => {
+    const id = await create({ title: 'Before', tags: { a: '1', b: '2' } });
+    expect((await oh('PATCH', `/${id}`, { title: 'After' })).body).toEqual({ success: true });
+    expect((await oh('GET', `/${id}`)).body).toMatchObject({ title: 'After', tags: { a: '1', b: '2' } });
+    await oh('PATCH', `/${id}`, { tags: { c: '3' } });
+    expect((await oh('GET', `/${id}`)).body).toMatchObject({ title: 'After', tags: { c: '3' } });
+    await oh('PATCH', `/${id}`, { tags: {} });
+    const cleared = (await oh('GET', `/${id}`)).body;
+    expect(cleared).toMatchObject({ title: 'After', tags: {} });
+    expect(Date.parse(cleared.updated_at)).toBeGreaterThanOrEqual(Date.parse(cleared.created_at));
+    const missing = await oh('PATCH', `/${crypto.randomUUID()}`, { title: 'x' });
+    expect(missing.status).toBe(404);
+    const bad = await oh('PATCH', `/${id}`, { title: '', tags: { Bad: 'x' } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail.map((d: any) => [d.type, d.loc])).toEqual([
+      ['string_too_short', ['body', 'title']],
+      ['value_error', ['body', 'tags', 'Bad']],
+    ]);
+  });
+
   it('POST with an existing conversation_id answers 200 with it (initial_message ignored); ids are normalised', async () => {
     const hex = crypto.randomUUID().replace(/-/g, '').toUpperCase();
     const dashed = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`.toLowerCase();

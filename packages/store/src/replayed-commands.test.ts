@@ -196,3 +196,11 @@ it('archive (V1 sandbox deleted): the resent call cancels the queued turns once 
     expect.objectContaining({ turn_id: queued, type: 'turn.cancelled' }),
   ]);
 });
+
+it('set attributes (OpenHands PATCH): the resent call sets the same values, with the same answer', async () => {
+  const id = await newSession();
+  const patch = () => store.setAttributes(id, { title: 'Once', tags: '{"a":"1"}' });
+  const result = await withLostReply(patch, async () => (await reader.get(id))?.attributes.title === 'Once');
+  expect(result).toBe('ok');
+  expect((await reader.get(id))?.attributes).toEqual({ title: 'Once', tags: '{"a":"1"}' });
+});

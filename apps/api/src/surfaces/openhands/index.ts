@@ -108,11 +108,25 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .get(async (req, res) => {
       res.json(conversationInfo(await sessions(res).getSession(conversationId(req))));
     })
+    .patch(async (req, res) => {
+      // UpdateConversationRequest: a new title; tags replace all tags when given.
+      const id = conversationId(req);
+      const check = new Checker();
+      const body = check.model(req.body ?? {}, ['body']);
+      const meta = body ? parseTitleAndTags(check, body) : {};
+      check.done();
+      const attributes: Record<string, string | null> = {};
+      if (meta.title !== undefined) attributes[ATTR_TITLE] = meta.title;
+      if (meta.tags !== undefined) attributes[ATTR_TAGS] = meta.tags;
+      if (Object.keys(attributes).length) await sessions(res).setAttributes(id, attributes);
+      else await sessions(res).getSession(id);
+      res.json(success);
+    })
     .delete(async (req, res) => {
       await sessions(res).deleteSession(conversationId(req));
       res.json(success);
     })
-    .all(allow('GET', 'DELETE'));
+    .all(allow('GET', 'PATCH', 'DELETE'));
 
   router
     .route('/:id/agent_final_response')
@@ -273,24 +287,37 @@ function parseStart(raw: unknown): StartRequest {
       const text = dict ? maskedSpec(dict) : null;
       if (text) start.attributes[attr] = text;
     }
-    if (body.title !== undefined && body.title !== null) {
-      const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
-      if (title !== undefined) start.attributes[ATTR_TITLE] = title;
-    }
-    if (body.tags !== undefined && body.tags !== null) {
-      const tags = check.dict(body.tags, ['body', 'tags']);
-      if (tags) {
-        const before = check.issues.length;
-        for (const [key, value] of Object.entries(tags)) {
-          if (!/^[a-z0-9]+$/.test(key)) check.add('value_error', ['body', 'tags', key], 'Tag keys must be lowercase alphanumeric', key);
-          check.string(value, ['body', 'tags', key], { max: 256 });
-        }
-        if (check.issues.length === before && Object.keys(tags).length) start.attributes[ATTR_TAGS] = JSON.stringify(tags);
-      }
-    }
+    const meta = parseTitleAndTags(check, body);
+    if (meta.title) start.attributes[ATTR_TITLE] = meta.title;
+    if (meta.tags) start.attributes[ATTR_TAGS] = meta.tags;
   }
   check.done();
   return start;
+}
+
+/**
+ * `title` (1..200 characters) and `tags` (`{key: value}`, keys lowercase alphanumeric,
+ * values up to 256 characters) of a start or update request. `tags` is the JSON to keep,
+ * `null` for `{}` (no tags); each is undefined when not given (or invalid).
+ */
+function parseTitleAndTags(check: Checker, body: Record<string, unknown>): { title?: string; tags?: string | null } {
+  const out: { title?: string; tags?: string | null } = {};
+  if (body.title !== undefined && body.title !== null) {
+    const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
+    if (title !== undefined) out.title = title;
+  }
+  if (body.tags !== undefined && body.tags !== null) {
+    const tags = check.dict(body.tags, ['body', 'tags']);
+    if (tags) {
+      const before = check.issues.length;
+      for (const [key, value] of Object.entries(tags)) {
+        if (!/^[a-z0-9]+$/.test(key)) check.add('value_error', ['body', 'tags', key], 'Tag keys must be lowercase alphanumeric', key);
+        check.string(value, ['body', 'tags', key], { max: 256 });
+      }
+      if (check.issues.length === before) out.tags = Object.keys(tags).length ? JSON.stringify(tags) : null;
+    }
+  }
+  return out;
 }
 
 /** `run: false` adds the message to the history; `run: true` also runs it (after the current turn when busy). */
