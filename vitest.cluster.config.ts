@@ -13,6 +13,7 @@ export default defineConfig({
       'test/faults-redis.test.ts', // stops and restarts its own redis-server
       'test/long-poll-scale.test.ts', // its own redis-server, counts its clients
       'test/start.test.ts', // `npm start` with its private redis-server
+      'test/console-build.test.ts', // builds the console: no Redis at all
     ],
     globalSetup: ['test/support/global-redis-cluster.ts'],
     testTimeout: 60_000,

@@ -70,7 +70,7 @@ describe('listing', () => {
     const res = await http(base, 'GET', '/sessions', undefined, auth(key));
     expect(res.status).toBe(200);
     expect(res.body.map((s: any) => s.session_id)).toEqual(ids);
-    expect(res.body[0]).toEqual({ session_id: ids[0], total_messages: 0, status: 'idle' });
+    expect(res.body[0]).toMatchObject({ session_id: ids[0], total_messages: 0, status: 'idle' });
     expect(res.headers.get('x-next-cursor')).toBeNull();
     // Asking for a page still pages.
     const page = await http(base, 'GET', '/sessions?limit=50', undefined, auth(key));

@@ -70,6 +70,13 @@ describe('the OpenAPI document describes the real responses', () => {
     }
   });
 
+  it('/console/ is a public HTML page (the web console)', async () => {
+    const page = await call('GET /console/', '/console/', undefined, {});
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.body).toContain('<div id="app"></div>');
+  });
+
   it('sessions: 201 create (POST and PUT), 409, 400, 200 list and get, 404, 422 on bad queries, 401 without a key', async () => {
     const id = await newSession({ state: [{ role: 'user', content: 'hi', user_params: { lang: 'en' } }, { role: 'assistant', content: 'hello' }] });
     const own = randomUUID();

@@ -15,6 +15,8 @@ import {
   makeProducerConnection,
   makeWorkerConnection,
   waitForReady,
+  checkRedisSettings,
+  ReplicaWait,
   coalesceWrites,
 } from '@baton/store';
 import { buildApp } from './app.ts';
@@ -25,9 +27,6 @@ import { attachEventSockets } from './surfaces/openhands/socket.ts';
 import { answerParserErrors } from './http/parser-errors.ts';
 import { ApiMetrics } from './metrics.ts';
 import { makeWebhookUrlCheck } from './webhook-guard.ts';
-
-/** Bytes an event socket may have waiting to go out before it stops reading Redis for it. */
-const WS_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 async function main(): Promise<void> {
   const env = parseEnv(ApiEnv, process.env);
@@ -44,6 +43,9 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // Refuses to start when Redis may evict Baton's keys; warns when it persists nothing.
+  const settings = await checkRedisSettings(redis, { allowEviction: env.REDIS_ALLOW_EVICTION });
+  for (const warning of settings.warnings) logger.warn(warning);
   // The commands of one event-loop turn leave in one socket write (the subscriber's are few).
   coalesceWrites(redis);
 
@@ -72,13 +74,16 @@ async function main(): Promise<void> {
     maxSessions: env.MAX_SESSIONS,
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
+    ...(env.REDIS_WAIT_REPLICAS > 0
+      ? { replicas: new ReplicaWait(redis, { prefix: env.BATON_PREFIX, replicas: env.REDIS_WAIT_REPLICAS, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS }) }
+      : {}),
   });
   const shutdown = new AbortController();
   // Every waiting long-poll listens for shutdown; there is no leak to warn about.
   setMaxListeners(0, shutdown.signal);
   // Long-polls and event sockets share MAX_WAITERS.
   const waiters = new WaiterSlots(env.MAX_WAITERS);
-  const keyring = new Keyring(env.API_KEYS);
+  const keyring = new Keyring(env.API_KEYS, env.ADMIN_KEY);
   const rateLimiter =
     env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
       ? new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST })
@@ -96,6 +101,8 @@ async function main(): Promise<void> {
     pageLimitMax: env.PAGE_LIMIT_MAX,
     shutdown: shutdown.signal,
     sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
+    sseBufferBytes: env.SSE_BUFFER_BYTES,
+    sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
     idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
     ...(rateLimiter ? { rateLimiter } : {}),
@@ -121,7 +128,8 @@ async function main(): Promise<void> {
     logger,
     heartbeatMs: env.SSE_HEARTBEAT_S * 1000,
     maxPayload: bodyLimitBytes(env.BODY_LIMIT),
-    maxBufferedBytes: WS_MAX_BUFFERED_BYTES,
+    maxBufferedBytes: env.SSE_BUFFER_BYTES,
+    writeTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     ...(rateLimiter ? { rateLimiter } : {}),
   });
   await once(server, 'listening');
@@ -144,6 +152,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `npm start` (scripts/start.ts), in a process group of its own, with an IPC
+  // channel: when that script is gone, however it ended, stop as on SIGTERM (not as a second signal).
+  if (process.connected) {
+    process.once('disconnect', () => {
+      if (!stopping) void stop('SIGTERM');
+    });
+  }
 }
 
 main().catch((err) => {

@@ -37,7 +37,7 @@ export interface SendOptions extends CallOptions {
    */
   idempotencyKey?: string;
   /**
-   * How many more tries (default 2) when a try got no answer, a `503 service_unavailable` or
+   * How many more tries (default 2) when a try got no answer, a `503 service_unavailable`, a `503 storage_full`, a `503 replication_timeout` or
    * `409 idempotency_key_in_flight`, each after the answer's `Retry-After` (else 0.2 s, 0.4 s…).
    */
   retries?: number;
@@ -45,7 +45,7 @@ export interface SendOptions extends CallOptions {
 
 /** Worth trying again under the same Idempotency-Key: the first try may or may not have been stored. */
 function retriable(err: unknown): err is BatonError {
-  return err instanceof BatonError && (err.status === 0 || err.code === 'service_unavailable' || err.code === 'idempotency_key_in_flight');
+  return err instanceof BatonError && (err.status === 0 || err.code === 'service_unavailable' || err.code === 'storage_full' || err.code === 'replication_timeout' || err.code === 'idempotency_key_in_flight');
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */

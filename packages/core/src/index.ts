@@ -9,3 +9,4 @@ export * from './fault-points.ts';
 export * from './config.ts';
 export * from './logger.ts';
 export * from './admin-key.ts';
+export * from './canonical-json.ts';

@@ -57,10 +57,10 @@ describe('openApiDocument', () => {
     expect(JSON.stringify(doc.paths['/sessions/{id}']!.get)).toContain('capped at 60');
   });
 
-  it('marks /health, /openapi.json and /docs public and everything else bearer-protected (401)', () => {
+  it('marks /health, /openapi.json, /docs and /console/ public and everything else bearer-protected (401)', () => {
     expect(doc.security).toEqual([{ bearer: [] }]);
     const open = operations.filter(({ op }) => Array.isArray(op.security) && op.security.length === 0).map(({ path }) => path);
-    expect(open.sort()).toEqual(['/docs', '/health', '/openapi.json']);
+    expect(open.sort()).toEqual(['/console/', '/docs', '/health', '/openapi.json']);
     for (const { path, op } of operations) {
       if (!open.includes(path)) expect(op.responses, path).toHaveProperty('401');
     }

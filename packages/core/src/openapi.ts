@@ -68,7 +68,9 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, when: 'the API key is over `RATE_LIMIT_PER_S` (`Retry-After` says when to retry)' },
   session_limit_reached: { status: 503, when: '`MAX_SESSIONS` is reached' },
   service_unavailable: { status: 503, when: 'Redis is unreachable (`Retry-After: 1`); a request sent while it is down was not accepted' },
-  too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls (`Retry-After: 1`)' },
+  too_many_waiters: { status: 503, when: 'this API process holds `MAX_WAITERS` long-polls and event streams (`Retry-After: 1`)' },
+  replication_timeout: { status: 503, when: '`REDIS_WAIT_REPLICAS` is set and fewer replicas acknowledged the write in time: it may be on the master only; retry with the same `Idempotency-Key` (`Retry-After: 1`)' },
+  storage_full: { status: 503, when: 'Redis is full (`maxmemory` reached under `noeviction`): nothing was stored (`Retry-After: 5`)' },
 } as const satisfies Record<string, { status: number; when: string }>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -120,7 +122,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
       body: 'CreateSessionRequest',
       replies: { 201: created },
-      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -156,7 +158,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       summary: 'Create a session with your own UUID',
       body: 'CreateSessionRequest',
       replies: { 201: created },
-      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached'],
+      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
     {
       method: 'delete',
@@ -188,7 +190,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409.',
       body: 'MessageRequest',
       replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
-      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused'],
+      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -200,10 +202,11 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'Events `status` `{status, turn_id}`, `delta` `{turn_id, content, offset}`, `message` `{turn_id, message}`, ' +
         '`error` `{turn_id, error}`, each with an increasing `id`, and `deleted` (then the stream ends). Without ' +
         '`Last-Event-ID` (header or `last_event_id`) it starts with a `status` snapshot; with one, with the events after it. ' +
-        'Heartbeat comments keep idle streams open.',
+        'Heartbeat comments keep idle streams open. A client that stops reading is closed after `SSE_WRITE_TIMEOUT_S`; ' +
+        'it resumes with `Last-Event-ID`.',
       query: EventsQuery,
       replies: { 200: { description: 'An endless `text/event-stream`', body: 'event-stream' } },
-      errors: ['session_not_found'],
+      errors: ['session_not_found', 'too_many_waiters'],
     },
     {
       method: 'post',
@@ -270,6 +273,15 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       public: true,
       replies: { 200: { description: 'An HTML page that renders this document', body: 'html' } },
     },
+    {
+      method: 'get',
+      path: '/console/',
+      operationId: 'console',
+      tag: 'Service',
+      summary: 'Web console (HTML): sessions, live timelines, interrupts, webhook deliveries; `/console` redirects here',
+      public: true,
+      replies: { 200: { description: 'The console page; it signs in with an API key and calls this API', body: 'html' } },
+    },
   ];
 }
 
@@ -293,7 +305,7 @@ Every error answers \`{"error": {"code", "message", "details"?}}\`; an unknown p
 \`route_not_found\`, a known path with another method 405 \`method_not_allowed\` (\`Allow\` lists the right ones).
 
 **Auth**: when the server sets \`API_KEYS\`, every route needs \`Authorization: Bearer <key>\` (401 \`unauthorized\`
-otherwise) except \`/health\`, \`/openapi.json\` and \`/docs\`, which are public. Without \`API_KEYS\` auth is off.
+otherwise) except \`/health\`, \`/openapi.json\`, \`/docs\` and the console's page and files (\`/console/\`), which are public. Without \`API_KEYS\` auth is off.
 
 **Compatible APIs** served from the same sessions, each with its own key header and error shape (not in this
 document; see the repository's docs):
@@ -405,6 +417,7 @@ function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
     codes.add('service_unavailable');
   }
   if (route.method === 'post') for (const code of ['idempotency_key_invalid', 'idempotency_key_in_flight', 'idempotency_key_reused'] as const) codes.add(code);
+  if (!route.public && (route.method === 'post' || route.method === 'put')) codes.add('storage_full');
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
     if (!codes.has(code)) continue;

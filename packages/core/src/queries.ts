@@ -25,6 +25,7 @@ export const ListQuery = (max: number) =>
       .optional()
       .describe(`Page size (default ${Math.min(50, max)} with a cursor; without limit and cursor: every session, up to ${LIST_ALL_MAX})`),
     cursor: z.string().max(200).optional().describe('The `X-Next-Cursor` of the previous page'),
+    order: z.enum(['oldest', 'newest']).default('oldest').describe('`oldest` first (creation order, the default) or `newest` first'),
   });
 
 /** `GET /webhooks/dead-letters`. */

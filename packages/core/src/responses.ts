@@ -30,6 +30,9 @@ export const SessionListItem = z.strictObject({
   session_id: Id,
   total_messages: z.int().min(0),
   status: z.enum(SESSION_STATUSES),
+  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  created_at: Timestamp,
+  updated_at: Timestamp.describe('When the session last changed (a turn started or ended, a message was added)'),
 });
 export type SessionListItem = z.infer<typeof SessionListItem>;
 

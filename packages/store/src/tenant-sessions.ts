@@ -52,9 +52,8 @@ export class TenantSessions {
     return this.service.createSession({ ...input, tenant: this.tenant });
   }
 
-  /** Oldest first, or newest first. */
-  list(limit: number, cursor?: string, newestFirst = false) {
-    return this.store.list(limit, cursor, this.tenant, newestFirst);
+  list(limit: number, cursor?: string, order: 'oldest' | 'newest' = 'oldest') {
+    return this.store.list(limit, cursor, this.tenant, order);
   }
 
   count(): Promise<number> {

@@ -76,14 +76,24 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       // Neither: every session (as Motus, whose clients read no cursor), up to LIST_ALL_MAX.
       const page =
         query.limit === undefined && cursor === undefined
-          ? await listAll(sessions(res), deps.pageLimitMax)
-          : await sessions(res).list(limit, cursor);
+          ? await listAll(sessions(res), deps.pageLimitMax, query.order)
+          : await sessions(res).list(limit, cursor, query.order);
       if (page.nextCursor) {
         const next = encodeCursor(page.nextCursor);
-        res.set('x-next-cursor', next).set('link', `</sessions?limit=${limit}&cursor=${next}>; rel="next"`);
+        const order = query.order === 'newest' ? '&order=newest' : '';
+        res.set('x-next-cursor', next).set('link', `</sessions?limit=${limit}${order}&cursor=${next}>; rel="next"`);
       }
       res.json(
-        page.items.map((v): SessionListItem => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })),
+        page.items.map(
+          (v): SessionListItem => ({
+            session_id: v.session_id,
+            total_messages: v.total_messages,
+            status: v.status,
+            agent: v.agent,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+          }),
+        ),
       );
     })
     .all(allow('GET', 'POST'));
@@ -141,11 +151,15 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
 }
 
 /** Every session, page by page, up to LIST_ALL_MAX; `nextCursor` when there are more. */
-async function listAll(sessions: TenantSessions, pageSize: number): Promise<{ items: SessionView[]; nextCursor: string | null }> {
+async function listAll(
+  sessions: TenantSessions,
+  pageSize: number,
+  order: 'oldest' | 'newest',
+): Promise<{ items: SessionView[]; nextCursor: string | null }> {
   const items: SessionView[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = await sessions.list(Math.min(pageSize, LIST_ALL_MAX - items.length), cursor);
+    const page = await sessions.list(Math.min(pageSize, LIST_ALL_MAX - items.length), cursor, order);
     items.push(...page.items);
     if (!page.nextCursor) return { items, nextCursor: null };
     if (items.length >= LIST_ALL_MAX) return { items, nextCursor: page.nextCursor };

@@ -389,7 +389,7 @@ async function scanConversations(
   const batch = Math.min(options.limit + 1, MAX_LIMIT + 1);
   let cursor = options.cursor;
   for (;;) {
-    const page = await sessions.list(batch, cursor, options.newestFirst);
+    const page = await sessions.list(batch, cursor, options.newestFirst ? 'newest' : 'oldest');
     for (const view of page.items) {
       if (options.status && executionStatus(view) !== options.status) continue;
       if (items.length === options.limit) return { items, next: listCursor(items[items.length - 1] as SessionView) };

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppError, TooManyWaitersError } from '@baton/core';
 import type { RateLimiter, SessionService, SessionStore, SessionWatcher, TenantSessions } from '@baton/store';
-import type { Keyring } from '../../http/auth.ts';
+import type { Caller, Keyring } from '../../http/auth.ts';
 import type { WaiterSlots } from '../../long-poll.ts';
 import { parseSendMessage } from './messages.ts';
 import { ConversationFeed, type Resend } from './socket-feed.ts';
@@ -38,6 +38,8 @@ export interface EventSocketsDeps {
   maxPayload: number;
   /** Bytes a socket may have waiting to go out; above it the socket's reads pause until they drain. */
   maxBufferedBytes: number;
+  /** A client that takes nothing for this long while that much waits is cut off. */
+  writeTimeoutMs: number;
   rateLimiter?: RateLimiter;
 }
 
@@ -124,8 +126,11 @@ async function serve(deps: EventSocketsDeps, entry: Open, req: IncomingMessage, 
   const parsed = parseQuery(rawId, url.searchParams);
   if ('error' in parsed) return void ws.close(1008, parsed.error);
 
-  const tenant = await authenticate(deps.keyring, url.searchParams, req, inbox);
-  if (tenant === null) return void ws.close(CLOSE_AUTH_FAILED, 'Authentication failed');
+  const caller = await authenticate(deps.keyring, url.searchParams, req, inbox);
+  if (caller === null) return void ws.close(CLOSE_AUTH_FAILED, 'Authentication failed');
+  // The admin key sees every tenant's conversations, and has a rate-limit bucket of its own.
+  const { tenant } = caller;
+  const bucket = caller.admin ? 'admin' : tenant;
   const sessions = deps.service.scope(tenant);
   if (!(await sessions.get(parsed.id))) return void ws.close(CLOSE_NOT_FOUND, 'Conversation not found');
   if (ws.readyState !== WebSocket.OPEN) return;
@@ -133,10 +138,10 @@ async function serve(deps: EventSocketsDeps, entry: Open, req: IncomingMessage, 
   const opened = await ConversationFeed.open(deps, parsed.id, parsed.resend);
   if (!opened) return void ws.close(CLOSE_NOT_FOUND, 'Conversation not found');
   const { feed } = opened;
-  const out = new Outbox(ws, deps.maxBufferedBytes, deps.heartbeatMs * 2, deps.logger);
+  const out = new Outbox(ws, deps.maxBufferedBytes, deps.writeTimeoutMs, deps.logger);
   const signal = entry.stop.signal;
   try {
-    inbox.handle((frame) => onClientFrame(deps, sessions, parsed.id, tenant, frame, out));
+    inbox.handle((frame) => onClientFrame(deps, sessions, parsed.id, bucket, frame, out));
     if (!(await out.send(opened.first))) return;
     while (!signal.aborted) {
       const frames = await feed.next(deps.heartbeatMs, signal);
@@ -171,26 +176,26 @@ function parseQuery(rawId: string, query: URLSearchParams): { id: string; resend
  * The caller's tenant, or null. The key comes from the `session_api_key` query parameter,
  * else the `X-Session-API-Key` header, else a first frame `{"type": "auth", "session_api_key": …}`.
  */
-async function authenticate(keyring: Keyring, query: URLSearchParams, req: IncomingMessage, inbox: ClientFrames): Promise<string | null> {
-  if (!keyring.enabled) return '';
+async function authenticate(keyring: Keyring, query: URLSearchParams, req: IncomingMessage, inbox: ClientFrames): Promise<Caller | null> {
+  if (!keyring.enabled) return keyring.callerFor(undefined);
   const header = req.headers['x-session-api-key'];
   const presented = query.get('session_api_key') ?? (Array.isArray(header) ? header[0] : header);
-  if (presented !== undefined) return keyring.tenantFor(presented);
+  if (presented !== undefined) return keyring.callerFor(presented);
   const frame = await inbox.first(AUTH_FRAME_TIMEOUT_MS);
   if (frame === null) return null;
   const data = parseJson(frame);
   if (!isObject(data) || data.type !== 'auth' || typeof data.session_api_key !== 'string') return null;
-  return keyring.tenantFor(data.session_api_key);
+  return keyring.callerFor(data.session_api_key);
 }
 
 /** A frame from the client: a message, added and run as `POST …/events` with `run: true` does. */
-async function onClientFrame(deps: EventSocketsDeps, sessions: TenantSessions, id: string, tenant: string, frame: string, out: Outbox): Promise<void> {
+async function onClientFrame(deps: EventSocketsDeps, sessions: TenantSessions, id: string, bucket: string, frame: string, out: Outbox): Promise<void> {
   const data = parseJson(frame);
   if (data === undefined) return out.error('JSONDecodeError', 'The frame is not valid JSON');
   // A key sent again after the URL or header already carried one.
   if (isObject(data) && data.type === 'auth' && Object.keys(data).every((k) => k === 'type' || k === 'session_api_key')) return;
-  if (deps.rateLimiter && tenant !== '') {
-    const waitMs = await deps.rateLimiter.take(tenant);
+  if (deps.rateLimiter && bucket !== '') {
+    const waitMs = await deps.rateLimiter.take(bucket);
     if (waitMs > 0) return out.error('rate_limited', `Too many requests for this API key; retry in ${Math.ceil(waitMs / 1000)} s`);
   }
   const check = new Checker();
