@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { AGENT_NAMES, ConfigError } from '@baton/core';
-import type { StepAgent } from './agent.ts';
+import type { Agent, StepAgent } from './agent.ts';
 import { EchoAgentConfig, HttpAgentConfig, ModelAgentConfig } from './agent-config.ts';
 import type { ModelConnection, ToolAgent } from './define-agent.ts';
 import { EchoAgent } from './echo-agent.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
-import { DeadLetterQuery, EventsQuery, ListQuery, WaitQuery } from './queries.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
   ResumeAccepted,
@@ -151,6 +151,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'List sessions, oldest first',
       description:
+        `Without \`limit\` or \`cursor\`, every session (up to ${LIST_ALL_MAX}), as Motus lists them. ` +
         'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
       query: ListQuery(options.pageLimitMax),
       replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },

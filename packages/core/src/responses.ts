@@ -107,6 +107,9 @@ export const ErrorBody = z.strictObject({
     message: z.string(),
     details: z.array(FieldIssueBody).optional().describe('One entry per invalid field (422)'),
   }),
+  detail: z
+    .string()
+    .describe('The message as FastAPI (the Motus server) words it, for Motus clients: `Session not found`, `Session is running`…'),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 

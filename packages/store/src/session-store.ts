@@ -359,6 +359,13 @@ export class SessionStore {
     ])) as 'ok' | 'not_found' | 'archived' | 'full';
   }
 
+  /** Sets surface attributes (null clears one); another tenant's session is not found. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>, tenant = ''): Promise<'ok' | 'not_found' | 'archived'> {
+    const patch = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v ?? false]));
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'setAttributes', [k.meta], [JSON.stringify(patch), this.now(), tenant])) as 'ok' | 'not_found' | 'archived';
+  }
+
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
     const k = this.sessionKeys(sessionId);
     const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['pause', this.now(), this.streamTtlMs])) as string[];
