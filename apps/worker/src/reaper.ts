@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TurnQueue } from '@baton/queue';
 import type { RunningEntry, SessionStore } from '@baton/store';
@@ -10,7 +11,10 @@ export interface ReaperDeps {
   flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
+  /** Entries checked at once (their commands share round trips); default 500. */
   batch?: number;
+  /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
+  budgetMs?: number;
   now?: () => number;
 }
 
@@ -22,13 +26,32 @@ export interface ReaperDeps {
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
  * - the job failed for good → the turn ends with an error and the next message starts;
  * - the job is alive (waiting, active, retrying) → checked again later.
- * Safe to run in every worker at once: each repair is idempotent.
+ * A pass drains every entry due when it starts, earliest first, in batches, until none is
+ * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
+ * `startReaper` still runs one pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
-  const due = await deps.store.dueRunning(deps.batch ?? 200);
-  // Entries are independent: check them all at once (their commands share round trips).
-  const repaired = await Promise.all(due.map((entry) => reapEntry(deps, entry)));
-  return repaired.filter(Boolean).length;
+  const batch = deps.batch ?? 500;
+  const budgetMs = deps.budgetMs ?? Infinity;
+  const started = performance.now();
+  const upTo = (deps.now ?? Date.now)();
+  let repaired = 0;
+  // Entries whose check threw stay due: later batches pass over them (retried next pass).
+  let failed = 0;
+  for (;;) {
+    const due = await deps.store.dueRunning(batch, upTo, failed);
+    // Entries are independent: check them all at once (their commands share round trips).
+    const results = await Promise.allSettled(due.map((entry) => reapEntry(deps, entry)));
+    for (const result of results) {
+      if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
+      else {
+        failed += 1;
+        deps.logger.warn({ err: (result.reason as Error).message }, 'reaper check failed; will retry');
+      }
+    }
+    if (due.length < batch || performance.now() - started >= budgetMs) break;
+  }
+  return repaired;
 }
 
 /** Checks one due entry; true when it repaired something. */
@@ -67,13 +90,30 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   return true;
 }
 
-/** Runs `reapOnce` every `intervalMs` until stopped. */
+/**
+ * Runs a reaper pass every `intervalMs`, in one worker at a time: each worker's timer asks for
+ * the pass lock, and only the one that gets it runs the pass, within half an interval. The
+ * lock lapses a little before the interval ends, so some worker's next tick always finds it
+ * free: an entry due at T is checked by T + `intervalMs` (unless the backlog ahead of it is
+ * larger than a pass can drain; it then waits for the next pass).
+ */
 export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
+  const token = randomUUID();
+  const lockMs = Math.max(1, Math.floor(intervalMs * 0.9));
+  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs / 2 };
   let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
   const timer = setInterval(() => {
-    running = running
-      .then(() => reapOnce(deps))
-      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'));
+    // A pass longer than the interval (a slow Redis) is not queued up behind itself.
+    if (busy) return;
+    busy = true;
+    running = deps.store
+      .claimReaperPass(token, lockMs)
+      .then((mine) => (mine ? reapOnce(pass) : 0))
+      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'))
+      .finally(() => {
+        busy = false;
+      });
   }, intervalMs);
   timer.unref();
   return {

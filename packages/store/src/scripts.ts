@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connections.ts';
 
-type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
+type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'settleRunning' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -21,6 +21,8 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   delete: { file: 'delete.lua', keys: 9, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
+  // The session's keys and the reaper's index: one Redis server only.
+  settleRunning: { file: 'settle-running.lua', keys: 3 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },

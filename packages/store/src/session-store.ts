@@ -440,8 +440,9 @@ export class SessionStore {
     await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
   }
 
-  async dueRunning(limit: number): Promise<RunningEntry[]> {
-    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', this.now(), 'WITHSCORES', 'LIMIT', 0, limit);
+  /** Entries due by `upTo` (default now), earliest first; `skip` passes over the first ones. */
+  async dueRunning(limit: number, upTo = this.now(), skip = 0): Promise<RunningEntry[]> {
+    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', upTo, 'WITHSCORES', 'LIMIT', skip, limit);
     const out: RunningEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
     return out;
@@ -449,6 +450,26 @@ export class SessionStore {
 
   async releaseRunning(entry: RunningEntry): Promise<boolean> {
     return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
+  }
+
+  /**
+   * A turn ended and its events are queued: its session leaves the running index unless a
+   * turn runs again (or waits) or events wait in its outbox. On a cluster the index is in
+   * another slot, so no script can check and remove at once: the entry stays until its check
+   * time and the reaper drops it then. True when the entry was removed.
+   */
+  async settleRunning(sessionId: string): Promise<boolean> {
+    if (this.isCluster) return false;
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'settleRunning', [k.meta, k.outbox, this.keys.running], [sessionId])) === 1;
+  }
+
+  /**
+   * Takes the reaper's turn for this interval: at most one worker holds it (`SET NX PX`, as
+   * BullMQ's stalled-job check); it lapses after `ms`, never released, so passes stay `ms` apart.
+   */
+  async claimReaperPass(token: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
   }
 
   async postpone(sessionId: string, ms: number): Promise<void> {
