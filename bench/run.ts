@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { reaperBench } from './reaper.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -24,8 +25,11 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures). */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d').split(','));
+/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; r: the reaper). */
+const ALL_PHASES = ['a', 'b', 'c', 'd', 'r'];
+const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
+/** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
+const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -181,8 +185,15 @@ async function main() {
     log(report.memory);
     }
 
+    // (r) The reaper with many active sessions (simulated with index entries), beside 100.
+    if (PHASES.has('r')) {
+      log('(r) reaper');
+      report.reaper = await reaperBench(redis.url, REAPER_SESSIONS);
+      log(report.reaper);
+    }
+
     report.round_trips = ROUND_TRIPS;
-    if (PHASES.size < 4) return void log('partial run: no report written');
+    if (!ALL_PHASES.every((p) => PHASES.has(p))) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -345,7 +356,7 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
-
+${reaperRows(r.reaper)}
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
 
@@ -360,6 +371,18 @@ worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
 `;
+}
+
+/** Phase r's rows: orphans repaired within one reaper interval of their check time, at every size. */
+function reaperRows(r: any): string {
+  const base = r.rows.find((row: any) => row.sessions === 100) ?? r.rows[0];
+  return r.rows
+    .filter((row: any) => row !== base)
+    .map(
+      (row: any) =>
+        `| (r) Reaper, ${row.sessions} active sessions: orphan repaired after its check time (ms) | ${row.repair_ms} (lag ≤ ${row.max_lag_ms} ms, CPU ${row.cpu_share} s/s) | ${base.repair_ms} at ${base.sessions} sessions | | ≤ ${r.bound_ms} (REAPER_INTERVAL_MS) — ${row.repair_ms <= r.bound_ms ? 'met' : '**missed**'} |\n`,
+    )
+    .join('');
 }
 
 main().catch((err) => {

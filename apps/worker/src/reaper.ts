@@ -11,7 +11,7 @@ export interface ReaperDeps {
   flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
-  /** Entries checked at once (their commands share round trips); default 500. */
+  /** Entries checked at once (their commands share round trips); default 1000. */
   batch?: number;
   /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
   budgetMs?: number;
@@ -31,7 +31,7 @@ export interface ReaperDeps {
  * `startReaper` still runs one pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
-  const batch = deps.batch ?? 500;
+  const batch = deps.batch ?? 1_000;
   const budgetMs = deps.budgetMs ?? Infinity;
   const started = performance.now();
   const upTo = (deps.now ?? Date.now)();
@@ -40,8 +40,10 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
   let failed = 0;
   for (;;) {
     const due = await deps.store.dueRunning(batch, upTo, failed);
-    // Entries are independent: check them all at once (their commands share round trips).
-    const results = await Promise.allSettled(due.map((entry) => reapEntry(deps, entry)));
+    // Most entries are healthy turns (running, their job alive): postponed in bulk.
+    const rest = await postponeHealthy(deps, due).catch(() => due);
+    // The others are independent: checked all at once (their commands share round trips).
+    const results = await Promise.allSettled(rest.map((entry) => reapEntry(deps, entry)));
     for (const result of results) {
       if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
       else {
@@ -52,6 +54,19 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
     if (due.length < batch || performance.now() - started >= budgetMs) break;
   }
   return repaired;
+}
+
+/**
+ * Postpones, in a few commands for the whole batch, the entries whose turn is running with
+ * its job alive (what `reapEntry` does one by one); returns the entries left to check.
+ */
+async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
+  const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
+  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId }] : []));
+  const alive = await deps.queue.aliveJobs(running.map((r) => r.turnId));
+  const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
+  await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
+  return due.filter((entry) => !healthy.has(entry));
 }
 
 /** Checks one due entry; true when it repaired something. */
@@ -92,7 +107,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
 
 /**
  * Runs a reaper pass every `intervalMs`, in one worker at a time: each worker's timer asks for
- * the pass lock, and only the one that gets it runs the pass, within half an interval. The
+ * the pass lock, and only the one that gets it runs the pass, within 3/4 of an interval. The
  * lock lapses a little before the interval ends, so some worker's next tick always finds it
  * free: an entry due at T is checked by T + `intervalMs` (unless the backlog ahead of it is
  * larger than a pass can drain; it then waits for the next pass).
@@ -100,7 +115,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
 export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
   const token = randomUUID();
   const lockMs = Math.max(1, Math.floor(intervalMs * 0.9));
-  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs / 2 };
+  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs * 0.75 };
   let running: Promise<unknown> = Promise.resolve();
   let busy = false;
   const timer = setInterval(() => {

@@ -472,6 +472,31 @@ export class SessionStore {
     return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
   }
 
+  /** `postpone` for many sessions in one command (the reaper's healthy turns). */
+  async postponeMany(sessionIds: string[], ms: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const at = this.now() + ms;
+    await this.redis.zadd(this.keys.running, ...sessionIds.flatMap((id) => [at, id]));
+  }
+
+  /** `runningTurn`'s status and turn id for many sessions at once (null: gone). */
+  async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string } | null)[]> {
+    const fields = ['status', 'turn_id'] as const;
+    let replies: (string | null)[][];
+    if (this.isCluster) {
+      // Sent together; each goes to its session's node.
+      replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
+    } else {
+      const pipe = this.redis.pipeline();
+      for (const id of sessionIds) pipe.hmget(this.sessionKeys(id).meta, ...fields);
+      replies = ((await pipe.exec()) ?? []).map(([err, reply]) => {
+        if (err) throw err;
+        return reply as (string | null)[];
+      });
+    }
+    return replies.map(([status, turnId]) => (status ? { status: status as SessionStatus, turnId: turnId ?? '' } : null));
+  }
+
   async postpone(sessionId: string, ms: number): Promise<void> {
     await this.redis.zadd(this.keys.running, this.now() + ms, sessionId);
   }
