@@ -210,8 +210,8 @@ async function main() {
 const ROUND_TRIPS = {
   api_per_post: 2,
   api_note: 'the submit script (it writes the reaper\'s running-index entry too; on a cluster that is a call of its own just before), then one BullMQ add',
-  worker_per_turn: 4,
-  worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
+  worker_per_turn: 5,
+  worker_note: 'claim script, finish script, the script that takes the session out of the running index (the enqueue instead, when a queued message follows), BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook follows',
 };
 
 async function createSessions(store: SessionStore, count: number): Promise<string[]> {
