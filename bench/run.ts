@@ -13,6 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
+import { durabilityPhase } from './durability.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
 
@@ -25,9 +26,8 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; r: the reaper). */
-const ALL_PHASES = ['a', 'b', 'c', 'd', 'r'];
-const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
+/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes, Redis servers of its own; r: the reaper). */
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,r').split(','));
 /** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
 const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
@@ -185,6 +185,13 @@ async function main() {
     log(report.memory);
     }
 
+    // (e) Durability modes: POST /messages under appendfsync everysec, always, and WAIT for one replica.
+    if (PHASES.has('e')) {
+      log('(e) durability modes');
+      report.durability = await durabilityPhase(CONNECTIONS, QUIET);
+      log(JSON.stringify(report.durability, null, 2));
+    }
+
     // (r) The reaper with many active sessions (simulated with index entries), beside 100.
     if (PHASES.has('r')) {
       log('(r) reaper');
@@ -193,7 +200,7 @@ async function main() {
     }
 
     report.round_trips = ROUND_TRIPS;
-    if (!ALL_PHASES.every((p) => PHASES.has(p))) return void log('partial run: no report written');
+    if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -370,11 +377,27 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
+${r.durability ? durabilityMarkdown(r.durability) : ''}`;
+}
+
+/** (e): one row per durability mode, each on a Redis of its own with AOF on. */
+function durabilityMarkdown(e: any): string {
+  const row = (name: string, m: any) =>
+    `| ${name} | ${m.per_second} | ${m.p50_ms} / ${m.p99_ms} | ${m.throughput_vs_everysec}× | ${m.accepted} of ${m.requests} |`;
+  return `
+(e) Durability modes: POST /messages, ${e.connections} connections, ${e.requests_per_mode} requests each, one API process, AOF on.
+
+| Mode | requests/s | p50 / p99 (ms) | vs default | 202s |
+|---|---|---|---|---|
+${row('`appendfsync everysec` (default)', e.modes.everysec)}
+${row('`appendfsync always`', e.modes.always)}
+${row('`everysec` + `REDIS_WAIT_REPLICAS=1`, one replica', e.modes.wait1)}
 `;
 }
 
 /** Phase r's rows: orphans repaired within one reaper interval of their check time, at every size. */
 function reaperRows(r: any): string {
+  if (!r) return '';
   const base = r.rows.find((row: any) => row.sessions === 100) ?? r.rows[0];
   return r.rows
     .filter((row: any) => row !== base)
