@@ -46,7 +46,11 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
+  // Built-in tool runs are logged (at debug: the fault tests count them).
+  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
+  });
+  const interruptTimeoutMs = env.INTERRUPT_TIMEOUT_S === undefined ? undefined : env.INTERRUPT_TIMEOUT_S * 1000;
 
   const fault = makeFaultHook(env.BATON_FAULT);
   // Cancels (DELETE of a running session) reach whichever worker runs the turn. Only a hurry:
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
       agentFor,
       active,
       turnTimeoutMs: env.TURN_TIMEOUT_MS,
+      maxSteps: env.MAX_STEPS,
+      ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
       logger,
       flushOutbox: flush,
       fault,
@@ -127,7 +133,10 @@ async function main(): Promise<void> {
   canaryWorker.on('error', (err) => logger.warn({ err: err.message }, 'canary worker error'));
 
   const reaper = env.REAPER
-    ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
+    ? startReaper(
+        { store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS, ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}) },
+        env.REAPER_INTERVAL_MS,
+      )
     : null;
   void worker.run();
   void webhookWorker.run();

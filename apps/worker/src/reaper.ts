@@ -11,6 +11,8 @@ export interface ReaperDeps {
   flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
+  /** INTERRUPT_TIMEOUT_S in ms: a turn waiting for a person longer ends with an error. Unset: it waits. */
+  interruptTimeoutMs?: number;
   /** Entries checked at once (their commands share round trips); default 1000. */
   batch?: number;
   /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
@@ -25,7 +27,9 @@ export interface ReaperDeps {
  *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
  * - the job failed for good → the turn ends with an error and the next message starts;
- * - the job is alive (waiting, active, retrying) → checked again later.
+ * - the job is alive (waiting, active, retrying) → checked again later;
+ * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
+ *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
  * A pass drains every entry due when it starts, earliest first, in batches, until none is
  * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
  * `startReaper` still runs one pass per interval across all workers (a lock).
@@ -62,8 +66,8 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
  */
 async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
   const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
-  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId }] : []));
-  const alive = await deps.queue.aliveJobs(running.map((r) => r.turnId));
+  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId, run: turns[i].run }] : []));
+  const alive = await deps.queue.aliveJobs(running);
   const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
   await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
   return due.filter((entry) => !healthy.has(entry));
@@ -72,12 +76,13 @@ async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<R
 /** Checks one due entry; true when it repaired something. */
 async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean> {
   const turn = await deps.store.runningTurn(entry.sessionId);
+  if (turn?.status === 'interrupted' && deps.interruptTimeoutMs) return endLongWait(deps, entry, turn.turnId, deps.interruptTimeoutMs);
   if (!turn || turn.status !== 'running') {
     await deps.flushOutbox(entry.sessionId);
     await deps.store.releaseRunning(entry);
     return false;
   }
-  const job = await deps.queue.jobState(turn.turnId);
+  const job = await deps.queue.jobState(turn.turnId, turn.run);
   const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {
@@ -91,7 +96,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   }
   if (job.state === 'missing') {
     log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
-    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
+    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId, run: turn.run });
     await deps.store.postpone(entry.sessionId, deps.graceMs);
     return true;
   }
@@ -103,6 +108,27 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   }
   await deps.flushOutbox(entry.sessionId);
   return true;
+}
+
+/** A turn waiting for a person: ended with an error once its wait passed the timeout. */
+async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string, timeoutMs: number): Promise<boolean> {
+  const ended = await deps.store.steps.endWaitPast(entry.sessionId, turnId, timeoutMs);
+  if (ended.kind === 'waiting') {
+    await deps.store.postpone(entry.sessionId, ended.leftMs);
+    return false;
+  }
+  if (ended.kind === 'ended') {
+    deps.logger.warn({ sessionId: entry.sessionId, turnId }, 'turn waited for a person past INTERRUPT_TIMEOUT_S: ended with an error');
+    if (ended.startedTurnId) await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: ended.startedTurnId });
+    await deps.flushOutbox(entry.sessionId);
+    // A queued turn started: its check comes later, like any running turn's.
+    if (ended.startedTurnId) await deps.store.postpone(entry.sessionId, deps.graceMs);
+    else await deps.store.releaseRunning(entry);
+    return true;
+  }
+  // Resumed or ended meanwhile: checked again as a running turn if it runs.
+  await deps.store.postpone(entry.sessionId, 0);
+  return false;
 }
 
 /**

@@ -35,15 +35,20 @@ export function agentAvailability(config: AgentsConfig): Record<AgentName, strin
   };
 }
 
+export interface AgentHooks {
+  /** Told of each run of a built-in tool (the echo agent's `clock`). */
+  onToolRun?: (tool: string, toolCallId: string) => void;
+}
+
 /** Builds each agent once, on first use. */
-export function makeAgentRegistry(config: AgentsConfig): (name: string) => Agent {
+export function makeAgentRegistry(config: AgentsConfig, hooks: AgentHooks = {}): (name: string) => Agent {
   const cache = new Map<string, Agent>();
   return (name) => {
     let agent = cache.get(name);
     if (agent) return agent;
     switch (name) {
       case 'echo':
-        agent = new EchoAgent(config.echoDelayMs);
+        agent = new EchoAgent(config.echoDelayMs, hooks.onToolRun ? { onToolRun: hooks.onToolRun } : {});
         break;
       case 'openai':
         agent = new OpenAIAgent({ baseURL: config.openai.baseURL, apiKey: config.openai.apiKey ?? 'unset', model: config.openai.model });

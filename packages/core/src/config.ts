@@ -30,6 +30,11 @@ export const CommonEnv = z.object({
   HTTP_AGENT_URL: z.url({ protocol: /^https?$/ }).optional(),
   HTTP_AGENT_TOKEN: z.string().optional(),
   BATON_FAULT: z.string().optional(),
+  /**
+   * After how long a turn waiting for a person (`interrupted`) ends with an error; unset: it
+   * waits as long as it takes. The reaper ends it (the API shows it in GET as well).
+   */
+  INTERRUPT_TIMEOUT_S: z.coerce.number().int().min(1).optional(),
   /** Server-wide webhook endpoints (comma-separated URLs): told of every turn's end. */
   WEBHOOK_ENDPOINTS: z
     .string()
@@ -114,6 +119,8 @@ export type ApiEnv = z.infer<typeof ApiEnv>;
 export const WorkerEnv = CommonEnv.extend({
   WORKER_CONCURRENCY: int(16, 1),
   TURN_TIMEOUT_MS: int(120_000, 1),
+  /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. 25: room for the echo contract's 20 tool steps, an interrupt and the reply. */
+  MAX_STEPS: int(25, 1),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   /** A turn's BullMQ lock, renewed every fifth of it: a dead worker's turn is free this long after its death. */
   LOCK_DURATION_MS: int(5_000, 100),

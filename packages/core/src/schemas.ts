@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Session statuses, as in the Motus serve API (`interrupted` arrives with resume support). */
+/** Session statuses, as in the Motus serve API (`interrupted`: the turn waits for a person, see `POST /sessions/{id}/resume`). */
 export const SESSION_STATUSES = ['idle', 'running', 'interrupted', 'error'] as const;
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
@@ -84,6 +84,39 @@ export const CreateSessionRequest = z.strictObject({
 });
 export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
 
+export const INTERRUPT_TYPES = ['tool_approval', 'user_input'] as const;
+export type InterruptType = (typeof INTERRUPT_TYPES)[number];
+
+/** What a turn stopped for: `GET /sessions/{id}` shows it while the session is `interrupted`. */
+export const InterruptInfo = z.strictObject({
+  interrupt_id: z.string(),
+  type: z.enum(INTERRUPT_TYPES),
+  payload: z.unknown(),
+});
+export type InterruptInfo = z.infer<typeof InterruptInfo>;
+
+/** `POST /sessions/{id}/resume`: the answer to the interrupt the turn waits on. */
+export const ResumeRequest = z.strictObject({
+  interrupt_id: z.string().min(1).max(256),
+  /** For `tool_approval`: `{approved, reason?}`; for `user_input`: whatever the agent asked for. */
+  value: z.unknown().default(null),
+});
+export type ResumeRequest = z.infer<typeof ResumeRequest>;
+
+/** The most tool steps the echo agent's test contract takes (`user_params.echo.tool_steps`). */
+export const ECHO_MAX_TOOL_STEPS = 20;
+
+/**
+ * The echo agent's test contract, read from the turn's message `user_params.echo`: `tool_steps`
+ * steps calling the built-in `clock` tool, then (with `interrupt`) a stop for a person, then
+ * the reply. The API checks it on every message that carries it (422 naming the field).
+ */
+export const EchoParams = z.strictObject({
+  tool_steps: z.int().min(0).max(ECHO_MAX_TOOL_STEPS).default(0),
+  interrupt: z.strictObject({ type: z.enum(INTERRUPT_TYPES), payload: z.unknown().default(null) }).optional(),
+});
+export type EchoParams = z.infer<typeof EchoParams>;
+
 export interface SessionView {
   session_id: string;
   status: SessionStatus;
@@ -101,6 +134,8 @@ export interface SessionView {
   total_messages: number;
   pending_messages: number;
   turn_id: string | null;
+  /** While `interrupted`: what the turn waits for (one entry); otherwise empty. */
+  interrupts: InterruptInfo[];
   created_at: string;
   updated_at: string;
 }
@@ -114,7 +149,7 @@ export function compactMessage(message: ChatMessage): ChatMessage {
   return out as ChatMessage;
 }
 
-export const TURN_EVENT_TYPES = ['turn.completed', 'turn.failed', 'turn.cancelled'] as const;
+export const TURN_EVENT_TYPES = ['turn.completed', 'turn.failed', 'turn.cancelled', 'turn.interrupted'] as const;
 export type TurnEventType = (typeof TURN_EVENT_TYPES)[number];
 
 /** The body of a webhook: the Motus payload plus `type`, `turn_id` and `timestamp`. */
@@ -123,8 +158,11 @@ export interface TurnEventPayload {
   turn_id: string;
   timestamp: string;
   session_id: string;
-  status: 'idle' | 'error';
+  /** `interrupted` for `turn.interrupted` (the turn waits for a person; its end event follows later). */
+  status: 'idle' | 'error' | 'interrupted';
   response: ChatMessage | null;
   error: string | null;
+  /** `turn.interrupted` only: what the turn waits for. */
+  interrupts?: InterruptInfo[];
   messages?: ChatMessage[];
 }

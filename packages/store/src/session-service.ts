@@ -15,6 +15,9 @@ import {
   ValidationError,
   type WebhookSpec,
   type BusyPolicy,
+  EchoParams,
+  InterruptNotFoundError,
+  SessionNotInterruptedError,
   compactMessage,
   newSessionId,
   newTurnId,
@@ -130,6 +133,7 @@ export class SessionService {
    */
   async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string; request?: RequestKey } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
+    checkEchoParams(fields.user_params);
     if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');
     return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, ...options });
   }
@@ -167,17 +171,41 @@ export class SessionService {
     return this.getSession(sessionId);
   }
 
-  /** Cancels the running turn, if any: it ends with `Turn cancelled` (and a `turn.cancelled` webhook). */
+  /**
+   * Cancels the running turn, if any: it ends with `Turn cancelled` (and a `turn.cancelled`
+   * webhook). A turn waiting for a person ends at once; the queued message it starts gets its job.
+   */
   async cancel(sessionId: string): Promise<{ cancelled: string | null }> {
     const result = await this.deps.store.cancel(sessionId);
     if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
-    return { cancelled: result.kind === 'cancelling' ? result.turnId : null };
+    if (result.kind === 'ended' && result.startedTurnId) await this.enqueue(sessionId, result.startedTurnId);
+    return { cancelled: result.kind === 'cancelling' || result.kind === 'ended' ? result.turnId : null };
   }
 
   /** Makes the session read-only for good, cancelling its running turn. */
   async archive(sessionId: string): Promise<void> {
     const result = await this.deps.store.cancel(sessionId, 'archive');
     if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
+  }
+
+  /**
+   * Answers the interrupt a turn waits on (`POST /sessions/{id}/resume`): the value is stored
+   * with it and the turn is queued again, for any worker. `tenant`: others' sessions are not found.
+   */
+  async resumeInterrupt(sessionId: string, interruptId: string, value: unknown, tenant = ''): Promise<{ status: 'running' }> {
+    const result = await this.deps.store.steps.resume(sessionId, interruptId, value, tenant);
+    if (result.kind === 'not_interrupted') throw new SessionNotInterruptedError(result.status);
+    if (result.kind === 'interrupt_not_found') throw new InterruptNotFoundError(interruptId);
+    if (result.kind !== 'ok') throw new SessionNotFoundError(sessionId);
+    // Strict mode: the resume is on the replicas before the answer.
+    await this.deps.replicas?.confirm(sessionId);
+    // Stored: if this enqueue fails the reaper queues the job (its entry was written first).
+    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.turnId, run: result.run }).catch(() => undefined);
+    return { status: 'running' };
+  }
+
+  private async enqueue(sessionId: string, turnId: string): Promise<void> {
+    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId }).catch(() => undefined);
   }
 
   async timeline(sessionId: string): Promise<TimelineEntry[]> {
@@ -200,7 +228,7 @@ export class SessionService {
       case 'not_found':
         throw new SessionNotFoundError(sessionId);
       case 'busy':
-        throw new SessionBusyError();
+        throw new SessionBusyError(result.status);
       case 'paused':
         throw new SessionPausedError();
       case 'archived':
@@ -214,7 +242,9 @@ export class SessionService {
         return { sessionId, turnId: result.turnId, queued: true };
       case 'interrupting':
         await this.deps.replicas?.confirm(sessionId);
-        return { sessionId, turnId: result.turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
+        // A turn that waited for a person ended in the script, which started the first queued turn.
+        if (result.startedTurnId) await this.enqueue(sessionId, result.startedTurnId);
+        return { sessionId, turnId: result.turnId, queued: result.startedTurnId !== result.turnId, cancelledTurnId: result.cancelledTurnId };
     }
     const { turnId } = result;
     this.fault('api.after-state-write');
@@ -230,4 +260,14 @@ export class SessionService {
     const deleted = await this.deps.store.delete(sessionId);
     if (!deleted) throw new SessionNotFoundError(sessionId);
   }
+}
+
+/** `user_params.echo` is the echo agent's test contract: checked on every message that carries it. */
+function checkEchoParams(userParams: Record<string, unknown> | null | undefined): void {
+  if (userParams?.echo === undefined) return;
+  const parsed = EchoParams.safeParse(userParams.echo);
+  if (parsed.success) return;
+  throw new ValidationError(
+    parsed.error.issues.map((issue) => ({ path: ['body', 'user_params', 'echo', ...issue.path].join('.'), message: issue.message })),
+  );
 }

@@ -71,6 +71,7 @@ describe('create / get', () => {
       total_messages: 3,
       pending_messages: 0,
       turn_id: null,
+      interrupts: [],
       created_at: new Date(T0).toISOString(),
       updated_at: new Date(T0).toISOString(),
     });
@@ -114,19 +115,20 @@ describe('submit', () => {
     expect(await store.get(id)).toMatchObject({
       status: 'running',
       turn_id: turnId,
+      interrupts: [],
       total_messages: 1,
       pending_messages: 0,
       updated_at: new Date(T0 + 10).toISOString(),
     });
     expect(await store.messages(id)).toEqual([user('hello')]);
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10 });
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10, run: 0 });
   });
 
   it('answers busy while a turn runs, with the reject policy, and stores nothing', async () => {
     const id = await newSession();
     const first = await submit(id, 'one');
     const { result } = await submit(id, 'two', 'reject');
-    expect(result).toEqual({ kind: 'busy' });
+    expect(result).toEqual({ kind: 'busy', status: 'running' });
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: first.turnId, total_messages: 1, pending_messages: 0 });
   });
 
@@ -179,7 +181,7 @@ describe('submit under an Idempotency-Key', () => {
   it('a refusal records nothing: a retry once the session is free starts the turn', async () => {
     const id = await newSession();
     const running = await submit(id, 'one');
-    expect(await send(id, 'two', 'reject', request('k5'))).toEqual({ kind: 'busy' });
+    expect(await send(id, 'two', 'reject', request('k5'))).toEqual({ kind: 'busy', status: 'running' });
     await store.finish(id, running.turnId, '*', { ok: true, reply: assistant('echo: one') });
     const retry = await send(id, 'two', 'reject', request('k5'));
     expect(retry.kind).toBe('started');
@@ -201,7 +203,16 @@ describe('claim', () => {
     const id = await newSession([assistant('earlier')]);
     const { turnId } = await submit(id, 'now');
     const first = await store.claim(id, turnId);
-    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', cancelled: false, history: [assistant('earlier'), user('now')] });
+    expect(first).toEqual({
+      kind: 'ok',
+      fence: '1',
+      agent: 'echo',
+      cancelled: false,
+      history: [assistant('earlier'), user('now')],
+      steps: 0,
+      turnStart: 2,
+      outboxPending: false,
+    });
     const second = await store.claim(id, turnId);
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
   });
@@ -338,7 +349,7 @@ describe('finish', () => {
       total_messages: 4,
     });
     // The promoted turn keeps its own acceptance time; its reaper check is re-marked (no later).
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100 });
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100, run: 0 });
     expect(Number(await redis.zscore(store.keys.running, id))).toBe(scheduled - 1);
 
     // B fails: the error is the finished turn's outcome, and C starts.

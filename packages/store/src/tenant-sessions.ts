@@ -92,6 +92,11 @@ export class TenantSessions {
     return this.service.cancel(sessionId);
   }
 
+  resumeInterrupt(sessionId: string, interruptId: string, value: unknown): Promise<{ status: 'running' }> {
+    // The owner is checked inside the resume script.
+    return this.service.resumeInterrupt(sessionId, interruptId, value, this.tenant);
+  }
+
   async archive(sessionId: string): Promise<void> {
     await this.own(sessionId);
     return this.service.archive(sessionId);

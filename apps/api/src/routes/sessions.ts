@@ -5,6 +5,8 @@ import {
   ListQuery,
   type MessageAccepted,
   MessageRequest,
+  ResumeRequest,
+  type ResumeAccepted,
   SessionNotFoundError,
   type SessionListItem,
   type SessionResponse,
@@ -48,6 +50,7 @@ export function sessionResponse(view: SessionView): SessionResponse {
     agent: view.agent,
     total_messages: view.total_messages,
     pending_messages: view.pending_messages,
+    ...(view.status === 'interrupted' ? { interrupts: view.interrupts } : {}),
     created_at: view.created_at,
     updated_at: view.updated_at,
   };
@@ -130,6 +133,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       res.status(202).location(`/sessions/${id}`).json(reply);
     })
     .all(allow('GET', 'POST'));
+
+  router
+    .route('/sessions/:id/resume')
+    .post(async (req, res) => {
+      const id = sessionId(req);
+      const body = parse(ResumeRequest, req.body ?? {}, 'body');
+      const { status } = await sessions(res).resumeInterrupt(id, body.interrupt_id, body.value);
+      res.status(200).json({ session_id: id, status } satisfies ResumeAccepted);
+    })
+    .all(allow('POST'));
 
   router
     .route('/sessions/:id/cancel')
