@@ -22,7 +22,8 @@ type ScriptName =
   | 'resume'
   | 'interruptTimeout'
   | 'streamDelta'
-  | 'streamRead';
+  | 'streamRead'
+  | 'setAttributes';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -53,6 +54,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   interruptTimeout: { file: 'interrupt-timeout.lua', keys: 7, interrupted: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
+  setAttributes: { file: 'set-attributes.lua', keys: 1 },
 };
 
 type Arg = string | number;
