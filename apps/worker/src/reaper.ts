@@ -39,7 +39,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
     await deps.store.releaseRunning(entry);
     return false;
   }
-  const job = await deps.queue.jobState(turn.turnId);
+  const job = await deps.queue.jobState(entry.sessionId, turn.turnId);
   const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {

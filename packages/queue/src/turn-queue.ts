@@ -1,32 +1,32 @@
-import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import { queuePrefix } from '@baton/core';
 import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobOptions } from './catalog.ts';
+import { ShardedQueue } from './shards.ts';
 
-/** Producer side of the turn queue. */
-export class TurnQueue {
-  readonly queue: Queue;
-
-  constructor(connection: Redis | Cluster, prefix: string) {
-    this.queue = new Queue(TURN_QUEUE, { connection, prefix: queuePrefix(prefix) });
+/** Producer side of the turn queue: `shards` queues (TURN_QUEUE_SHARDS), a session's turns all in one. */
+export class TurnQueue extends ShardedQueue {
+  constructor(connection: Redis | Cluster, prefix: string, shards = 1) {
+    super(connection, prefix, TURN_QUEUE, shards);
   }
 
   async enqueue(job: TurnJob): Promise<void> {
     // Built by Baton itself (typed), so not parsed again on this hot path.
-    await this.queue.add(TURN_JOB_NAME, { session_id: job.session_id, turn_id: job.turn_id }, turnJobOptions(job.turn_id));
+    await this.queueFor(job.session_id).add(
+      TURN_JOB_NAME,
+      { session_id: job.session_id, turn_id: job.turn_id },
+      turnJobOptions(job.turn_id),
+    );
   }
 
   /** The job's fate, for the reaper: missing, still going, or failed for good. */
-  async jobState(turnId: string): Promise<{ state: 'missing' | 'alive' | 'completed' } | { state: 'failed'; reason: string }> {
-    const job = await this.queue.getJob(turnId);
+  async jobState(
+    sessionId: string,
+    turnId: string,
+  ): Promise<{ state: 'missing' | 'alive' | 'completed' } | { state: 'failed'; reason: string }> {
+    const job = await this.queueFor(sessionId).getJob(turnId);
     if (!job) return { state: 'missing' };
     // `finishedOn` is set only once a job is done for good (retries go back to waiting).
     if (!job.finishedOn) return { state: 'alive' };
     // A job that failed once and then succeeded keeps its old failedReason: ask its state.
     return (await job.isFailed()) ? { state: 'failed', reason: job.failedReason } : { state: 'completed' };
-  }
-
-  close(): Promise<void> {
-    return this.queue.close();
   }
 }
