@@ -51,7 +51,8 @@ export function drainLegacyQueue(
   opts: Omit<ShardWorkersOptions, 'concurrency' | 'only'> & { logger: Logger; intervalMs?: number },
 ): () => Promise<void> {
   if (queue.shards.length === 1) return async () => {};
-  const legacy = new Queue(queue.name, { connection: opts.connection, prefix: queuePrefix(prefix) });
+  // Only looks: writes no meta key into the old layout.
+  const legacy = new Queue(queue.name, { connection: opts.connection, prefix: queuePrefix(prefix), skipMetasUpdate: true });
   let worker: Worker | null = null;
   let stopped = false;
   let pass: Promise<void> = Promise.resolve();
