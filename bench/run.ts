@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { type LayoutResult, shardSpread } from './shards.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -24,8 +25,12 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures). */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d').split(','));
+/**
+ * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures); `s` (queue
+ * shards on a 3-master Redis Cluster, bench/shards.ts) writes bench/results/shards.json.
+ */
+const ALL_PHASES = ['a', 'b', 'c', 'd', 's'];
+const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -181,10 +186,17 @@ async function main() {
     log(report.memory);
     }
 
-    report.round_trips = ROUND_TRIPS;
-    if (PHASES.size < 4) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
+    // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
+    if (PHASES.has('s')) {
+      log('(s) queue shards on a 3-master Redis Cluster');
+      report.queue_shards = await shardSpread(QUIET, log);
+      writeFileSync(join(dir, 'shards.json'), `${JSON.stringify({ date: report.date, machine: report.machine, ...report.queue_shards as object }, null, 2)}\n`);
+    }
+
+    report.round_trips = ROUND_TRIPS;
+    if (ALL_PHASES.some((p) => !PHASES.has(p))) return void log('partial run: no full report written');
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(dir, 'latest.md'), markdown(report));
     log(`report written to bench/results/latest.{json,md}`);
@@ -345,6 +357,7 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
+${shardRow(r.queue_shards?.layouts)}
 
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
@@ -360,6 +373,14 @@ worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
 `;
+}
+
+/** (s): commands per master, sharded (16) beside unsharded (1), on a 3-master cluster. */
+function shardRow(layouts: LayoutResult[] | undefined): string {
+  const [one, many] = layouts ?? [];
+  if (!one || !many) return '';
+  const layout = (l: LayoutResult) => `${l.max_over_min} (${l.shards === 1 ? '1 queue' : `${l.shards} shards`}: ${l.commands_per_master.join(' / ')}; ${l.seconds} s)`;
+  return `| (s) Redis Cluster, 3 masters, ${many.turns} turns: commands per master, max/min | ${layout(many)} | ${layout(one)} | | ≤ 2 — ${many.max_over_min <= 2 ? 'met' : '**missed**'} |`;
 }
 
 main().catch((err) => {
