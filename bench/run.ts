@@ -13,6 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
+import { durabilityPhase } from './durability.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { type LayoutResult, shardSpread } from './shards.ts';
 
@@ -26,11 +27,11 @@ const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
 /**
- * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures); `s` (queue
- * shards on a 3-master Redis Cluster, bench/shards.ts) writes bench/results/shards.json.
+ * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
+ * Redis servers of its own; s: queue shards on a 3-master Redis Cluster of its own, bench/shards.ts,
+ * which also writes bench/results/shards.json).
  */
-const ALL_PHASES = ['a', 'b', 'c', 'd', 's'];
-const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,s').split(','));
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -186,6 +187,13 @@ async function main() {
     log(report.memory);
     }
 
+    // (e) Durability modes: POST /messages under appendfsync everysec, always, and WAIT for one replica.
+    if (PHASES.has('e')) {
+      log('(e) durability modes');
+      report.durability = await durabilityPhase(CONNECTIONS, QUIET);
+      log(JSON.stringify(report.durability, null, 2));
+    }
+
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
@@ -196,7 +204,7 @@ async function main() {
     }
 
     report.round_trips = ROUND_TRIPS;
-    if (ALL_PHASES.some((p) => !PHASES.has(p))) return void log('partial run: no full report written');
+    if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(dir, 'latest.md'), markdown(report));
     log(`report written to bench/results/latest.{json,md}`);
@@ -372,6 +380,21 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
+${r.durability ? durabilityMarkdown(r.durability) : ''}`;
+}
+
+/** (e): one row per durability mode, each on a Redis of its own with AOF on. */
+function durabilityMarkdown(e: any): string {
+  const row = (name: string, m: any) =>
+    `| ${name} | ${m.per_second} | ${m.p50_ms} / ${m.p99_ms} | ${m.throughput_vs_everysec}× | ${m.accepted} of ${m.requests} |`;
+  return `
+(e) Durability modes: POST /messages, ${e.connections} connections, ${e.requests_per_mode} requests each, one API process, AOF on.
+
+| Mode | requests/s | p50 / p99 (ms) | vs default | 202s |
+|---|---|---|---|---|
+${row('`appendfsync everysec` (default)', e.modes.everysec)}
+${row('`appendfsync always`', e.modes.always)}
+${row('`everysec` + `REDIS_WAIT_REPLICAS=1`, one replica', e.modes.wait1)}
 `;
 }
 

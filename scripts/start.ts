@@ -13,11 +13,22 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { ConfigError, StartEnv, parseEnv } from '@baton/core';
 import { REDIS_INSTALL_HINT, ROOT, RedisServer, findRedisServer, freePort } from '@baton/devtools';
 
 const children: ChildProcess[] = [];
 let redis: RedisServer | null = null;
 let stopping = false;
+
+function startEnv(): StartEnv {
+  try {
+    return parseEnv(StartEnv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`baton: ${err.message}`);
+    process.exit(1);
+  }
+}
 
 async function main(): Promise<void> {
   let redisUrl = process.env.REDIS_URL;
@@ -26,11 +37,12 @@ async function main(): Promise<void> {
       console.error(`baton: no REDIS_URL is set and no redis-server was found on PATH.\n${REDIS_INSTALL_HINT}`);
       process.exit(1);
     }
-    const dir = resolve(process.env.BATON_DATA_DIR ?? join(ROOT, '.data'), 'redis');
-    const port = Number(process.env.REDIS_PORT) || (await freePort());
-    redis = await RedisServer.start({ port, dir, appendonly: true, detached: true });
+    const start = startEnv();
+    const dir = resolve(start.BATON_DATA_DIR ?? join(ROOT, '.data'), 'redis');
+    const port = start.REDIS_PORT ?? (await freePort());
+    redis = await RedisServer.start({ port, dir, appendonly: true, appendfsync: start.REDIS_APPENDFSYNC, detached: true });
     redisUrl = redis.url;
-    console.log(`baton: started redis-server on ${redisUrl} (data in ${dir}, pid ${redis.pid})`);
+    console.log(`baton: started redis-server on ${redisUrl} (data in ${dir}, appendfsync ${start.REDIS_APPENDFSYNC}, pid ${redis.pid})`);
   }
   const env = { ...process.env, REDIS_URL: redisUrl };
   for (const [name, entry] of [

@@ -10,6 +10,7 @@ import { SseClient } from './support/sse.ts';
  */
 const KEY = 'limits-key-a';
 const OTHER = 'limits-key-b';
+const ADMIN = 'limits-admin-key';
 const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
 let baton: Baton;
 let base: string;
@@ -17,7 +18,7 @@ let base: string;
 beforeAll(async () => {
   baton = await Baton.start({
     redisUrl: inject('redisUrl'),
-    env: { API_KEYS: `${KEY},${OTHER}`, MAX_MESSAGES_PER_SESSION: '3', MAX_WAITERS: '2', RATE_LIMIT_PER_S: '2', RATE_LIMIT_BURST: '40' },
+    env: { API_KEYS: `${KEY},${OTHER}`, ADMIN_KEY: ADMIN, MAX_MESSAGES_PER_SESSION: '3', MAX_WAITERS: '2', RATE_LIMIT_PER_S: '2', RATE_LIMIT_BURST: '40' },
     workerEnv: { ECHO_DELAY_MS: '1500' },
   });
   base = baton.url;
@@ -129,5 +130,13 @@ describe('RATE_LIMIT_PER_S', () => {
       timeoutMs: 5_000,
       what: 'the rate limit to let the key through again',
     });
+  });
+
+  it('the admin key is limited too, in a budget of its own', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 60 && !statuses.includes(429); i++) statuses.push((await http(base, 'GET', '/sessions?limit=1', undefined, auth(ADMIN))).status);
+    expect(statuses, `statuses: ${statuses.join(',')}`).toContain(429);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(30);
+    expect((await http(base, 'GET', '/sessions?limit=1', undefined, auth(KEY))).status).toBe(200);
   });
 });

@@ -56,6 +56,12 @@ it('npm start runs Redis, the API and a worker; the README walkthrough works aga
     { role: 'user', content: 'Hello, Baton' },
     { role: 'assistant', content: 'echo: Hello, Baton' },
   ]);
+  // The console is served as it was installed: no build step before `npm start`.
+  const page = await fetch(`${base}/console/`);
+  expect(page.status).toBe(200);
+  const script = /src="\.\/(assets\/index-[\w-]+\.js)"/.exec(await page.text())?.[1];
+  expect(script).toBeDefined();
+  expect((await fetch(`${base}/console/${script}`)).status).toBe(200);
 
   // Ctrl-C: the terminal sends SIGINT to the whole process group.
   const pids = startedPids(output);

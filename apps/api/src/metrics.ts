@@ -22,6 +22,8 @@ const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly http: Histogram<'method' | 'route' | 'status'>;
+  /** The queues' job counts (also in `/ready`'s body), read at most once per `cacheMs`. */
+  readonly queueCounts: QueueCounts;
 
   constructor(queues: Record<string, CountsJobs>, logger: Logger, cacheMs = 2000) {
     collectDefaultMetrics({ register: this.registry });
@@ -33,6 +35,7 @@ export class ApiMetrics {
       registers: [this.registry],
     });
     const counts = new QueueCounts(queues, cacheMs);
+    this.queueCounts = counts;
     const gauge: Gauge<'queue' | 'state'> = new Gauge({
       name: 'baton_queue_jobs',
       help: `Jobs in each queue (summed over its shards), by state (read when scraped, cached ${cacheMs} ms; the same in every API process)`,

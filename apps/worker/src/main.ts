@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, parseShardList, queuePrefix, queueShards } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TurnQueue, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DeliveryLog, SessionStore, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
@@ -31,6 +31,9 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // Refuses to start when Redis may evict Baton's keys; warns when it persists nothing.
+  const settings = await checkRedisSettings(redis, { allowEviction: env.REDIS_ALLOW_EVICTION });
+  for (const warning of settings.warnings) logger.warn(warning);
 
   const store = new SessionStore(redis, {
     prefix: env.BATON_PREFIX,

@@ -15,6 +15,8 @@ const bool = (def: boolean) =>
 
 export const CommonEnv = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Start even when Redis's maxmemory-policy is not `noeviction` (a full Redis then deletes Baton's keys). */
+  REDIS_ALLOW_EVICTION: bool(false),
   BATON_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
@@ -92,10 +94,24 @@ export const ApiEnv = CommonEnv.extend({
   READY_WAIT_MS: int(500, 0),
   /** Bull Board shows the queues but offers no actions (retry, clean, add...) unless `false`. */
   ADMIN_BOARD_READONLY: bool(true),
+  /** Strict durability: replicas that must acknowledge an accepting write (WAIT) before its 201/202; 0: off. */
+  REDIS_WAIT_REPLICAS: int(0),
+  /** How long that WAIT may take; fewer replicas by then: 503 `replication_timeout`. */
+  REDIS_WAIT_TIMEOUT_MS: int(1_000),
 })
   .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
     path: ['LONG_POLL_DEFAULT_S'],
+  })
+  // WAIT with a timeout of 0 blocks for ever: with replicas to wait for, a time limit is required.
+  .refine((env) => env.REDIS_WAIT_REPLICAS === 0 || env.REDIS_WAIT_TIMEOUT_MS > 0, {
+    message: 'must be at least 1 when REDIS_WAIT_REPLICAS is set (0 would wait for ever)',
+    path: ['REDIS_WAIT_TIMEOUT_MS'],
+  })
+  // The admin key sees every tenant's sessions: a tenant holding the same key would too.
+  .refine((env) => !env.ADMIN_KEY || !env.API_KEYS.includes(env.ADMIN_KEY), {
+    message: 'ADMIN_KEY must differ from every key in API_KEYS',
+    path: ['ADMIN_KEY'],
   })
   .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
@@ -138,6 +154,15 @@ export const WorkerEnv = CommonEnv.extend({
     }
   });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
+
+/** `npm start` (scripts/start.ts): where its private redis-server keeps its data, its port, and how often it fsyncs. */
+export const StartEnv = z.object({
+  BATON_DATA_DIR: z.string().optional(),
+  REDIS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** The private Redis's `appendfsync`: `always` loses no accepted turn in a host crash, at a cost per write (see README, Durability modes). */
+  REDIS_APPENDFSYNC: z.enum(['always', 'everysec', 'no']).default('everysec'),
+});
+export type StartEnv = z.infer<typeof StartEnv>;
 
 export class ConfigError extends Error {
   constructor(message: string) {

@@ -1,27 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { keySlot } from './keys.ts';
 import {
   CLUSTER_SLOTS,
-  crc16,
-  keySlot,
   parseShardList,
   queueShardPrefixes,
   queueShards,
   shardOf,
   splitConcurrency,
 } from './queue-shards.ts';
-
-describe('keySlot', () => {
-  it('is Redis Cluster\'s CRC16 slot, of the hash tag when there is one', () => {
-    // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
-    expect(crc16('123456789')).toBe(0x31c3);
-    expect(keySlot('foo')).toBe(12182);
-    expect(keySlot('bar')).toBe(5061);
-    expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
-    expect(keySlot('{baton}:turns:wait')).toBe(keySlot('baton'));
-    // An empty tag is no tag: the whole key counts.
-    expect(keySlot('{}foo')).toBe(crc16('{}foo') % CLUSTER_SLOTS);
-  });
-});
 
 describe('shardOf', () => {
   it('is stable: the same session always maps to the same shard, in any process', () => {

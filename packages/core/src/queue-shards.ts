@@ -9,6 +9,8 @@
  * One shard is the original layout: the prefix `{<prefix>}`, unchanged.
  */
 
+import { keySlot } from './keys.ts';
+
 const utf8 = new TextEncoder();
 
 export const CLUSTER_SLOTS = 16384;
@@ -18,26 +20,6 @@ export const MAX_QUEUE_SHARDS = 256;
 /** The queues that are sharded, and the letter of their hash tags. */
 export type ShardedQueueKind = 'turns' | 'webhooks';
 const TAG_LETTER: Record<ShardedQueueKind, string> = { turns: 't', webhooks: 'w' };
-
-/** CRC16/XMODEM, the checksum Redis Cluster uses for key slots. */
-export function crc16(text: string): number {
-  let crc = 0;
-  for (const byte of utf8.encode(text)) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-/** The Redis Cluster slot of a key (its `{hash tag}` when it has a non-empty one). */
-export function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) return crc16(key.slice(open + 1, close)) % CLUSTER_SLOTS;
-  }
-  return crc16(key) % CLUSTER_SLOTS;
-}
 
 /**
  * The shard of a session: FNV-1a (32 bits) of its id, modulo the shard count. Stable
@@ -70,7 +52,7 @@ export function queueShardPrefixes(prefix: string, kind: ShardedQueueKind, shard
     const base = `${prefix}:${TAG_LETTER[kind]}${i}`;
     for (let n = 0; ; n++) {
       const tag = n === 0 ? base : `${base}.${n}`;
-      const slot = crc16(tag) % CLUSTER_SLOTS;
+      const slot = keySlot(`{${tag}}`);
       if (slot >= low && slot < high) return `{${tag}}`;
     }
   });

@@ -25,6 +25,8 @@ export interface RedisServerOptions {
   /** Data folder; a temporary one (removed on stop) when omitted. */
   dir?: string;
   appendonly?: boolean;
+  /** `appendfsync` (default `everysec`): `always` fsyncs the AOF before each write is answered. */
+  appendfsync?: 'always' | 'everysec' | 'no';
   /** Extra `--flag value` pairs for redis-server. */
   args?: string[];
   /**
@@ -75,7 +77,7 @@ export class RedisServer {
       '--dir', this.dir,
       '--save', '',
       '--appendonly', this.options.appendonly ? 'yes' : 'no',
-      '--appendfsync', 'everysec',
+      '--appendfsync', this.options.appendfsync ?? 'everysec',
       '--maxmemory-policy', 'noeviction',
       '--daemonize', 'no',
       '--logfile', '',
