@@ -61,7 +61,7 @@ export function drainLegacyQueue(
     const pending = Object.values(counts).reduce((a, b) => a + b, 0);
     if (pending > 0 && !worker && !stopped) {
       opts.logger.warn({ queue: queue.name, pending }, 'jobs left in the unsharded queue: consuming them too until it is empty');
-      worker = new Worker(queue.name, processor, { ...opts.options, connection: opts.connection, prefix: queuePrefix(prefix), concurrency: 1 });
+      worker = new Worker(queue.name, processor, { ...opts.options, connection: opts.connection, prefix: queuePrefix(prefix), concurrency: 1, autorun: true });
       worker.on('error', (err) => opts.logger.warn({ err: err.message }, 'legacy queue worker error'));
     } else if (pending === 0 && worker) {
       const done = worker;
