@@ -28,10 +28,11 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * Redis servers of its own; s: queue shards on a 3-master Redis Cluster of its own, bench/shards.ts,
- * which also writes bench/results/shards.json).
+ * Redis servers of its own; f: multi-step turns; s: queue shards on a 3-master Redis Cluster of
+ * its own, bench/shards.ts, which also writes bench/results/shards.json).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,s').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,s').split(','));
+const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -194,6 +195,52 @@ async function main() {
       log(JSON.stringify(report.durability, null, 2));
     }
 
+    // (f) Multi-step turns: a 5-step echo turn (4 clock tool steps, then the reply) beside a 1-step one.
+    if (PHASES.has('f')) {
+      log('(f) steps');
+      await client.flushall();
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), ...QUIET };
+      const api = await BatonProcess.start('api', env);
+      const worker = await BatonProcess.start('worker', env);
+      batons.push(api, worker);
+      const measure = async (toolSteps: number) => {
+        const ids = await createSessions(store, STEP_TURNS);
+        const body = { content: 'hello', user_params: { echo: { tool_steps: toolSteps } } };
+        const c0 = await commandCount(client);
+        const cpu0 = { worker: processCpu(worker.child.pid as number), redis: await redisCpu(client) };
+        const result = await endToEnd(api.url, ids, CONNECTIONS, 1, body);
+        const perTurnUs = (seconds: number) => round((seconds * 1e6) / result.requests, 0);
+        return {
+          steps: toolSteps + 1,
+          turns: result.requests,
+          turns_per_second: round(result.requests / (result.elapsedMs / 1000)),
+          p50_ms: round(percentile(result.latencies, 50)),
+          redis_commands_per_turn: round(((await commandCount(client)) - c0 - 1) / result.requests),
+          cpu_us_per_turn: {
+            worker: perTurnUs(processCpu(worker.child.pid as number) - cpu0.worker),
+            redis: perTurnUs((await redisCpu(client)) - cpu0.redis),
+          },
+          errors: result.errors,
+        };
+      };
+      await measure(0); // warm-up (JIT, connections)
+      const one = await measure(0);
+      const five = await measure(4);
+      const perStep = (a: number, b: number) => round((b - a) / 4, 1);
+      report.steps = {
+        one_step: one,
+        five_steps: five,
+        per_extra_step: {
+          redis_commands: perStep(one.redis_commands_per_turn, five.redis_commands_per_turn),
+          worker_cpu_us: perStep(one.cpu_us_per_turn.worker, five.cpu_us_per_turn.worker),
+          redis_cpu_us: perStep(one.cpu_us_per_turn.redis, five.cpu_us_per_turn.redis),
+        },
+        round_trips_per_extra_step: 1,
+      };
+      log(report.steps);
+      await stopAll();
+    }
+
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
@@ -232,7 +279,7 @@ async function createSessions(store: SessionStore, count: number): Promise<strin
 }
 
 /** Each connection sends to its own sessions: POST, then long-poll until the turn is over. */
-async function endToEnd(url: string, ids: string[], connections: number, rounds = 1): Promise<LoadResult> {
+async function endToEnd(url: string, ids: string[], connections: number, rounds = 1, body: unknown = { content: 'hello' }): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections * 2 });
   const base = new URL(url);
   const perConnection = Math.ceil(ids.length / connections);
@@ -243,7 +290,7 @@ async function endToEnd(url: string, ids: string[], connections: number, rounds 
     total: ids.length * rounds,
     next: (_i, conn) => {
       const k = cursor[conn]++ % perConnection;
-      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body: { content: 'hello' } };
+      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body };
     },
     after: async (req, status) => {
       if (status !== 202) throw new Error(`POST answered ${status}`);
@@ -380,7 +427,7 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.durability ? durabilityMarkdown(r.durability) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}`;
 }
 
 /** (e): one row per durability mode, each on a Redis of its own with AOF on. */
@@ -404,6 +451,23 @@ function shardRow(layouts: LayoutResult[] | undefined): string {
   if (!one || !many) return '';
   const layout = (l: LayoutResult) => `${l.max_over_min} (${l.shards === 1 ? '1 queue' : `${l.shards} shards`}: ${l.commands_per_master.join(' / ')}; ${l.seconds} s)`;
   return `| (s) Redis Cluster, 3 masters, ${many.turns} turns: commands per master, max/min | ${layout(many)} | ${layout(one)} | | ≤ 2 — ${many.max_over_min <= 2 ? 'met' : '**missed**'} |`;
+}
+
+/** (f): a 5-step echo turn beside a 1-step one, and what each extra step costs. */
+function stepsMarkdown(e: any): string {
+  const row = (t: any) =>
+    `| ${t.steps} | ${t.turns_per_second} | ${t.p50_ms} | ${t.redis_commands_per_turn} | ${t.cpu_us_per_turn.worker} | ${t.cpu_us_per_turn.redis} |`;
+  return `
+(f) Multi-step turns, echo agent end to end (POST, then long-poll), one worker:
+
+| Steps per turn | Turns/s | p50 (ms) | Redis commands per turn | Worker CPU per turn (µs) | Redis CPU per turn (µs) |
+|---|---|---|---|---|---|
+${row(e.one_step)}
+${row(e.five_steps)}
+
+Each extra step: ${e.per_extra_step.redis_commands} Redis commands (${e.round_trips_per_extra_step} round trip by design: the step script),
+${e.per_extra_step.worker_cpu_us} µs worker CPU, ${e.per_extra_step.redis_cpu_us} µs Redis CPU.
+`;
 }
 
 main().catch((err) => {

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, parseShardList, queuePrefix, queueShards } from '@baton/core';
-import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
+import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TurnQueue, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, SessionStore, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
@@ -14,6 +14,9 @@ import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
+  // Your agents (AGENTS_MODULE), beside the built-ins; a bad module stops the worker here.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-worker',
     level: env.LOG_LEVEL,
@@ -50,7 +53,12 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
+  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    modules: moduleAgents,
+    // Tool runs are logged (at debug: tests count them).
+    onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
+  });
+  const interruptTimeoutMs = env.INTERRUPT_TIMEOUT_S === undefined ? undefined : env.INTERRUPT_TIMEOUT_S * 1000;
 
   const fault = makeFaultHook(env.BATON_FAULT);
   // Cancels (DELETE of a running session) reach whichever worker runs the turn. Only a hurry:
@@ -68,6 +76,8 @@ async function main(): Promise<void> {
     agentFor,
     active,
     turnTimeoutMs: env.TURN_TIMEOUT_MS,
+    maxSteps: env.MAX_STEPS,
+    ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
     logger,
     flushOutbox: flush,
     fault,
@@ -123,7 +133,10 @@ async function main(): Promise<void> {
   canaryWorker.on('error', (err) => logger.warn({ err: err.message }, 'canary worker error'));
 
   const reaper = env.REAPER
-    ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
+    ? startReaper(
+        { store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS, ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}) },
+        env.REAPER_INTERVAL_MS,
+      )
     : null;
   const workers = [...turnWorkers, ...webhookWorkers, canaryWorker];
   for (const w of workers) void w.run();

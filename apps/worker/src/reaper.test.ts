@@ -233,3 +233,42 @@ describe('reapOnce', () => {
     for (const [i, turnId] of turns.entries()) expect((await queue.jobState(ids[i]!, turnId)).state).toBe('alive');
   });
 });
+
+describe('a turn waiting for a person (interrupted)', () => {
+  /** A session whose turn stopped at an interrupt at `clock` (no job: the worker's job completed). */
+  async function waiting(): Promise<{ id: string; turnId: string }> {
+    const id = await newSession();
+    const turnId = await accept(id, 'ask');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error(claim.kind);
+    await store.steps.record({ sessionId: id, turnId, fence: claim.fence, index: 0, messages: [], interrupt: { type: 'user_input', payload: null } });
+    return { id, turnId };
+  }
+
+  it('is not a stuck running turn: without INTERRUPT_TIMEOUT_S it waits, its entry dropped, no job queued', async () => {
+    const { id } = await waiting();
+    clock += 10 * GRACE;
+    await reapOnce(deps);
+    expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
+    expect(await runningScore(id)).toBeNull();
+    expect(await queue.queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
+  });
+
+  it('with INTERRUPT_TIMEOUT_S: checked again until the wait is past it, then ended with an error and its event flushed', async () => {
+    const { id, turnId } = await waiting();
+    deps.interruptTimeoutMs = 1_000;
+    // The turn's check (from its start) comes due half-way through the wait: put off to its end.
+    clock = T0 + 500;
+    await reapOnce(deps);
+    expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
+    expect(await runningScore(id)).toBe(T0 + 1_000);
+
+    clock = T0 + 1_000;
+    await reapOnce(deps);
+    const view = await store.get(id);
+    expect(view).toMatchObject({ status: 'error', error: 'Turn ended: no answer to its interrupt within 1s (INTERRUPT_TIMEOUT_S)', interrupts: [] });
+    expect(flushed).toEqual([id]);
+    expect(await runningScore(id)).toBeNull();
+    expect(await redis.hget(store.sessionKeys(id).turns, turnId)).toBe('failed');
+  });
+});

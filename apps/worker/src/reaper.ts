@@ -10,6 +10,8 @@ export interface ReaperDeps {
   flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
+  /** INTERRUPT_TIMEOUT_S in ms: a turn waiting for a person longer ends with an error. Unset: it waits. */
+  interruptTimeoutMs?: number;
   batch?: number;
   now?: () => number;
 }
@@ -21,7 +23,9 @@ export interface ReaperDeps {
  *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
  * - the job failed for good → the turn ends with an error and the next message starts;
- * - the job is alive (waiting, active, retrying) → checked again later.
+ * - the job is alive (waiting, active, retrying) → checked again later;
+ * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
+ *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
  * Safe to run in every worker at once: each repair is idempotent.
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
@@ -34,12 +38,13 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
 /** Checks one due entry; true when it repaired something. */
 async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean> {
   const turn = await deps.store.runningTurn(entry.sessionId);
+  if (turn?.status === 'interrupted' && deps.interruptTimeoutMs) return endLongWait(deps, entry, turn.turnId, deps.interruptTimeoutMs);
   if (!turn || turn.status !== 'running') {
     await deps.flushOutbox(entry.sessionId);
     await deps.store.releaseRunning(entry);
     return false;
   }
-  const job = await deps.queue.jobState(entry.sessionId, turn.turnId);
+  const job = await deps.queue.jobState(entry.sessionId, turn.turnId, turn.run);
   const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {
@@ -53,7 +58,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   }
   if (job.state === 'missing') {
     log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
-    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
+    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId, run: turn.run });
     await deps.store.postpone(entry.sessionId, deps.graceMs);
     return true;
   }
@@ -65,6 +70,27 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   }
   await deps.flushOutbox(entry.sessionId);
   return true;
+}
+
+/** A turn waiting for a person: ended with an error once its wait passed the timeout. */
+async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string, timeoutMs: number): Promise<boolean> {
+  const ended = await deps.store.steps.endWaitPast(entry.sessionId, turnId, timeoutMs);
+  if (ended.kind === 'waiting') {
+    await deps.store.postpone(entry.sessionId, ended.leftMs);
+    return false;
+  }
+  if (ended.kind === 'ended') {
+    deps.logger.warn({ sessionId: entry.sessionId, turnId }, 'turn waited for a person past INTERRUPT_TIMEOUT_S: ended with an error');
+    if (ended.startedTurnId) await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: ended.startedTurnId });
+    await deps.flushOutbox(entry.sessionId);
+    // A queued turn started: its check comes later, like any running turn's.
+    if (ended.startedTurnId) await deps.store.postpone(entry.sessionId, deps.graceMs);
+    else await deps.store.releaseRunning(entry);
+    return true;
+  }
+  // Resumed or ended meanwhile: checked again as a running turn if it runs.
+  await deps.store.postpone(entry.sessionId, 0);
+  return false;
 }
 
 /** Runs `reapOnce` every `intervalMs` until stopped. */

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobOptions } from './catalog.ts';
+import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobId, turnJobOptions } from './catalog.ts';
 import { ShardedQueue } from './shards.ts';
 
 /** Producer side of the turn queue: `shards` queues (TURN_QUEUE_SHARDS), a session's turns all in one. */
@@ -10,19 +10,18 @@ export class TurnQueue extends ShardedQueue {
 
   async enqueue(job: TurnJob): Promise<void> {
     // Built by Baton itself (typed), so not parsed again on this hot path.
-    await this.queueFor(job.session_id).add(
-      TURN_JOB_NAME,
-      { session_id: job.session_id, turn_id: job.turn_id },
-      turnJobOptions(job.turn_id),
-    );
+    const run = job.run ?? 0;
+    const data: TurnJob = run > 0 ? { session_id: job.session_id, turn_id: job.turn_id, run } : { session_id: job.session_id, turn_id: job.turn_id };
+    await this.queueFor(job.session_id).add(TURN_JOB_NAME, data, turnJobOptions(job.turn_id, run));
   }
 
   /** The job's fate, for the reaper: missing, still going, or failed for good. */
   async jobState(
     sessionId: string,
     turnId: string,
+    run = 0,
   ): Promise<{ state: 'missing' | 'alive' | 'completed' } | { state: 'failed'; reason: string }> {
-    const job = await this.queueFor(sessionId).getJob(turnId);
+    const job = await this.queueFor(sessionId).getJob(turnJobId(turnId, run));
     if (!job) return { state: 'missing' };
     // `finishedOn` is set only once a job is done for good (retries go back to waiting).
     if (!job.finishedOn) return { state: 'alive' };

@@ -1,4 +1,4 @@
-import type { TurnEventPayload, WebhookSpec } from '@baton/core';
+import type { InterruptInfo, TurnEventPayload, WebhookSpec } from '@baton/core';
 import type { WebhookQueue } from '@baton/queue';
 import { type Delivery, type DeliveryLog, type OutboxEvent, decodeMessage } from '@baton/store';
 
@@ -64,6 +64,7 @@ export function eventPayload(sessionId: string, event: OutboxEvent, messages?: T
     response: event.response ? decodeMessage(event.response) : null,
     error: event.error || null,
   };
+  if (event.interrupt) payload.interrupts = [JSON.parse(event.interrupt) as InterruptInfo];
   if (messages) payload.messages = messages;
   return payload;
 }
@@ -76,9 +77,11 @@ function toDelivery(
   firstDelayMs: number,
 ): Delivery {
   const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? []) : undefined);
+  // A turn's end is its own event; each of its interrupts another (`event_id`: the interrupt's id).
+  const eventId = event.event_id ?? event.turn_id;
   const delivery: Delivery = {
-    id: `${event.turn_id}.${target.slot}`,
-    webhook_id: `msg_${event.turn_id}`,
+    id: `${eventId}.${target.slot}`,
+    webhook_id: `msg_${eventId}`,
     session_id: sessionId,
     turn_id: event.turn_id,
     type: event.type,
