@@ -251,7 +251,7 @@ describe('a turn waiting for a person (interrupted)', () => {
     await reapOnce(deps);
     expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
     expect(await runningScore(id)).toBeNull();
-    expect(await queue.queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
+    expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
   });
 
   it('with INTERRUPT_TIMEOUT_S: checked again until the wait is past it, then ended with an error and its event flushed', async () => {
