@@ -113,6 +113,13 @@ export class SessionService {
     return messages;
   }
 
+  /** One page of the history (`limit` messages from position `from`) and the history's length. */
+  async messagesPage(sessionId: string, from: number, limit: number): Promise<{ items: ChatMessage[]; total: number }> {
+    const page = await this.deps.store.messagesPage(sessionId, from, limit);
+    if (!page) throw new SessionNotFoundError(sessionId);
+    return page;
+  }
+
   /**
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.

@@ -72,6 +72,11 @@ export class TenantSessions {
     return this.service.messages(sessionId);
   }
 
+  async messagesPage(sessionId: string, from: number, limit: number): Promise<{ items: ChatMessage[]; total: number }> {
+    await this.own(sessionId);
+    return this.service.messagesPage(sessionId, from, limit);
+  }
+
   async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
     await this.own(sessionId);
     return this.service.appendMessage(sessionId, message, options);
