@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     runningGraceMs: env.RUNNING_GRACE_MS,
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
     streamTtlMs: env.STREAM_TTL_S * 1000,
+    historyCacheBytes: env.HISTORY_CACHE_MB * 1024 * 1024,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
