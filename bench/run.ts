@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { historyPhase } from './history.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -24,8 +25,8 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures); e: multi-step turns. */
-const ALL_PHASES = ['a', 'b', 'c', 'd', 'e'];
+/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures); e: multi-step turns; f: turns on long histories. */
+const ALL_PHASES = ['a', 'b', 'c', 'd', 'e', 'f'];
 const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
@@ -226,6 +227,23 @@ async function main() {
         round_trips_per_extra_step: 1,
       };
       log(report.steps);
+      await stopAll();
+    }
+
+    // (f) Turns on long histories: 1, 100 and 10,000 messages of ~1 KB (the first is the baseline).
+    if (PHASES.has('f')) {
+      log('(f) history');
+      await client.flushall();
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', ...QUIET };
+      const api = await BatonProcess.start('api', env);
+      const worker = await BatonProcess.start('worker', env);
+      batons.push(api, worker);
+      const claimLua = readFileSync(join(ROOT, 'packages', 'store', 'src', 'lua', 'claim.lua'), 'utf8');
+      report.history = await historyPhase(
+        { client, store, apiUrl: api.url, workerCpu: () => processCpu(worker.child.pid as number), redisCpu: () => redisCpu(client) },
+        { claimLua },
+      );
+      log(JSON.stringify(report.history, null, 2));
       await stopAll();
     }
 
