@@ -58,7 +58,7 @@ async function turn(apiUrl: string, sessionId: string): Promise<void> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ content: `hello ${KB}` }),
   });
-  if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+  if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
   for (;;) {
     const body = (await (await fetch(`${apiUrl}/sessions/${sessionId}?wait=true&timeout=30`)).json()) as { status: string };
     if (body.status !== 'running') {
@@ -93,6 +93,9 @@ export async function historyPhase(deps: HistoryPhaseDeps, options: { claimLua: 
   const sizes = options.sizes ?? [1, 100, 10_000];
   const turns = options.turns ?? 40;
   const rows: Record<string, unknown>[] = [];
+  // Warm-up (JIT, connections, the worker's first job), untimed.
+  const warm = await sessionWithHistory(deps, 1);
+  for (let i = 0; i < 5; i++) await turn(deps.apiUrl, warm);
   for (const size of sizes) {
     const { claimUs, wholeReadUs } = await claimUsec(deps, size, 200);
     // Two sessions of this size, turns alternating between them; each session's first turn (the

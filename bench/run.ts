@@ -234,7 +234,7 @@ async function main() {
     if (PHASES.has('f')) {
       log('(f) history');
       await client.flushall();
-      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', ...QUIET };
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', MAX_MESSAGES_PER_SESSION: '100000', ...QUIET };
       const api = await BatonProcess.start('api', env);
       const worker = await BatonProcess.start('worker', env);
       batons.push(api, worker);
