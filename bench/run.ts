@@ -13,6 +13,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
+import { durabilityPhase } from './durability.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { historyPhase } from './history.ts';
 
@@ -25,9 +26,11 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures); e: multi-step turns; f: turns on long histories. */
-const ALL_PHASES = ['a', 'b', 'c', 'd', 'e', 'f'];
-const PHASES = new Set((process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','));
+/**
+ * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
+ * Redis servers of its own; f: multi-step turns; g: turns on long histories).
+ */
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,g').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
@@ -184,9 +187,16 @@ async function main() {
     log(report.memory);
     }
 
-    // (e) Multi-step turns: a 5-step echo turn (4 clock tool steps, then the reply) beside a 1-step one.
+    // (e) Durability modes: POST /messages under appendfsync everysec, always, and WAIT for one replica.
     if (PHASES.has('e')) {
-      log('(e) steps');
+      log('(e) durability modes');
+      report.durability = await durabilityPhase(CONNECTIONS, QUIET);
+      log(JSON.stringify(report.durability, null, 2));
+    }
+
+    // (f) Multi-step turns: a 5-step echo turn (4 clock tool steps, then the reply) beside a 1-step one.
+    if (PHASES.has('f')) {
+      log('(f) steps');
       await client.flushall();
       const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), ...QUIET };
       const api = await BatonProcess.start('api', env);
@@ -230,9 +240,9 @@ async function main() {
       await stopAll();
     }
 
-    // (f) Turns on long histories: 1, 100 and 10,000 messages of ~1 KB (the first is the baseline).
-    if (PHASES.has('f')) {
-      log('(f) history');
+    // (g) Turns on long histories: 1, 100 and 10,000 messages of ~1 KB (the first is the baseline).
+    if (PHASES.has('g')) {
+      log('(g) history');
       await client.flushall();
       const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', MAX_MESSAGES_PER_SESSION: '100000', ...QUIET };
       const api = await BatonProcess.start('api', env);
@@ -248,7 +258,7 @@ async function main() {
     }
 
     report.round_trips = ROUND_TRIPS;
-    if (ALL_PHASES.some((p) => !PHASES.has(p))) return void log('partial run: no report written');
+    if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -425,15 +435,30 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.steps ? stepsMarkdown(r.steps) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}`;
 }
 
-/** (e): a 5-step echo turn beside a 1-step one, and what each extra step costs. */
+/** (e): one row per durability mode, each on a Redis of its own with AOF on. */
+function durabilityMarkdown(e: any): string {
+  const row = (name: string, m: any) =>
+    `| ${name} | ${m.per_second} | ${m.p50_ms} / ${m.p99_ms} | ${m.throughput_vs_everysec}× | ${m.accepted} of ${m.requests} |`;
+  return `
+(e) Durability modes: POST /messages, ${e.connections} connections, ${e.requests_per_mode} requests each, one API process, AOF on.
+
+| Mode | requests/s | p50 / p99 (ms) | vs default | 202s |
+|---|---|---|---|---|
+${row('`appendfsync everysec` (default)', e.modes.everysec)}
+${row('`appendfsync always`', e.modes.always)}
+${row('`everysec` + `REDIS_WAIT_REPLICAS=1`, one replica', e.modes.wait1)}
+`;
+}
+
+/** (f): a 5-step echo turn beside a 1-step one, and what each extra step costs. */
 function stepsMarkdown(e: any): string {
   const row = (t: any) =>
     `| ${t.steps} | ${t.turns_per_second} | ${t.p50_ms} | ${t.redis_commands_per_turn} | ${t.cpu_us_per_turn.worker} | ${t.cpu_us_per_turn.redis} |`;
   return `
-(e) Multi-step turns, echo agent end to end (POST, then long-poll), one worker:
+(f) Multi-step turns, echo agent end to end (POST, then long-poll), one worker:
 
 | Steps per turn | Turns/s | p50 (ms) | Redis commands per turn | Worker CPU per turn (µs) | Redis CPU per turn (µs) |
 |---|---|---|---|---|---|

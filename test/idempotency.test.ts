@@ -48,7 +48,25 @@ describe('Idempotency-Key', () => {
     expect(again.headers.get('location')).toBe(first.headers.get('location'));
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body).toEqual(first.body);
+    // The original's content type, not the text/html of a bare string.
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'));
     expect(await history(session)).toEqual(['once', 'echo: once']);
+  });
+
+  it('the same body with its JSON keys in another order is the same request: replayed, not 422', async () => {
+    const session = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    const path = `/sessions/${session}/messages`;
+    const first = await post(path, '{"content":"ordered","user_params":{"a":1,"b":[1,{"y":2,"x":3}]}}', 'k-order');
+    expect(first.status).toBe(202);
+    const again = await post(path, '{"user_params":{"b":[1,{"x":3,"y":2}],"a":1},"content":"ordered"}', 'k-order');
+    expect(again).toMatchObject({ status: 202, body: first.body });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    // Array order is part of the request.
+    const reordered = await post(path, '{"content":"ordered","user_params":{"a":1,"b":[{"y":2,"x":3},1]}}', 'k-order');
+    expect(reordered.status).toBe(422);
+    await waitForIdleAs(session);
+    expect(await history(session)).toEqual(['ordered', 'echo: ordered']);
   });
 
   it('creating a session: a retry gets the same session, not a second one', async () => {
@@ -221,6 +239,7 @@ describe('Idempotency-Key', () => {
     expect(first.status).toBe(200);
     expect(again).toMatchObject({ status: 200, body: first.body });
     expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'));
     const reused = await post(`/api/v1/sessions/${session}/messages`, { message: 'other' }, 'k-agenhq', headers);
     expect(reused.status).toBe(422);
     await waitForIdleAs(session);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
+import { SseClient } from './support/sse.ts';
 
 /**
  * The documented limits, each answered with its own clear error: messages per session
@@ -9,6 +10,7 @@ import { Baton, http } from './support/baton.ts';
  */
 const KEY = 'limits-key-a';
 const OTHER = 'limits-key-b';
+const ADMIN = 'limits-admin-key';
 const auth = (key = KEY) => ({ authorization: `Bearer ${key}` });
 let baton: Baton;
 let base: string;
@@ -16,7 +18,7 @@ let base: string;
 beforeAll(async () => {
   baton = await Baton.start({
     redisUrl: inject('redisUrl'),
-    env: { API_KEYS: `${KEY},${OTHER}`, MAX_MESSAGES_PER_SESSION: '3', MAX_WAITERS: '2', RATE_LIMIT_PER_S: '2', RATE_LIMIT_BURST: '40' },
+    env: { API_KEYS: `${KEY},${OTHER}`, ADMIN_KEY: ADMIN, MAX_MESSAGES_PER_SESSION: '3', MAX_WAITERS: '2', RATE_LIMIT_PER_S: '2', RATE_LIMIT_BURST: '40' },
     workerEnv: { ECHO_DELAY_MS: '1500' },
   });
   base = baton.url;
@@ -67,6 +69,45 @@ describe('MAX_WAITERS', () => {
   });
 });
 
+describe('MAX_WAITERS counts event streams', () => {
+  it('with every slot held by SSE streams, one more stream or long-poll gets 503 too_many_waiters; closing one frees a slot', async () => {
+    const id = await newSession();
+    const url = `${base}/sessions/${id}/events`;
+    const streams = [await SseClient.open(url, auth()), await SseClient.open(url, auth())];
+    try {
+      for (const stream of streams) {
+        expect(stream.status).toBe(200);
+        expect(await stream.next()).toMatchObject({ event: 'status', data: { snapshot: true } });
+      }
+      const refused = await SseClient.open(url, auth());
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('too_many_waiters');
+      expect(refused.body.error.message).toContain('event streams');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      // Long-polls share the slots: a running session's long-poll is refused too.
+      expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'slow' }, auth())).status).toBe(202);
+      const poll = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=0.2`, undefined, auth());
+      expect(poll.status).toBe(503);
+      expect(poll.body.error.code).toBe('too_many_waiters');
+
+      streams.pop()!.close();
+      const again = await waitUntil(
+        async () => {
+          const next = await SseClient.open(url, auth());
+          if (next.status === 200) return next;
+          expect(next.status).toBe(503);
+          return false;
+        },
+        { timeoutMs: 5_000, what: 'the closed stream to give its slot back' },
+      );
+      streams.push(again);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+    await waitUntil(async () => (await waitIdle(id)).status === 200, { timeoutMs: 15_000, what: 'the slots to be free and the turn to end' });
+  });
+});
+
 describe('RATE_LIMIT_PER_S', () => {
   it('beyond the burst, a key gets 429 rate_limited with Retry-After; other keys are not affected', async () => {
     const id = await newSession(OTHER);
@@ -89,5 +130,13 @@ describe('RATE_LIMIT_PER_S', () => {
       timeoutMs: 5_000,
       what: 'the rate limit to let the key through again',
     });
+  });
+
+  it('the admin key is limited too, in a budget of its own', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 60 && !statuses.includes(429); i++) statuses.push((await http(base, 'GET', '/sessions?limit=1', undefined, auth(ADMIN))).status);
+    expect(statuses, `statuses: ${statuses.join(',')}`).toContain(429);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(30);
+    expect((await http(base, 'GET', '/sessions?limit=1', undefined, auth(KEY))).status).toBe(200);
   });
 });

@@ -63,7 +63,7 @@ describe('sessions', () => {
       expect(res.status).toBe(200);
       expect(res.body.length).toBeLessThanOrEqual(2);
       for (const item of res.body) {
-        expect(Object.keys(item).sort()).toEqual(['session_id', 'status', 'total_messages']);
+        expect(Object.keys(item).sort()).toEqual(['agent', 'created_at', 'session_id', 'status', 'total_messages', 'updated_at']);
         seen.push(item.session_id);
       }
       const next = res.headers.get('x-next-cursor');
@@ -75,6 +75,19 @@ describe('sessions', () => {
     const positions = ids.map((id) => seen.indexOf(id));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+
+  it('GET /sessions?order=newest pages newest first, and the next link keeps the order', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await createSession(base));
+    const first = await http(base, 'GET', '/sessions?limit=2&order=newest');
+    expect(first.status).toBe(200);
+    expect(first.body.map((s: { session_id: string }) => s.session_id)).toEqual([ids[2], ids[1]]);
+    const next = first.headers.get('x-next-cursor');
+    expect(first.headers.get('link')).toBe(`</sessions?limit=2&order=newest&cursor=${next}>; rel="next"`);
+    const second = await http(base, 'GET', `/sessions?limit=2&order=newest&cursor=${next}`);
+    expect(second.body[0].session_id).toBe(ids[0]);
+    expect((await http(base, 'GET', '/sessions?order=sideways')).body.error.details[0].path).toBe('query.order');
   });
 
   it('GET /sessions rejects a bad limit or cursor with 422 naming the field', async () => {
@@ -151,7 +164,9 @@ describe('messages', () => {
     expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'one' })).status).toBe(202);
     const busy = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'two' });
     expect(busy.status).toBe(409);
-    expect(busy.body.error).toEqual({ code: 'session_running', message: 'Session is running' });
+    // The message says how to send anyway: queue it, or interrupt the running turn.
+    expect(busy.body.error.code).toBe('session_running');
+    expect(busy.body.error.message).toMatch(/^Session is running; .*if_busy: "enqueue".*"interrupt"/);
     await waitForIdle(base, id);
     const history = await http(base, 'GET', `/sessions/${id}/messages`);
     expect(history.body.map((m: { content: string }) => m.content)).toEqual(['one', 'echo: one']);

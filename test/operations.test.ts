@@ -46,6 +46,19 @@ describe('/ready', () => {
     expect(none.body).toMatchObject({ status: 'not_ready', reason: 'no_worker', worker_seen_ms_ago: null });
     // Liveness is not readiness.
     expect((await http(baton.url, 'GET', '/health')).status).toBe(200);
+    // Queue depth: a turn waits while no worker runs (sent through OpenHands, so the native
+    // API's request counts that the metrics test checks stay as they are).
+    const queued = await http(baton.url, 'POST', '/api/conversations', { initial_message: { role: 'user', content: [{ type: 'text', text: 'wait' }] } });
+    expect(queued.status).toBe(201);
+    const waiting = await waitUntil(async () => {
+      const res = await http(baton.url, 'GET', '/ready');
+      return res.body.queues?.turns?.waiting === 1 && res;
+    }, { what: "/ready's queue depth to show the waiting turn", timeoutMs: 5_000 });
+    expect(waiting.status).toBe(503);
+    expect(waiting.body.queues).toEqual({
+      turns: { waiting: 1, active: 0, failed: 0, delayed: 0 },
+      webhooks: { waiting: 0, active: 0, failed: 0, delayed: 0 },
+    });
 
     const worker = await baton.startWorker();
     const ready = await waitUntil(async () => {
@@ -55,6 +68,8 @@ describe('/ready', () => {
     expect(ready.body.status).toBe('ready');
     expect(ready.body.worker_seen_ms_ago).toBeGreaterThanOrEqual(0);
     expect(ready.body.worker_seen_ms_ago).toBeLessThanOrEqual(1500);
+    // The worker takes the waiting turn.
+    await waitUntil(async () => (await http(baton.url, 'GET', '/ready')).body.queues?.turns?.waiting === 0, { what: 'the waiting turn to be taken' });
 
     worker.kill('SIGTERM');
     await worker.exited;

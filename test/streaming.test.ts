@@ -162,6 +162,14 @@ describe('GET /sessions/{id}/events', () => {
     const badQuery = await events(api(0), id, {}, '?last_event_id=1-2-3');
     expect(badQuery.status).toBe(422);
     expect(badQuery.body.error.details[0].path).toBe('query.last_event_id');
+    // Out of the 64-bit range: the same 422 in either form, never a silent fresh start.
+    const huge = '18446744073709551616-0';
+    const hugeHeader = await events(api(0), id, { 'last-event-id': huge });
+    expect(hugeHeader.status).toBe(422);
+    expect(hugeHeader.body.error.details).toEqual([{ path: 'headers.last-event-id', message: expect.any(String) }]);
+    const hugeQuery = await events(api(0), id, {}, `?last_event_id=${huge}`);
+    expect(hugeQuery.status).toBe(422);
+    expect(hugeQuery.body.error.details).toEqual([{ path: 'query.last_event_id', message: expect.any(String) }]);
 
     const anonymous = await SseClient.open(`${api(0)}/sessions/${id}/events`);
     expect(anonymous.status).toBe(401);

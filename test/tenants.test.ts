@@ -10,6 +10,7 @@ import { Receiver } from './support/receiver.ts';
  */
 const ALICE = 'alice-key-0001';
 const BOB = 'bob-key-0002';
+const ADMIN = 'admin-key-0003';
 let baton: Baton;
 let receiver: Receiver;
 let base: string;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   receiver.reply = () => ({ status: 500 });
   baton = await Baton.start({
     redisUrl: inject('redisUrl'),
-    env: { API_KEYS: `${ALICE},${BOB}`, WEBHOOK_ALLOW_PRIVATE: 'true' },
+    env: { API_KEYS: `${ALICE},${BOB}`, ADMIN_KEY: ADMIN, WEBHOOK_ALLOW_PRIVATE: 'true' },
     workerEnv: { WEBHOOK_SCHEDULE: '0' },
   });
   base = baton.url;
@@ -156,6 +157,48 @@ describe('compatibility surfaces', () => {
     const list = await http(base, 'GET', '/api/v1/sessions', undefined, agenhq(BOB));
     expect(list.body.items.map((s: { id: string }) => s.id)).not.toContain(id);
     expect((await http(base, 'GET', `/api/v1/sessions/${id}/events`, undefined, agenhq(ALICE))).body).toEqual([]);
+  });
+});
+
+describe('the admin key (ADMIN_KEY)', () => {
+  it("sees every tenant's sessions, histories, deliveries and dead letters; tenants still see only their own", async () => {
+    const alice = (await http(base, 'POST', '/sessions', { webhook: { url: receiver.url } }, native(ALICE))).body.session_id as string;
+    const bob = (await http(base, 'POST', '/sessions', {}, native(BOB))).body.session_id as string;
+    expect((await http(base, 'POST', `/sessions/${alice}/messages`, { content: 'alice here' }, native(ALICE))).status).toBe(202);
+    await waitForIdleAs(alice, ALICE);
+    await waitUntil(async () => (await http(base, 'GET', '/webhooks/dead-letters', undefined, native(ALICE))).body.some((l: { session_id: string }) => l.session_id === alice), {
+      timeoutMs: 10_000,
+      what: "Alice's new delivery to be dead-lettered",
+    });
+
+    const ids = async (key: string) => (await http(base, 'GET', '/sessions?limit=200', undefined, native(key))).body.map((s: { session_id: string }) => s.session_id);
+    expect(await ids(ADMIN)).toEqual(expect.arrayContaining([alice, bob]));
+    expect(await ids(ALICE)).not.toContain(bob);
+    expect(await ids(BOB)).not.toContain(alice);
+
+    expect((await http(base, 'GET', `/sessions/${alice}`, undefined, native(ADMIN))).body).toMatchObject({ session_id: alice, status: 'idle' });
+    const history = (await http(base, 'GET', `/sessions/${alice}/messages`, undefined, native(ADMIN))).body;
+    expect(history.map((m: { content: string }) => m.content)).toEqual(['alice here', 'echo: alice here']);
+    expect((await http(base, 'GET', `/sessions/${alice}/webhooks`, undefined, native(ADMIN))).body).toHaveLength(1);
+    const letters = (await http(base, 'GET', '/webhooks/dead-letters?limit=100', undefined, native(ADMIN))).body;
+    expect(letters.map((l: { session_id: string }) => l.session_id)).toContain(alice);
+    // The same on the other surfaces: the admin key is a caller that sees everything.
+    expect((await http(base, 'GET', `/api/conversations/${bob}`, undefined, openhands(ADMIN))).status).toBe(200);
+  });
+
+  it("may send to, cancel and delete any tenant's session", async () => {
+    const bob = (await http(base, 'POST', '/sessions', {}, native(BOB))).body.session_id as string;
+    expect((await http(base, 'POST', `/sessions/${bob}/messages`, { content: 'from the operator' }, native(ADMIN))).status).toBe(202);
+    await waitForIdleAs(bob, BOB);
+    expect((await http(base, 'POST', `/sessions/${bob}/cancel`, undefined, native(ADMIN))).status).toBe(202);
+    expect((await http(base, 'DELETE', `/sessions/${bob}`, undefined, native(ADMIN))).status).toBe(204);
+    expect((await http(base, 'GET', `/sessions/${bob}`, undefined, native(BOB))).status).toBe(404);
+  });
+
+  it('is refused when wrong, like any key', async () => {
+    const res = await http(base, 'GET', '/sessions', undefined, native(`${ADMIN}x`));
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthorized');
   });
 });
 

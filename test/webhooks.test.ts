@@ -340,6 +340,26 @@ describe('delivery (one API, one worker with WORKER_CONCURRENCY=1)', () => {
       expect(verifies(S1, b)).toBe(true);
     });
 
+    it('the worker logs each attempt with scheme, host and port only: never the path or query that may hold a secret', async () => {
+      const r = await receiver();
+      r.reply = (_req, i) => ({ status: i === 0 ? 500 : 200 });
+      const id = await createSession(base);
+      const worker = baton.workers[0]!;
+      const from = worker.output.length;
+      const url = `${r.url}/hooks/T0/path-s3cret?token=query-s3cret`;
+      const turnId = await send(base, id, { content: 'log me', webhook: { url } });
+      const d = await untilDelivery(base, id, turnId, 'delivered');
+      expect(d.url).toBe(url); // the delivery log, for the session's own key, keeps it whole
+      await worker.waitForLog(new RegExp(`"deliveryId":"${d.id}"[^\\n]*webhook delivered`), 10_000, from);
+      const lines = worker.output.slice(from).split('\n').filter((line) => line.includes(d.id));
+      expect(lines.filter((line) => /webhook attempt failed|webhook delivered/.test(line))).toHaveLength(2);
+      for (const line of lines) {
+        expect(line).not.toContain('s3cret');
+        expect(line).not.toContain('/hooks');
+      }
+      expect(lines.some((line) => line.includes(`"url":"${r.url}/…"`))).toBe(true);
+    });
+
     it('302 is a failure: the redirect is not followed, the delivery is retried and can end delivered', async () => {
       const r = await receiver();
       const elsewhere = await receiver();
@@ -589,6 +609,9 @@ describe('SSRF (WEBHOOK_ALLOW_PRIVATE unset)', () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe(code);
     expect(res.body.error.details[0].path).toBe('body.webhook.url');
+    // A refused address says how to allow it in development.
+    if (code === 'webhook_url_refused') expect(res.body.error.message).toContain('set WEBHOOK_ALLOW_PRIVATE=true on the API and workers');
+    else expect(res.body.error.message).not.toContain('WEBHOOK_ALLOW_PRIVATE');
     const view = (await http(base, 'GET', `/sessions/${id}`)).body;
     expect(view).toMatchObject({ status: 'idle', total_messages: 0, pending_messages: 0, response: null, error: null });
     expect((await http(base, 'GET', `/sessions/${id}/messages`)).body).toEqual([]);

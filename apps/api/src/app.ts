@@ -9,6 +9,7 @@ import { jsonBody } from './http/json-body.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { requestContext } from './http/request-context.ts';
 import { mountOps, type OpsDeps } from './routes/ops.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { eventRoutes, type EventRoutesDeps } from './routes/events.ts';
 import { sessionRoutes, type SessionRoutesDeps } from './routes/sessions.ts';
@@ -29,6 +30,8 @@ export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps, EventRout
   idempotency?: IdempotencyStore;
   /** Per-API-key rate limit; without it, none. */
   rateLimiter?: RateLimiter;
+  /** Where the console's built files are (default `apps/console/dist`). */
+  consoleDir?: string;
 }
 
 /** The native API's paths; every other path belongs to a surface, the docs or operations. */
@@ -63,6 +66,8 @@ export function buildApp(deps: AppDeps): Express {
   // The OpenAPI document of the native API and its interactive docs: public, like /health.
   const { pageLimitMax, longPoll } = deps;
   app.use(docsRoutes(openApiDocument({ pageLimitMax, longPollDefaultS: longPoll.defaultS, longPollMaxS: longPoll.maxS })));
+  // The web console: built static files, public (its calls to the API carry the key).
+  app.use(consoleRoutes(deps.consoleDir));
   // The compatibility surfaces (OpenHands, agenhq): each with its own auth header and error shape.
   mountSurfaces(app, deps, guards);
   app.use(notFound);

@@ -15,6 +15,8 @@ import {
   makeProducerConnection,
   makeWorkerConnection,
   waitForReady,
+  checkRedisSettings,
+  ReplicaWait,
   coalesceWrites,
 } from '@baton/store';
 import { buildApp } from './app.ts';
@@ -39,6 +41,9 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // Refuses to start when Redis may evict Baton's keys; warns when it persists nothing.
+  const settings = await checkRedisSettings(redis, { allowEviction: env.REDIS_ALLOW_EVICTION });
+  for (const warning of settings.warnings) logger.warn(warning);
   // The commands of one event-loop turn leave in one socket write (the subscriber's are few).
   coalesceWrites(redis);
 
@@ -67,6 +72,9 @@ async function main(): Promise<void> {
     maxSessions: env.MAX_SESSIONS,
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
+    ...(env.REDIS_WAIT_REPLICAS > 0
+      ? { replicas: new ReplicaWait(redis, { prefix: env.BATON_PREFIX, replicas: env.REDIS_WAIT_REPLICAS, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS }) }
+      : {}),
   });
   const shutdown = new AbortController();
   // Every waiting long-poll listens for shutdown; there is no leak to warn about.
@@ -74,7 +82,7 @@ async function main(): Promise<void> {
   const app = buildApp({
     logger,
     bodyLimit: env.BODY_LIMIT,
-    keyring: new Keyring(env.API_KEYS),
+    keyring: new Keyring(env.API_KEYS, env.ADMIN_KEY),
     sandboxes: new SandboxStore(redis, { prefix: env.BATON_PREFIX }),
     service,
     webhooks,
@@ -84,6 +92,8 @@ async function main(): Promise<void> {
     pageLimitMax: env.PAGE_LIMIT_MAX,
     shutdown: shutdown.signal,
     sseHeartbeatMs: env.SSE_HEARTBEAT_S * 1000,
+    sseBufferBytes: env.SSE_BUFFER_BYTES,
+    sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
     idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
     ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
@@ -120,6 +130,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `npm start` (scripts/start.ts), in a process group of its own, with an IPC
+  // channel: when that script is gone, however it ended, stop as on SIGTERM (not as a second signal).
+  if (process.connected) {
+    process.once('disconnect', () => {
+      if (!stopping) void stop('SIGTERM');
+    });
+  }
 }
 
 main().catch((err) => {

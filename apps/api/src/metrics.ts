@@ -17,6 +17,8 @@ const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly http: Histogram<'method' | 'route' | 'status'>;
+  /** The queues' job counts (also in `/ready`'s body), read at most once per `cacheMs`. */
+  readonly queueCounts: QueueCounts;
 
   constructor(queues: Record<string, Queue>, logger: Logger, cacheMs = 2000) {
     collectDefaultMetrics({ register: this.registry });
@@ -28,6 +30,7 @@ export class ApiMetrics {
       registers: [this.registry],
     });
     const counts = new QueueCounts(queues, cacheMs);
+    this.queueCounts = counts;
     const gauge: Gauge<'queue' | 'state'> = new Gauge({
       name: 'baton_queue_jobs',
       help: `Jobs in each BullMQ queue, by state (read when scraped, cached ${cacheMs} ms; the same in every API process)`,

@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DeliveryLog, SessionStore, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
@@ -30,6 +30,9 @@ async function main(): Promise<void> {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await Promise.all([waitForReady(redis, env.REDIS_URL), waitForReady(subscriber, env.REDIS_URL)]);
+  // Refuses to start when Redis may evict Baton's keys; warns when it persists nothing.
+  const settings = await checkRedisSettings(redis, { allowEviction: env.REDIS_ALLOW_EVICTION });
+  for (const warning of settings.warnings) logger.warn(warning);
 
   const store = new SessionStore(redis, {
     prefix: env.BATON_PREFIX,
@@ -175,6 +178,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Started by `npm start` (scripts/start.ts), in a process group of its own, with an IPC
+  // channel: when that script is gone, however it ended, stop as on SIGTERM (not as a second signal).
+  if (process.connected) {
+    process.once('disconnect', () => {
+      if (!stopping) void stop('SIGTERM');
+    });
+  }
 }
 
 function webhookSchedule(text: string): number[] {

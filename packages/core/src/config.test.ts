@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiEnv, ConfigError, WorkerEnv, parseEnv } from './config.ts';
+import { ApiEnv, ConfigError, StartEnv, WorkerEnv, parseEnv } from './config.ts';
 
 /** Runs `fn`, expects a ConfigError and returns its message. */
 function configError(fn: () => unknown): string {
@@ -117,6 +117,33 @@ describe('parseEnv(ApiEnv)', () => {
       expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '0' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
     });
   });
+
+  describe('Redis durability settings', () => {
+    it('defaults: eviction refused, no WAIT', () => {
+      expect(parseEnv(ApiEnv, {})).toMatchObject({ REDIS_ALLOW_EVICTION: false, REDIS_WAIT_REPLICAS: 0, REDIS_WAIT_TIMEOUT_MS: 1000 });
+      expect(parseEnv(WorkerEnv, { REDIS_ALLOW_EVICTION: 'true' }).REDIS_ALLOW_EVICTION).toBe(true);
+    });
+
+    it('rejects REDIS_WAIT_TIMEOUT_MS=0 with REDIS_WAIT_REPLICAS set: WAIT 0 would block for ever', () => {
+      const message = configError(() => parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '0' }));
+      expect(message).toMatch(/^ {2}REDIS_WAIT_TIMEOUT_MS: must be at least 1 when REDIS_WAIT_REPLICAS is set/m);
+    });
+
+    it('accepts a timeout of 0 while WAIT is off, and any positive timeout with it on', () => {
+      expect(parseEnv(ApiEnv, { REDIS_WAIT_TIMEOUT_MS: '0' }).REDIS_WAIT_TIMEOUT_MS).toBe(0);
+      expect(parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '2', REDIS_WAIT_TIMEOUT_MS: '250' })).toMatchObject({ REDIS_WAIT_REPLICAS: 2, REDIS_WAIT_TIMEOUT_MS: 250 });
+    });
+
+    it('rejects a negative replica count', () => {
+      expect(configError(() => parseEnv(ApiEnv, { REDIS_WAIT_REPLICAS: '-1' }))).toMatch(/^ {2}REDIS_WAIT_REPLICAS: /m);
+    });
+  });
+
+  it('rejects an ADMIN_KEY that is also one of API_KEYS (that tenant would see every session)', () => {
+    const message = configError(() => parseEnv(ApiEnv, { API_KEYS: 'tenant-a-key,admin-key-1', ADMIN_KEY: 'admin-key-1' }));
+    expect(message).toContain('ADMIN_KEY: ADMIN_KEY must differ from every key in API_KEYS');
+    expect(parseEnv(ApiEnv, { API_KEYS: 'tenant-a-key', ADMIN_KEY: 'admin-key-1' }).ADMIN_KEY).toBe('admin-key-1');
+  });
 });
 
 describe('parseEnv(WorkerEnv)', () => {
@@ -177,5 +204,16 @@ describe('parseEnv(WorkerEnv)', () => {
       expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300000' }).STALLED_INTERVAL_MS).toBe(300_000);
       expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
     });
+  });
+});
+
+describe('parseEnv(StartEnv) (npm start)', () => {
+  it('defaults the private Redis to appendfsync everysec and takes always', () => {
+    expect(parseEnv(StartEnv, {}).REDIS_APPENDFSYNC).toBe('everysec');
+    expect(parseEnv(StartEnv, { REDIS_APPENDFSYNC: 'always', REDIS_PORT: '7001' })).toMatchObject({ REDIS_APPENDFSYNC: 'always', REDIS_PORT: 7001 });
+  });
+
+  it('rejects an appendfsync Redis does not know, naming the variable', () => {
+    expect(configError(() => parseEnv(StartEnv, { REDIS_APPENDFSYNC: 'sometimes' }))).toMatch(/^ {2}REDIS_APPENDFSYNC: /m);
   });
 });

@@ -14,6 +14,8 @@ const bool = (def: boolean) =>
 
 export const CommonEnv = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Start even when Redis's maxmemory-policy is not `noeviction` (a full Redis then deletes Baton's keys). */
+  REDIS_ALLOW_EVICTION: bool(false),
   BATON_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
@@ -66,10 +68,14 @@ export const ApiEnv = CommonEnv.extend({
   PAGE_LIMIT_MAX: int(200, 1),
   /** Idle event streams (`GET /sessions/{id}/events`) get a comment line this often. */
   SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** The most event data one event stream reads ahead for its client (bytes); besides it, only the socket's own 16 KB buffer. */
+  SSE_BUFFER_BYTES: int(1_048_576, 1024),
+  /** An event stream whose client takes nothing of what was written for this long is closed (it may resume with Last-Event-ID). */
+  SSE_WRITE_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** Requests per second per API key (averaged), and how many may come at once; 0: no limit. Needs API_KEYS. */
   RATE_LIMIT_PER_S: z.coerce.number().min(0).default(100),
   RATE_LIMIT_BURST: int(200, 1),
-  /** Long-polls (`?wait=true`) one API process holds at once; more get 503 `too_many_waiters`. */
+  /** Long-polls (`?wait=true`) and event streams one API process holds at once; more get 503 `too_many_waiters`. */
   MAX_WAITERS: int(10_000, 1),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),
@@ -88,10 +94,24 @@ export const ApiEnv = CommonEnv.extend({
   READY_WAIT_MS: int(500, 0),
   /** Bull Board shows the queues but offers no actions (retry, clean, add...) unless `false`. */
   ADMIN_BOARD_READONLY: bool(true),
+  /** Strict durability: replicas that must acknowledge an accepting write (WAIT) before its 201/202; 0: off. */
+  REDIS_WAIT_REPLICAS: int(0),
+  /** How long that WAIT may take; fewer replicas by then: 503 `replication_timeout`. */
+  REDIS_WAIT_TIMEOUT_MS: int(1_000),
 })
   .refine((env) => (env.LONG_POLL_DEFAULT_S ?? 0) <= env.LONG_POLL_MAX_S, {
     message: 'LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S',
     path: ['LONG_POLL_DEFAULT_S'],
+  })
+  // WAIT with a timeout of 0 blocks for ever: with replicas to wait for, a time limit is required.
+  .refine((env) => env.REDIS_WAIT_REPLICAS === 0 || env.REDIS_WAIT_TIMEOUT_MS > 0, {
+    message: 'must be at least 1 when REDIS_WAIT_REPLICAS is set (0 would wait for ever)',
+    path: ['REDIS_WAIT_TIMEOUT_MS'],
+  })
+  // The admin key sees every tenant's sessions: a tenant holding the same key would too.
+  .refine((env) => !env.ADMIN_KEY || !env.API_KEYS.includes(env.ADMIN_KEY), {
+    message: 'ADMIN_KEY must differ from every key in API_KEYS',
+    path: ['ADMIN_KEY'],
   })
   .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
@@ -126,6 +146,15 @@ export const WorkerEnv = CommonEnv.extend({
   path: ['STALLED_INTERVAL_MS'],
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
+
+/** `npm start` (scripts/start.ts): where its private redis-server keeps its data, its port, and how often it fsyncs. */
+export const StartEnv = z.object({
+  BATON_DATA_DIR: z.string().optional(),
+  REDIS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** The private Redis's `appendfsync`: `always` loses no accepted turn in a host crash, at a cost per write (see README, Durability modes). */
+  REDIS_APPENDFSYNC: z.enum(['always', 'everysec', 'no']).default('everysec'),
+});
+export type StartEnv = z.infer<typeof StartEnv>;
 
 export class ConfigError extends Error {
   constructor(message: string) {

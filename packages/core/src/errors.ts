@@ -48,7 +48,11 @@ export class SessionNotFoundError extends AppError {
 /** A message with `if_busy: "reject"` while a turn runs, or waits for a person (`interrupted`). */
 export class SessionBusyError extends AppError {
   constructor(status = 'running') {
-    super(409, 'session_running', `Session is ${status}`);
+    super(
+      409,
+      'session_running',
+      `Session is ${status}; send with if_busy: "enqueue" to queue the message after this turn, or "interrupt" to cancel the turn and run it next`,
+    );
   }
 }
 
@@ -88,10 +92,10 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** Every long-poll slot of this API process is taken (`MAX_WAITERS`). */
+/** Every waiter slot of this API process (long-polls and event streams) is taken (`MAX_WAITERS`). */
 export class TooManyWaitersError extends AppError {
   constructor(limit: number) {
-    super(503, 'too_many_waiters', `This server holds its maximum of ${limit} long-polls; retry shortly or poll without wait`, {
+    super(503, 'too_many_waiters', `This server holds its maximum of ${limit} long-polls and event streams (MAX_WAITERS); retry shortly or poll without wait`, {
       headers: { 'retry-after': '1' },
     });
   }
@@ -103,10 +107,48 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/** Seconds a client is told to wait when Redis is full: memory comes back by expiry or an operator, not at once. */
+export const STORAGE_FULL_RETRY_AFTER_S = 5;
+
+/**
+ * Redis refused a write because it is at `maxmemory` (`noeviction`): nothing of the
+ * request was stored (each script is refused before its first write). Retry later.
+ */
+export class StorageFullError extends AppError {
+  constructor(cause?: unknown) {
+    super(503, 'storage_full', 'The session store is full (Redis is at maxmemory); nothing was stored: retry later', {
+      cause,
+      headers: { 'retry-after': String(STORAGE_FULL_RETRY_AFTER_S) },
+    });
+  }
+}
+
+/**
+ * `REDIS_WAIT_REPLICAS`: fewer replicas than asked acknowledged the accepting write within
+ * `REDIS_WAIT_TIMEOUT_MS`. The write is on the master (a failover may lose it): retry under
+ * the same Idempotency-Key, which answers the same turn or session once it is replicated.
+ */
+export class ReplicationTimeoutError extends AppError {
+  constructor(acked: number, wanted: number, timeoutMs: number) {
+    super(
+      503,
+      'replication_timeout',
+      `The write reached Redis but ${acked} of ${wanted} replicas acknowledged it within ${timeoutMs} ms (REDIS_WAIT_REPLICAS); ` +
+        'retry with the same Idempotency-Key to get the same result once it is replicated',
+      { headers: { 'retry-after': '1' } },
+    );
+  }
+}
+
 /** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
+/** How to allow a refused (loopback, private…) webhook target, for development only. */
+export const ALLOW_PRIVATE_HINT =
+  'refused to protect internal services; for local development set WEBHOOK_ALLOW_PRIVATE=true on the API and workers';
+
 export class WebhookUrlError extends AppError {
   constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {
-    super(422, code, `${path}: ${reason}`, { details: [{ path, message: reason }] });
+    const hint = code === 'webhook_url_refused' ? ` (${ALLOW_PRIVATE_HINT})` : '';
+    super(422, code, `${path}: ${reason}${hint}`, { details: [{ path, message: reason }] });
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { globalKeys, queuePrefix, sessionKeys } from './keys.ts';
+import { globalKeys, keySlot as exportedKeySlot, queuePrefix, sessionKeys } from './keys.ts';
 
 /**
  * Redis Cluster key slot, per the cluster spec: CRC16 (XMODEM: poly 0x1021, init 0)
@@ -38,6 +38,10 @@ describe('keySlot (test helper) follows the Redis Cluster spec', () => {
     expect(keySlot('foo{}{bar}')).toBe(crc16(Buffer.from('foo{}{bar}')) % 16384);
     expect(keySlot('foo{{bar}}zap')).toBe(keySlot('{bar'));
     expect(keySlot('foo{bar}{zap}')).toBe(keySlot('bar'));
+    // The exported one (WAIT routing) agrees with this reference.
+    for (const key of ['foo', 'somekey', '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'baton:sess:{4f1c}:meta', 'é{ü}']) {
+      expect(exportedKeySlot(key), key).toBe(keySlot(key));
+    }
   });
 });
 

@@ -70,3 +70,19 @@ export function globalKeys(prefix: string): GlobalKeys {
 export function queuePrefix(prefix: string): string {
   return `{${prefix}}`;
 }
+
+/**
+ * A key's Redis Cluster slot (CRC16/XMODEM of the key, or of its first non-empty `{…}` hash
+ * tag, modulo 16384): which master holds it, for commands with no key to route by (WAIT).
+ */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  const tag = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(tag, 'utf8')) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}

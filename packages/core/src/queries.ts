@@ -13,6 +13,7 @@ export const ListQuery = (max: number) =>
   z.object({
     limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).default(Math.min(50, max)),
     cursor: z.string().max(200).optional().describe('The `X-Next-Cursor` of the previous page'),
+    order: z.enum(['oldest', 'newest']).default('oldest').describe('`oldest` first (creation order, the default) or `newest` first'),
   });
 
 /**

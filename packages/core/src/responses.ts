@@ -36,6 +36,9 @@ export const SessionListItem = z.strictObject({
   session_id: Id,
   total_messages: z.int().min(0),
   status: z.enum(SESSION_STATUSES),
+  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  created_at: Timestamp,
+  updated_at: Timestamp.describe('When the session last changed (a turn started or ended, a message was added)'),
 });
 export type SessionListItem = z.infer<typeof SessionListItem>;
 
@@ -109,6 +112,22 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 export const Health = z.strictObject({ status: z.literal('ok') });
 export type Health = z.infer<typeof Health>;
+
+/** `GET /ready` 200: a worker answered a readiness canary recently. */
+export const Ready = z.strictObject({
+  status: z.literal('ready'),
+  worker_seen_ms_ago: z.number().min(0).describe("How long ago a worker last answered a canary (Redis's clock)"),
+});
+export type Ready = z.infer<typeof Ready>;
+
+/** `GET /ready` 503: no worker answered recently, or Redis is unreachable. */
+export const NotReady = z.strictObject({
+  status: z.literal('not_ready'),
+  reason: z.enum(['no_worker', 'redis_unavailable']),
+  message: z.string(),
+  worker_seen_ms_ago: z.number().min(0).nullable().describe('null when no worker has ever answered, or Redis is unreachable'),
+});
+export type NotReady = z.infer<typeof NotReady>;
 
 /** True when A and B are the same type (for compile-time checks that two declarations agree). */
 export type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

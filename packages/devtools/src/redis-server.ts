@@ -25,8 +25,15 @@ export interface RedisServerOptions {
   /** Data folder; a temporary one (removed on stop) when omitted. */
   dir?: string;
   appendonly?: boolean;
+  /** `appendfsync` (default `everysec`): `always` fsyncs the AOF before each write is answered. */
+  appendfsync?: 'always' | 'everysec' | 'no';
   /** Extra `--flag value` pairs for redis-server. */
   args?: string[];
+  /**
+   * In a process group of its own (`npm start`): a terminal's Ctrl-C, sent to the whole
+   * foreground group, then does not stop it before the processes using it have stopped.
+   */
+  detached?: boolean;
 }
 
 /** A private redis-server on 127.0.0.1, never the machine's shared one. */
@@ -57,6 +64,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts the server (again, after `stop` or `kill`), on the same port and data. */
   async launch(): Promise<void> {
     const args = [
@@ -65,13 +77,13 @@ export class RedisServer {
       '--dir', this.dir,
       '--save', '',
       '--appendonly', this.options.appendonly ? 'yes' : 'no',
-      '--appendfsync', 'everysec',
+      '--appendfsync', this.options.appendfsync ?? 'everysec',
       '--maxmemory-policy', 'noeviction',
       '--daemonize', 'no',
       '--logfile', '',
       ...(this.options.args ?? []),
     ];
-    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: this.options.detached ?? false });
     this.child = child;
     let output = '';
     child.stdout?.on('data', (d) => (output += d));

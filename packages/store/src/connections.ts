@@ -75,6 +75,14 @@ export function makeRedisClient(url: string, options: RedisOptions = {}): RedisC
 }
 
 /**
+ * True for Redis's refusal of a write at `maxmemory` under `noeviction` ("OOM command not
+ * allowed when used memory > 'maxmemory'"), whether a command or a script's first write got it.
+ */
+export function isRedisFull(err: unknown): boolean {
+  return /^OOM command not allowed/.test((err as { message?: string } | null)?.message ?? '');
+}
+
+/**
  * Producers (the API) fail fast when Redis is away: a request gets a 503 at once
  * rather than a 202 for a turn that was never stored. Workers and subscribers wait
  * for Redis to come back (`maxRetriesPerRequest: null`, as BullMQ workers require).

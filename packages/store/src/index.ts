@@ -13,3 +13,5 @@ export * from './tenant-sessions.ts';
 export * from './idempotency-store.ts';
 export * from './rate-limiter.ts';
 export * from './write-coalescing.ts';
+export * from './redis-settings.ts';
+export * from './replica-wait.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from './connections.ts';
+import { type RedisClient, isRedisFull } from './connections.ts';
 
 /**
  * Sandboxes of the OpenHands V1 app-server surface: the execution context a group of
@@ -130,7 +130,8 @@ export class SandboxStore {
     const member = `${pad(now)}:${id}`;
     // Index first: a listing skips ids whose sandbox is missing, never the reverse.
     await this.redis.zadd(this.indexKey, 'NX', 0, member);
-    const created = await this.redis.batonSandboxCreate(
+    const created = await this.redis
+      .batonSandboxCreate(
       k.meta,
       k.conversations,
       id,
@@ -139,7 +140,12 @@ export class SandboxStore {
       input.tenant ?? '',
       now,
       ...(input.conversationIds ?? []),
-    );
+      )
+      .catch(async (err: unknown) => {
+        // Redis filled up (OOM) after the index entry: take it back (ZREM is allowed at maxmemory).
+        if (isRedisFull(err)) await this.redis.zrem(this.indexKey, member).catch(() => undefined);
+        throw err;
+      });
     if (created !== 1) {
       await this.redis.zrem(this.indexKey, member);
       return null;

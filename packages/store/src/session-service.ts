@@ -25,6 +25,8 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import { type RequestKey, type SessionStore, type SubmitResult, type TimelineEntry, newIncarnation } from './session-store.ts';
+import { isRedisFull } from './connections.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
 
 export interface SessionServiceDeps {
@@ -37,6 +39,8 @@ export interface SessionServiceDeps {
   /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
   checkWebhookUrl?: (url: string, path: string) => Promise<void>;
   fault?: FaultHook;
+  /** `REDIS_WAIT_REPLICAS`: accepted turns and new sessions are answered only once replicated. */
+  replicas?: ReplicaWait;
 }
 
 export interface Accepted {
@@ -75,6 +79,8 @@ export class SessionService {
     const tenant = input.tenant ?? '';
     let sessionId = input.sessionId ?? newSessionId();
     let incarnation = newIncarnation();
+    /** This call's own id and incarnation: only a record holding them is this call's to take back. */
+    const proposed = { sessionId, incarnation };
     if (input.request && input.sessionId === undefined) {
       const recorded = await this.deps.store.sessionIdFor(tenant, input.request, { sessionId, incarnation });
       if (recorded === null) throw new IdempotencyKeyReusedError();
@@ -87,17 +93,24 @@ export class SessionService {
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
-    const created = await this.deps.store.create({
-      sessionId,
-      agent,
-      tenant,
-      state: input.state.map(compactMessage),
-      webhook: input.webhook ?? null,
-      attributes: input.attributes ?? {},
-      incarnation,
-    });
+    const created = await this.deps.store
+      .create({
+        sessionId,
+        agent,
+        tenant,
+        state: input.state.map(compactMessage),
+        webhook: input.webhook ?? null,
+        attributes: input.attributes ?? {},
+        incarnation,
+      })
+      .catch(async (err: unknown) => {
+        // Redis is full: the id recorded under the Idempotency-Key goes too, so nothing is left.
+        if (input.request && isRedisFull(err)) await this.deps.store.forgetSessionId(tenant, input.request, proposed).catch(() => undefined);
+        throw err;
+      });
     if (!created) throw new SessionExistsError(sessionId);
     this.fault('api.after-create');
+    await this.deps.replicas?.confirm(sessionId);
     return (await this.deps.store.get(sessionId)) as SessionView;
   }
 
@@ -191,6 +204,8 @@ export class SessionService {
     if (result.kind === 'not_interrupted') throw new SessionNotInterruptedError(result.status);
     if (result.kind === 'interrupt_not_found') throw new InterruptNotFoundError(interruptId);
     if (result.kind !== 'ok') throw new SessionNotFoundError(sessionId);
+    // Strict mode: the resume is on the replicas before the answer.
+    await this.deps.replicas?.confirm(sessionId);
     // Stored: if this enqueue fails the reaper queues the job (its entry was written first).
     await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.turnId, run: result.run }).catch(() => undefined);
     return { status: 'running' };
@@ -230,8 +245,10 @@ export class SessionService {
       case 'reused':
         throw new IdempotencyKeyReusedError();
       case 'queued':
+        await this.deps.replicas?.confirm(sessionId);
         return { sessionId, turnId: result.turnId, queued: true };
       case 'interrupting':
+        await this.deps.replicas?.confirm(sessionId);
         // A turn that waited for a person ended in the script, which started the first queued turn.
         if (result.startedTurnId) await this.enqueue(sessionId, result.startedTurnId);
         return { sessionId, turnId: result.turnId, queued: result.startedTurnId !== result.turnId, cancelledTurnId: result.cancelledTurnId };
@@ -241,6 +258,8 @@ export class SessionService {
     // The turn is stored, its running-index entry first: if the enqueue fails (Redis went
     // away a moment ago), the reaper enqueues it once Redis answers. It is accepted either way.
     await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId }).catch(() => undefined);
+    // Strict mode: the turn (and on one server its job) is on the replicas before the 202.
+    await this.deps.replicas?.confirm(sessionId);
     return { sessionId, turnId, queued: false };
   }
 

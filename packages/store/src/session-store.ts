@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RedisClient } from './connections.ts';
+import { type RedisClient, isRedisFull } from './connections.ts';
 import {
   type ChatMessage,
   type SessionStatus,
@@ -191,7 +191,12 @@ export class SessionStore {
           input.incarnation ?? newIncarnation(),
           ...state,
         ]),
-    ])) as number[];
+    ]).catch(async (err: unknown) => {
+      // Redis filled up (OOM) between the index entries and the session: take the entries
+      // back (ZREM is allowed at maxmemory), so a count or listing holds no trace of it.
+      if (isRedisFull(err)) await Promise.all(indexes.map((index) => this.redis.zrem(index, member))).catch(() => undefined);
+      throw err;
+    })) as number[];
     const created = replies[replies.length - 1] === 1;
     if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
     return created;
@@ -223,7 +228,17 @@ export class SessionStore {
     return status ? (incarnation ?? '') : null;
   }
 
+  /** Takes back the id `sessionIdFor` recorded for `proposed`, when making that session failed (Redis full). */
+  async forgetSessionId(tenant: string, request: RequestKey, proposed: SessionIncarnation): Promise<void> {
+    const digest = createHash('sha256').update(request.key).digest('base64url');
+    const key = `${this.options.prefix}:idem:${tenant || '-'}:${digest}:session`;
+    // `proposed` holds this request's own random incarnation: a record holding it is this request's.
+    const own = `${request.fingerprint}\n${proposed.sessionId}\n${proposed.incarnation}`;
+    if ((await this.redis.get(key)) === own) await this.redis.del(key);
+  }
+
   /** How many sessions there are: all of them, or one tenant's. */
+
   async count(tenant = ''): Promise<number> {
     return this.redis.zcard(tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex);
   }
@@ -266,13 +281,20 @@ export class SessionStore {
   }
 
   /**
-   * Sessions in creation order, `limit` at a time; `cursor` is the last item's cursor
-   * (`listCursor`). A page may hold fewer items when sessions were deleted meanwhile.
+   * Sessions in creation order (`newest`: the reverse), `limit` at a time; `cursor` is the last
+   * item's cursor (`listCursor`). A page may hold fewer items when sessions were deleted meanwhile.
    */
-  async list(limit: number, cursor?: string, tenant = ''): Promise<{ items: SessionView[]; nextCursor: string | null }> {
-    const start = cursor ? `(${cursor}` : '-';
+  async list(
+    limit: number,
+    cursor?: string,
+    tenant = '',
+    order: 'oldest' | 'newest' = 'oldest',
+  ): Promise<{ items: SessionView[]; nextCursor: string | null }> {
     const index = tenant ? this.keys.tenantSessions(tenant) : this.keys.sessionIndex;
-    const members = await this.redis.zrangebylex(index, start, '+', 'LIMIT', 0, limit);
+    const members =
+      order === 'newest'
+        ? await this.redis.zrevrangebylex(index, cursor ? `(${cursor}` : '+', '-', 'LIMIT', 0, limit)
+        : await this.redis.zrangebylex(index, cursor ? `(${cursor}` : '-', '+', 'LIMIT', 0, limit);
     // One read per session, sent together (a cluster routes each to its session's node).
     const rows = await Promise.all(
       members.map((member) => {

@@ -203,11 +203,30 @@ describe('open / read', () => {
     expect(all).toHaveLength(6);
     for (let i = 0; i < all.length; i++) {
       const opened = await store.streams.open(id, all[i]!.id);
-      expect(opened).toEqual({ kind: 'events', createdAt: expect.any(String), events: all.slice(i + 1) });
+      expect(opened).toEqual({ kind: 'events', createdAt: expect.any(String), events: all.slice(i + 1), more: false });
     }
     expect(await store.streams.open(id, '0-0')).toMatchObject({ kind: 'events', events: all });
     // `count` pages through.
     expect((await store.streams.read(id, all[1]!.id, 2))!.events).toEqual(all.slice(2, 4));
+  });
+
+  it('maxBytes: no more event data than asked for (one event at least, however large), and says more are waiting', async () => {
+    const id = await newSession();
+    for (const content of ['x'.repeat(3000), 'y'.repeat(3000)]) {
+      const { turnId } = await submit(id, content);
+      await store.finish(id, turnId, await claim(id, turnId), { ok: true, reply: assistant(content) });
+    }
+    const all = (await store.streams.read(id, '0-0'))!.events;
+    const size = (e: { type: string; data: string }) => e.type.length + e.data.length;
+    // status, message (3000+), status, status, message (3000+), status
+    const limited = (await store.streams.read(id, '0-0', 500, 1000))!;
+    expect(limited).toMatchObject({ more: true, events: all.slice(0, 1) });
+    const big = (await store.streams.read(id, all[0]!.id, 500, 1000))!;
+    expect(big).toMatchObject({ more: true, events: all.slice(1, 2) });
+    expect(size(big.events[0]!)).toBeGreaterThan(1000);
+    const budget = size(all[2]!) + size(all[3]!);
+    expect(await store.streams.open(id, all[1]!.id, 500, budget)).toMatchObject({ kind: 'events', more: true, events: all.slice(2, 4) });
+    expect(await store.streams.read(id, all[3]!.id, 500, 100_000)).toMatchObject({ more: false, events: all.slice(4) });
   });
 
   it('resyncs with a snapshot when events after the id are gone (trimmed, expired) or the id is from the future', async () => {

@@ -22,9 +22,16 @@ export interface StreamEvent {
   data: string;
 }
 
+/** Events read after an id; `more` when the byte limit cut the read short (more are waiting). */
+export interface StreamRead {
+  createdAt: string;
+  events: StreamEvent[];
+  more: boolean;
+}
+
 export type StreamOpen =
   /** The events after the id asked for. */
-  | { kind: 'events'; createdAt: string; events: StreamEvent[] }
+  | ({ kind: 'events' } & StreamRead)
   /**
    * The session's state as of the newest event (`event.id`): asked for with no id, or
    * (`resync`) when events after the id asked for are no longer kept.
@@ -69,12 +76,13 @@ export class SessionStreams {
 
   /**
    * Starts following: a snapshot when `after` is null (or its events are gone), else the
-   * events after it (at most `count`). Null when the session does not exist.
+   * events after it (at most `count`, and at most `maxBytes` of event data unless the
+   * first alone is larger; 0: no byte limit). Null when the session does not exist.
    */
-  async open(sessionId: string, after: string | null, count = 500): Promise<StreamOpen | null> {
-    const reply = await this.call(sessionId, 'open', after ?? '', count);
+  async open(sessionId: string, after: string | null, count = 500, maxBytes = 0): Promise<StreamOpen | null> {
+    const reply = await this.call(sessionId, 'open', after ?? '', count, maxBytes);
     if (!reply) return null;
-    if (reply[0] === 'entries') return { kind: 'events', createdAt: reply[1] as string, events: toEvents(reply.slice(2)) };
+    if (reply[0] === 'entries' || reply[0] === 'more') return { kind: 'events', ...toRead(reply) };
     const [, createdAt, status, turnId, head, resync] = reply as string[];
     const data = { status, turn_id: turnId || null, snapshot: true, ...(resync ? { resync: true } : {}) };
     return {
@@ -85,17 +93,20 @@ export class SessionStreams {
     };
   }
 
-  /** The events after `after` (at most `count`); null when the session does not exist. */
-  async read(sessionId: string, after: string, count = 500): Promise<{ createdAt: string; events: StreamEvent[] } | null> {
-    const reply = await this.call(sessionId, 'read', after, count);
-    if (!reply) return null;
-    return { createdAt: reply[1] as string, events: toEvents(reply.slice(2)) };
+  /** The events after `after` (at most `count` and `maxBytes`, as `open`); null when the session does not exist. */
+  async read(sessionId: string, after: string, count = 500, maxBytes = 0): Promise<StreamRead | null> {
+    const reply = await this.call(sessionId, 'read', after, count, maxBytes);
+    return reply ? toRead(reply) : null;
   }
 
-  private async call(sessionId: string, mode: 'open' | 'read', after: string, count: number): Promise<unknown[] | null> {
+  private async call(sessionId: string, mode: 'open' | 'read', after: string, count: number, maxBytes: number): Promise<unknown[] | null> {
     const k = sessionKeys(this.options.prefix, sessionId);
-    return (await callScript(this.redis, 'streamRead', [k.meta, k.stream], [mode, after, count])) as unknown[] | null;
+    return (await callScript(this.redis, 'streamRead', [k.meta, k.stream], [mode, after, count, maxBytes])) as unknown[] | null;
   }
+}
+
+function toRead(reply: unknown[]): StreamRead {
+  return { createdAt: reply[1] as string, events: toEvents(reply.slice(2)), more: reply[0] === 'more' };
 }
 
 function toEvents(entries: unknown[]): StreamEvent[] {

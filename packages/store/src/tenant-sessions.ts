@@ -51,8 +51,8 @@ export class TenantSessions {
     return this.service.createSession({ ...input, tenant: this.tenant });
   }
 
-  list(limit: number, cursor?: string) {
-    return this.store.list(limit, cursor, this.tenant);
+  list(limit: number, cursor?: string, order: 'oldest' | 'newest' = 'oldest') {
+    return this.store.list(limit, cursor, this.tenant, order);
   }
 
   count(): Promise<number> {

@@ -8,36 +8,45 @@ export class UnauthorizedError extends AppError {
   }
 }
 
+/** Who a valid key belongs to: its tenant ('' sees every session), and whether it is the admin key. */
+export interface Caller {
+  tenant: string;
+  admin: boolean;
+}
+
 /**
- * The configured API keys (`API_KEYS`). With none, auth is off and every request is
- * tenant ''. Each key is its own tenant, named by a hash of the key: keys themselves
- * are never stored, logged or compared other than in constant time.
+ * The configured API keys (`API_KEYS`) and the admin key (`ADMIN_KEY`). With no API keys,
+ * auth is off and every request is tenant ''. Each API key is its own tenant, named by a
+ * hash of the key; the admin key is tenant '', which sees every tenant's sessions (as with
+ * auth off). Keys themselves are never stored, logged or compared other than in constant time.
  */
 export class Keyring {
-  private readonly digests: { digest: Buffer; tenant: string }[];
+  private readonly digests: { digest: Buffer; caller: Caller }[];
 
-  constructor(keys: string[]) {
+  constructor(keys: string[], adminKey?: string) {
     this.digests = keys.map((key) => {
       const digest = sha256(key);
-      return { digest, tenant: `t_${digest.toString('hex').slice(0, 16)}` };
+      return { digest, caller: { tenant: `t_${digest.toString('hex').slice(0, 16)}`, admin: false } };
     });
+    // Only with API keys: without them every request already sees everything.
+    if (keys.length > 0 && adminKey) this.digests.push({ digest: sha256(adminKey), caller: { tenant: '', admin: true } });
   }
 
   get enabled(): boolean {
     return this.digests.length > 0;
   }
 
-  /** The tenant of a presented key, or null when it is not a valid key. */
-  tenantFor(presented: string | undefined): string | null {
-    if (!this.enabled) return '';
+  /** The caller a presented key names, or null when it is not a valid key. */
+  callerFor(presented: string | undefined): Caller | null {
+    if (!this.enabled) return { tenant: '', admin: false };
     if (!presented) return null;
     const digest = sha256(presented);
-    let tenant: string | null = null;
+    let caller: Caller | null = null;
     // Compare with every key (no early exit): the time taken says nothing about which matched.
     for (const entry of this.digests) {
-      if (timingSafeEqual(entry.digest, digest) && tenant === null) tenant = entry.tenant;
+      if (timingSafeEqual(entry.digest, digest) && caller === null) caller = entry.caller;
     }
-    return tenant;
+    return caller;
   }
 }
 
@@ -54,14 +63,20 @@ export const keyFrom = {
 /** Puts the caller's tenant in `res.locals.tenant`, or fails with 401 (in the surface's own error shape). */
 export function requireKey(keyring: Keyring, read: (req: Request) => string | undefined): RequestHandler {
   return (req, res, next) => {
-    const tenant = keyring.tenantFor(read(req));
-    if (tenant === null) return next(new UnauthorizedError());
-    res.locals.tenant = tenant;
+    const caller = keyring.callerFor(read(req));
+    if (caller === null) return next(new UnauthorizedError());
+    res.locals.tenant = caller.tenant;
+    res.locals.admin = caller.admin;
     next();
   };
 }
 
-/** The caller's tenant, set by `requireKey` ('' when auth is off). */
+/** The caller's tenant, set by `requireKey` ('' when auth is off, or for the admin key). */
 export function tenantOf(res: Response): string {
   return (res.locals.tenant as string | undefined) ?? '';
+}
+
+/** True when the caller presented the admin key. */
+export function isAdmin(res: Response): boolean {
+  return res.locals.admin === true;
 }

@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { requestLog } from './request-context.ts';
-import { AppError, type ErrorBody, ServiceUnavailableError } from '@baton/core';
+import { AppError, type ErrorBody, ServiceUnavailableError, StorageFullError } from '@baton/core';
+import { isRedisFull } from '@baton/store';
 
 /** The one error body of the native API: `{"error": {"code", "message", "details"?}}`. */
 export function errorBody(err: AppError): ErrorBody {
@@ -41,6 +42,7 @@ export function toAppError(err: unknown): AppError {
   }
   // The router could not percent-decode a path segment (`/sessions/%ff`): the client's fault.
   if (err instanceof URIError) return new AppError(400, 'invalid_path', `Request path is not valid percent-encoded UTF-8: ${err.message}`);
+  if (isRedisFull(err)) return new StorageFullError(err);
   if (isRedisUnavailable(err)) {
     return new ServiceUnavailableError('The session store is unavailable; retry shortly', err);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, IdempotencyKeyReusedError } from '@baton/core';
+import { AppError, IdempotencyKeyReusedError, canonicalJson } from '@baton/core';
 import type { IdempotencyStore, RequestKey } from '@baton/store';
 import { tenantOf } from './auth.ts';
 
@@ -24,20 +24,23 @@ function keeps(status: number): boolean {
   return status < 500 && status !== 408 && status !== 409 && status !== 429;
 }
 
+/** Only `res.json` answers are kept, so a record saved without a content type (before it was kept) is JSON too. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Kept before `res.json` has set its content type: the type it will send (the route's own, or JSON's). */
 function replayedHeaders(res: Response): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const name of ['content-type', 'location']) {
-    const value = res.getHeader(name);
-    if (value !== undefined) headers[name] = String(value);
-  }
+  const headers: Record<string, string> = { 'content-type': String(res.getHeader('content-type') ?? JSON_TYPE) };
+  const location = res.getHeader('location');
+  if (location !== undefined) headers.location = String(location);
   return headers;
 }
 
 /**
  * `Idempotency-Key` on POST (IETF httpapi idempotency-key draft), per tenant:
  * - a new key runs the request; its response is kept (`IDEMPOTENCY_TTL_S`) before it is sent;
- * - the same key and the same request (method, path and body) replays that response
- *   (status, Location, body) with `Idempotent-Replayed: true`, and runs nothing;
+ * - the same key and the same request (method, path and body, whatever the order of its
+ *   JSON keys) replays that response (status, Content-Type, Location, body) with
+ *   `Idempotent-Replayed: true`, and runs nothing;
  * - the same key with a different request: 422 `idempotency_key_reused`;
  * - while the first is still running: 409 `idempotency_key_in_flight`, with a Retry-After
  *   of when its hold lapses unless renewed.
@@ -60,8 +63,9 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
     try {
       const key = parseKey(header);
       const tenant = tenantOf(res);
+      // The parsed body with its keys sorted: a retry whose JSON lists them in another order is the same request.
       const fingerprint = createHash('sha256')
-        .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`)
+        .update(`${req.method} ${req.originalUrl}\n${canonicalJson(req.body ?? null)}`)
         .digest('base64url');
       const begun = await store.begin(tenant, key, fingerprint);
       if (begun.kind === 'mismatch') throw new IdempotencyKeyReusedError();
@@ -72,7 +76,7 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
       }
       if (begun.kind === 'replay') {
         const { status, headers, body } = begun.response;
-        return void res.status(status).set(headers).set('idempotent-replayed', 'true').send(body);
+        return void res.status(status).set({ 'content-type': JSON_TYPE, ...headers }).set('idempotent-replayed', 'true').send(body);
       }
       const { owner } = begun;
       holds.set(owner, { tenant, key });

@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import type { Express, RequestHandler } from 'express';
 import { ADMIN_CHALLENGE, AppError, adminKeyCheck } from '@baton/core';
 import type { CanaryQueue } from '@baton/queue';
-import type { ApiMetrics } from '../metrics.ts';
+import { type ApiMetrics, QUEUE_STATES } from '../metrics.ts';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -23,15 +23,15 @@ export interface OpsDeps {
 /** The operator's routes: readiness, Prometheus metrics and Bull Board. */
 export function mountOps(app: Express, deps: OpsDeps): void {
   app.get('/ready', async (_req, res) => {
-    const result = await deps.canary.check();
+    const [result, queues] = await Promise.all([deps.canary.check(), queueDepth(deps.metrics)]);
     if (result.ready) {
-      res.json({ status: 'ready', worker_seen_ms_ago: result.ageMs });
+      res.json({ status: 'ready', worker_seen_ms_ago: result.ageMs, queues });
       return;
     }
     res
       .status(503)
       .set('retry-after', '1')
-      .json({ status: 'not_ready', reason: result.reason, message: result.message, worker_seen_ms_ago: result.ageMs });
+      .json({ status: 'not_ready', reason: result.reason, message: result.message, worker_seen_ms_ago: result.ageMs, queues });
   });
 
   const admin = deps.adminKey ? requireAdmin(deps.adminKey) : null;
@@ -43,6 +43,22 @@ export function mountOps(app: Express, deps: OpsDeps): void {
   else app.get('/metrics', metrics);
 
   if (admin) app.use(BOARD_PATH, admin, boardApp(deps.board));
+}
+
+/**
+ * Jobs per queue and state (`{turns: {waiting, active, failed, delayed}, webhooks: {…}}`), the
+ * same counts as `baton_queue_jobs` (cached 2 s, so probes cost no more reads); null while
+ * Redis does not answer.
+ */
+async function queueDepth(metrics: ApiMetrics): Promise<Record<string, Record<string, number>> | null> {
+  try {
+    const counts = await metrics.queueCounts.get();
+    return Object.fromEntries(
+      Object.entries(counts).map(([queue, byState]) => [queue, Object.fromEntries(QUEUE_STATES.map((state) => [state, byState[state] ?? 0]))]),
+    );
+  } catch {
+    return null;
+  }
 }
 
 export class AdminUnauthorizedError extends AppError {

@@ -75,13 +75,23 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .get(async (req, res) => {
       const query = parse(ListQuery(deps.pageLimitMax), req.query, 'query');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const page = await sessions(res).list(query.limit, cursor);
+      const page = await sessions(res).list(query.limit, cursor, query.order);
       if (page.nextCursor) {
         const next = encodeCursor(page.nextCursor);
-        res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}&cursor=${next}>; rel="next"`);
+        const order = query.order === 'newest' ? '&order=newest' : '';
+        res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}${order}&cursor=${next}>; rel="next"`);
       }
       res.json(
-        page.items.map((v): SessionListItem => ({ session_id: v.session_id, total_messages: v.total_messages, status: v.status })),
+        page.items.map(
+          (v): SessionListItem => ({
+            session_id: v.session_id,
+            total_messages: v.total_messages,
+            status: v.status,
+            agent: v.agent,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+          }),
+        ),
       );
     })
     .all(allow('GET', 'POST'));

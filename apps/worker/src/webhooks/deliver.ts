@@ -2,7 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { WebhookJob } from '@baton/queue';
 import type { Delivery, DeliveryLog, DeliveryStatus } from '@baton/store';
-import { type SendResult, USER_AGENT, classifyResponse, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
+import { type SendResult, USER_AGENT, classifyResponse, logSafeUrl, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
 
 /** The longest `Retry-After` honoured; a receiver cannot park a delivery for longer. */
 const MAX_RETRY_AFTER_MS = 24 * 3600_000;
@@ -62,7 +62,8 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
     await deps.log.save(delivery);
     deps.onAttempt?.(status === 'pending' ? 'retry' : status);
 
-    const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: delivery.url });
+    // Never the whole URL: its path or query may hold the receiver's secret.
+    const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: logSafeUrl(delivery.url) });
     if (status === 'delivered') log.debug({ status: result.statusCode, ms: result.latencyMs }, 'webhook delivered');
     else log.warn({ status: result.statusCode, error: result.error, next: delivery.next_attempt_at, outcome: status }, 'webhook attempt failed');
 

@@ -1,7 +1,9 @@
 -- Read a session's event stream together with the session's state, for an SSE follower.
--- KEYS: meta, stream   ARGV: 'open' | 'read', id to read after ('' for none), count
+-- KEYS: meta, stream   ARGV: 'open' | 'read', id to read after ('' for none), count, max bytes (0: no limit)
 -- false: no such session. Otherwise one of
---   {'entries', created_at, {id, {field, value...}}...}: the entries after the id;
+--   {'entries' | 'more', created_at, {id, {field, value...}}...}: the entries after the id, at most
+--     count, and no more field bytes than max bytes (but always one, however large); 'more' when
+--     max bytes cut the read short, so entries after these are waiting;
 --   {'snapshot', created_at, status, turn_id, head id, resync ('1' | '')}: the session's state as of
 --     the newest entry (head id; '0-0' when there is none). 'open' answers a snapshot when no id is
 --     given, and (resync) when events after the given id may be gone: it is older than the oldest
@@ -32,7 +34,16 @@ if ARGV[1] == 'open' then
   end
 end
 local out = {'entries', f[1]}
+local budget = tonumber(ARGV[4]) or 0
+local bytes = 0
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. after, '+', 'COUNT', ARGV[3])) do
+  local size = 0
+  for i = 2, #entry[2], 2 do size = size + #entry[2][i] end
+  if budget > 0 and #out > 2 and bytes + size > budget then
+    out[1] = 'more'
+    break
+  end
+  bytes = bytes + size
   out[#out + 1] = entry
 end
 return out

@@ -7,7 +7,7 @@ import {
   type SessionView,
   newSessionId,
 } from '@baton/core';
-import { type SandboxRecord, SandboxStore } from '@baton/store';
+import { type SandboxRecord, SandboxStore, isRedisFull } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
@@ -180,6 +180,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
         newSandbox = true;
       }
 
+      const leaveSandbox = () => (newSandbox ? ops.store.remove(sandbox.id) : ops.store.removeConversation(sandbox.id, conversationId));
       try {
         await sessions(res).createSession({
           state: body.system_message_suffix ? [{ role: 'system', content: body.system_message_suffix }] : [],
@@ -187,8 +188,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
           attributes: attributesOf(body, sandbox.id, conversationId),
         });
       } catch (err) {
-        if (newSandbox) await ops.store.remove(sandbox.id);
-        else if (!(err instanceof SessionExistsError)) await ops.store.removeConversation(sandbox.id, conversationId);
+        if (newSandbox || !(err instanceof SessionExistsError)) await leaveSandbox();
         throw err instanceof SessionExistsError ? conversationExists(conversationId) : err;
       }
 
@@ -201,8 +201,18 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
       if (initial && initial.content.length) {
         const message = toChatMessage(initial.role, initial.content);
         // The app server's clients omit `run` and expect the agent to start: only `run: false` holds it.
-        if (initial.run === false) await sessions(res).appendMessage(conversationId, message);
-        else await sendOrGone(res, conversationId, message);
+        try {
+          if (initial.run === false) await sessions(res).appendMessage(conversationId, message);
+          else await sendOrGone(res, conversationId, message);
+        } catch (err) {
+          // Redis filled up after the conversation was made: take it back (deleting is allowed at
+          // maxmemory), so the 503 storage_full leaves no conversation without its first message.
+          if (isRedisFull(err)) {
+            await sessions(res).deleteSession(conversationId);
+            await leaveSandbox();
+          }
+          throw err;
+        }
       }
       res.json(startTask(await sessions(res).getSession(conversationId), originOf(req), initial ?? null));
     })
