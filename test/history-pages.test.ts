@@ -61,3 +61,37 @@ describe('GET /sessions/{id}/messages pages', () => {
     expect(missing.status).toBe(404);
   });
 });
+
+describe('agenhq GET /api/v1/sessions/{id}/events pages', () => {
+  it('walks every page with limit + next_cursor while turns add messages: no gap, no repeat', async () => {
+    const state = Array.from({ length: 7 }, (_, i) => (i % 2 ? { role: 'assistant', content: `a${i}` } : user(`u${i}`)));
+    const id = await createSession(base, { state });
+    const seen: { id: string }[] = [];
+    let path = `/api/v1/sessions/${id}/events?limit=3`;
+    for (let page = 0; page < 50; page++) {
+      const res = await http(base, 'GET', path);
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body).sort()).toEqual(['items', 'next_cursor']);
+      expect(res.body.items.length).toBeLessThanOrEqual(3);
+      seen.push(...res.body.items);
+      if (!res.body.next_cursor) break;
+      path = `/api/v1/sessions/${id}/events?limit=3&cursor=${res.body.next_cursor}`;
+      if (page < 3) {
+        expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: `more ${page}` })).status).toBe(202);
+        await waitForIdle(base, id);
+      }
+    }
+    const whole = await http(base, 'GET', `/api/v1/sessions/${id}/events`);
+    expect(whole.status).toBe(200);
+    expect(whole.body).toHaveLength(7 + 3 * 2);
+    expect(seen).toEqual(whole.body);
+    expect(new Set(seen.map((e) => e.id)).size).toBe(seen.length);
+  });
+
+  it('a bad cursor is refused, Fastify-style', async () => {
+    const id = await createSession(base, { state: [user('a')] });
+    const bad = await http(base, 'GET', `/api/v1/sessions/${id}/events?limit=2&cursor=bogus`);
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('cursor');
+  });
+});

@@ -25,6 +25,7 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import { type RequestKey, type SessionStore, type SubmitResult, type TimelineEntry, newIncarnation } from './session-store.ts';
+import type { TimelinePage } from './timeline-page.ts';
 import { isRedisFull } from './connections.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
@@ -219,6 +220,13 @@ export class SessionService {
     const entries = await this.deps.store.timeline(sessionId);
     if (!entries) throw new SessionNotFoundError(sessionId);
     return entries;
+  }
+
+  /** One page of the timeline (`limit` entries from position `from`), by range reads. */
+  async timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage> {
+    const page = await this.deps.store.timelinePage(sessionId, from, limit, lookahead);
+    if (!page) throw new SessionNotFoundError(sessionId);
+    return page;
   }
 
   /**

@@ -18,6 +18,7 @@ import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
 import { TurnSteps } from './turn-steps.ts';
 import { inOrder } from './in-order.ts';
 import { HistoryCache, readListChunked } from './history-cache.ts';
+import { type TimelinePage, readTimelinePage } from './timeline-page.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -422,6 +423,11 @@ export class SessionStore {
     if (kind !== 'cancelling') return { kind: kind as 'idle' | 'not_found' };
     await this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
     return { kind: 'cancelling', turnId: turnId as string };
+  }
+
+  /** One page of the timeline by range reads; see `readTimelinePage`. */
+  timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage | null> {
+    return readTimelinePage(this.redis, this.sessionKeys(sessionId), from, limit, lookahead);
   }
 
   /** History and queued messages with their metadata and status, oldest first. */
