@@ -1,5 +1,5 @@
 /**
- * Phase (g) of `npm run bench` (`BENCH_PHASES=g`): what a turn costs as its session's history
+ * Phase (h) of `npm run bench` (`BENCH_PHASES=h`): what a turn costs as its session's history
  * grows: 1, 100 and 10,000 messages of ~1 KB. The 1-message session is the baseline, in the
  * same run. Redis time is read from `INFO commandstats` (microseconds Redis spent in commands).
  */

@@ -25,6 +25,10 @@ export interface ChatMessage {
   name?: string;
   base64_image?: string;
   user_params?: Record<string, unknown> | null;
+  /** The model's readable reasoning, kept as given (Motus). */
+  reasoning?: string | null;
+  /** The provider's opaque reasoning data, kept as given (Motus). */
+  reasoning_details?: Record<string, unknown>[] | null;
 }
 
 /** A ChatMessage as sent: `role` defaults to `user`, `content` to null. */
@@ -36,6 +40,8 @@ export interface ChatMessageInput {
   name?: string;
   base64_image?: string;
   user_params?: Record<string, unknown> | null;
+  reasoning?: string | null;
+  reasoning_details?: Record<string, unknown>[] | null;
 }
 
 /** A webhook as sent: told when the turn ends (signed with `secret`, else the server's `WEBHOOK_SECRET`). */
@@ -64,6 +70,8 @@ export interface CreateSessionOptions {
   state?: ChatMessageInput[];
   /** The session's agent (default: the server's `AGENT`). */
   agent?: string;
+  /** The agent's settings for this session (`model`, `system`, `temperature`, `max_steps`, …), checked by the server. */
+  config?: Record<string, unknown>;
   /** The session's default webhook: told of every turn's end, besides each message's own. */
   webhook?: WebhookInput | null;
   /** Create with your own UUID (`PUT /sessions/{id}`); `409 session_exists` if taken. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
-import { DeadLetterQuery, EventsQuery, ListQuery, MessagesQuery, WaitQuery } from './queries.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, MessagesQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
   ResumeAccepted,
@@ -137,7 +137,8 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'createSession',
       tag: 'Sessions',
       summary: 'Create a session',
-      description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
+      description:
+        'Optionally preloads its history (`state`), picks its agent (`agent`: a built-in one or one of the server\'s `AGENTS_MODULE`; 422 naming `body.agent` and listing the known ones otherwise), sets the agent\'s settings (`config`: `model`, `system`, `temperature`, `max_steps`…, checked against what that agent accepts; 422 naming `body.config.<field>`) and its default webhook.',
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
@@ -150,6 +151,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'List sessions, oldest first',
       description:
+        `Without \`limit\` or \`cursor\`, every session (up to ${LIST_ALL_MAX}), as Motus lists them. ` +
         'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
       query: ListQuery(options.pageLimitMax),
       replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },

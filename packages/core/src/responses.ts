@@ -19,7 +19,7 @@ export const SessionResponse = z.strictObject({
     .describe('`running` while a turn runs; `interrupted` while it waits for a person (see `interrupts`); `error` when the last turn failed'),
   response: ChatMessage.nullable().describe("The last turn's reply, or null"),
   error: z.string().nullable().describe('Why the last turn failed, or null'),
-  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  agent: z.string().describe(`The session's agent: a built-in one (${AGENT_NAMES.join(', ')}) or one of the server's AGENTS_MODULE`),
   total_messages: z.int().min(0),
   pending_messages: z.int().min(0).describe('Messages waiting in the inbox (`if_busy: "enqueue"`)'),
   interrupts: z
@@ -107,6 +107,9 @@ export const ErrorBody = z.strictObject({
     message: z.string(),
     details: z.array(FieldIssueBody).optional().describe('One entry per invalid field (422)'),
   }),
+  detail: z
+    .string()
+    .describe('The message as FastAPI (the Motus server) words it, for Motus clients: `Session not found`, `Session is running`…'),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 

@@ -14,6 +14,7 @@ type ScriptName =
   | 'delete'
   | 'markRunning'
   | 'releaseCheck'
+  | 'settleRunning'
   | 'saveDelivery'
   | 'append'
   | 'pause'
@@ -21,7 +22,8 @@ type ScriptName =
   | 'resume'
   | 'interruptTimeout'
   | 'streamDelta'
-  | 'streamRead';
+  | 'streamRead'
+  | 'setAttributes';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -42,6 +44,8 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   delete: { file: 'delete.lua', keys: 9, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
+  // The session's keys and the reaper's index: one Redis server only.
+  settleRunning: { file: 'settle-running.lua', keys: 3 },
   saveDelivery: { file: 'save-delivery.lua', keys: 2 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
@@ -50,6 +54,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   interruptTimeout: { file: 'interrupt-timeout.lua', keys: 7, interrupted: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
+  setAttributes: { file: 'set-attributes.lua', keys: 1 },
 };
 
 type Arg = string | number;

@@ -80,6 +80,8 @@ export type ClaimResult =
       resume?: { interrupt: InterruptInfo; value: unknown };
       /** Turn-end events wait in the outbox (a waiting turn ended by a cancel): flush them. */
       outboxPending: boolean;
+      /** The session's agent settings, as stored at create (`{}` when none). */
+      config: Record<string, unknown>;
     }
   | { kind: 'stale' | 'gone' };
 
@@ -170,6 +172,8 @@ export class SessionStore {
     attributes?: Record<string, string>;
     /** This session's incarnation id (`newIncarnation()`; default a fresh one). */
     incarnation?: string;
+    /** The agent's settings (validated by the caller); given to the agent on every step. */
+    config?: Record<string, unknown>;
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -178,6 +182,7 @@ export class SessionStore {
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
+    const config = input.config && Object.keys(input.config).length ? JSON.stringify(input.config) : '';
     // A tenant's sessions are in its own index too (what it lists and counts).
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
     const replies = (await inOrder(this.redis, [
@@ -190,6 +195,7 @@ export class SessionStore {
           webhook,
           attrs,
           input.incarnation ?? newIncarnation(),
+          config,
           ...state,
         ]),
     ]).catch(async (err: unknown) => {
@@ -378,6 +384,13 @@ export class SessionStore {
     ])) as 'ok' | 'not_found' | 'archived' | 'full';
   }
 
+  /** Sets surface attributes (null clears one); another tenant's session is not found. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>, tenant = ''): Promise<'ok' | 'not_found' | 'archived'> {
+    const patch = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v ?? false]));
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'setAttributes', [k.meta], [JSON.stringify(patch), this.now(), tenant])) as 'ok' | 'not_found' | 'archived';
+  }
+
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
     const k = this.sessionKeys(sessionId);
     const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['pause', this.now(), this.streamTtlMs])) as string[];
@@ -464,7 +477,11 @@ export class SessionStore {
   /** `run`: the turn's resumes so far (0 until its first resume); each run has a job of its own. */
   async claim(sessionId: string, turnId: string, run = 0): Promise<ClaimResult> {
     const k = this.sessionKeys(sessionId);
-    const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run])) as (string | number)[];
+    // The agent config is written once, at create: read beside the script, in the same round trip.
+    const [reply, config] = (await Promise.all([
+      callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run]),
+      this.redis.hget(k.meta, 'config'),
+    ])) as [(string | number)[], string | null];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
     // The script reads no history: the entries this process lacks are read now, in bounded chunks.
     const state = { length: Number(reply[7]), lastHash: String(reply[8] ?? ''), incarnation: String(reply[9] ?? '') };
@@ -495,6 +512,7 @@ export class SessionStore {
       ...(own?.user_params ? { userParams: own.user_params } : {}),
       ...(resume ? { resume } : {}),
       outboxPending: Number(reply[6]) > 0,
+      config: config ? (JSON.parse(config) as Record<string, unknown>) : {},
     };
   }
 
@@ -553,8 +571,9 @@ export class SessionStore {
     await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
   }
 
-  async dueRunning(limit: number): Promise<RunningEntry[]> {
-    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', this.now(), 'WITHSCORES', 'LIMIT', 0, limit);
+  /** Entries due by `upTo` (default now), earliest first; `skip` passes over the first ones. */
+  async dueRunning(limit: number, upTo = this.now(), skip = 0): Promise<RunningEntry[]> {
+    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', upTo, 'WITHSCORES', 'LIMIT', skip, limit);
     const out: RunningEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
     return out;
@@ -562,6 +581,53 @@ export class SessionStore {
 
   async releaseRunning(entry: RunningEntry): Promise<boolean> {
     return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
+  }
+
+  /**
+   * A turn ended and its events are queued: its session leaves the running index unless a
+   * turn runs again (or waits) or events wait in its outbox. On a cluster the index is in
+   * another slot, so no script can check and remove at once: the entry stays until its check
+   * time and the reaper drops it then. True when the entry was removed.
+   */
+  async settleRunning(sessionId: string): Promise<boolean> {
+    if (this.isCluster) return false;
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'settleRunning', [k.meta, k.outbox, this.keys.running], [sessionId])) === 1;
+  }
+
+  /**
+   * Takes the reaper's turn for this interval: at most one worker holds it (`SET NX PX`, as
+   * BullMQ's stalled-job check); it lapses after `ms`, never released, so passes stay `ms` apart.
+   */
+  async claimReaperPass(token: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  /** `postpone` for many sessions in one command (the reaper's healthy turns). */
+  async postponeMany(sessionIds: string[], ms: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const at = this.now() + ms;
+    await this.redis.zadd(this.keys.running, ...sessionIds.flatMap((id) => [at, id]));
+  }
+
+  /** `runningTurn`'s status, turn id and run for many sessions at once (null: gone). */
+  async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string; run: number } | null)[]> {
+    const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
+    let replies: (string | null)[][];
+    if (this.isCluster) {
+      // Sent together; each goes to its session's node.
+      replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
+    } else {
+      const pipe = this.redis.pipeline();
+      for (const id of sessionIds) pipe.hmget(this.sessionKeys(id).meta, ...fields);
+      replies = ((await pipe.exec()) ?? []).map(([err, reply]) => {
+        if (err) throw err;
+        return reply as (string | null)[];
+      });
+    }
+    return replies.map(([status, turnId, stepTurn, run]) =>
+      status ? { status: status as SessionStatus, turnId: turnId ?? '', run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0 } : null,
+    );
   }
 
   async postpone(sessionId: string, ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { type ChatMessage, type FaultHook, noFault } from '@baton/core';
-import { type Agent, type InterruptRequest, type StepAgent, asStepAgent } from '@baton/agents';
+import { type Agent, type InterruptRequest, type StepAgent, asStepAgent, maxStepsOf } from '@baton/agents';
 import { TurnJob, type TurnQueue } from '@baton/queue';
 import type { ClaimResult, SessionStore, TurnOutcome } from '@baton/store';
 import type { ActiveTurns } from '../active-turns.ts';
@@ -151,6 +151,8 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
       await deps.queue.enqueue({ session_id: sessionId, turn_id: finished.nextTurnId });
     }
     if (finished.notify) await flush(deps, sessionId, log);
+    // No turn follows: the session leaves the reaper's index now, not at its check time.
+    if (!finished.nextTurnId) await settle(deps, sessionId, log);
     return finished.status;
   };
 }
@@ -161,6 +163,15 @@ async function flush(deps: TurnRunDeps, sessionId: string, log: Logger): Promise
     await deps.flushOutbox(sessionId);
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'queueing webhooks failed; the reaper will retry');
+  }
+}
+
+/** Only a saving: an entry left behind is dropped by the reaper at its check time. */
+async function settle(deps: TurnRunDeps, sessionId: string, log: Logger): Promise<void> {
+  try {
+    await deps.store.settleRunning(sessionId);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'leaving the running index failed; the reaper will drop the entry');
   }
 }
 
@@ -182,7 +193,7 @@ async function runSteps(
   claim: Extract<ClaimResult, { kind: 'ok' }>,
   ctx: { sessionId: string; turnId: string; signal: AbortSignal; onDelta: (text: string) => void; fault: FaultHook },
 ): Promise<StepsEnd> {
-  const maxSteps = deps.maxSteps ?? 25;
+  const maxSteps = maxStepsOf(agent, claim.config, deps.maxSteps ?? 25);
   const history = [...claim.history];
   let index = claim.steps;
   let resume = claim.resume;
@@ -204,7 +215,7 @@ async function runSteps(
       messages: history,
       signal: ctx.signal,
       onDelta: ctx.onDelta,
-      config: {},
+      config: claim.config,
       ...(claim.userParams ? { userParams: claim.userParams } : {}),
       ...(resume ? { resume } : {}),
       stepIndex: index,
