@@ -34,6 +34,12 @@ const ListQuery = (max: number) =>
     user_id: z.string().optional(),
   });
 
+/** The last `n` entries of a session's timeline. */
+async function timelineTail(scoped: TenantSessions, id: string, n: number): Promise<TimelineEntry[]> {
+  const { total } = await scoped.timelinePage(id, 0, 0);
+  return (await scoped.timelinePage(id, Math.max(0, total - n), n)).entries;
+}
+
 /** `GET /:id/events`: without `limit` or `cursor`, the whole timeline as a list (as agenhq). */
 const EventsQuery = (max: number) =>
   z.object({
@@ -119,7 +125,8 @@ export function agenhqRoutes(deps: AppDeps): Router {
   /** The event as stored, dated as the timeline dates it; its status is the one it was accepted with. */
   async function storedEvent(scoped: TenantSessions, id: string, turnId: string, queued: boolean, message: string, clientId: string | null): Promise<AgenhqEvent> {
     let at = Date.now();
-    const entries = await scoped.timeline(id).catch(() => []);
+    // The message was just stored: it is among the timeline's last entries (read by range, not the whole history).
+    const entries = await timelineTail(scoped, id, 64).catch(() => []);
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i];
       if (entry?.meta?.turn === turnId && entry.message.role === 'user') {
