@@ -17,6 +17,7 @@ import { durabilityPhase } from './durability.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
 import { type LayoutResult, shardSpread } from './shards.ts';
+import { historyPhase } from './history.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -29,10 +30,10 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * Redis servers of its own; f: multi-step turns; r: the reaper; s: queue shards on a 3-master
- * Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json).
+ * Redis servers of its own; f: multi-step turns; r: the reaper; h: turns on long histories; s: queue
+ * shards on a 3-master Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,s').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,h,s').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 /** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
 const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
@@ -251,6 +252,22 @@ async function main() {
       log(report.reaper);
     }
 
+    // (h) Turns on long histories: 1, 100 and 10,000 messages of ~1 KB (the first is the baseline).
+    if (PHASES.has('h')) {
+      log('(h) history');
+      await client.flushall();
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', MAX_MESSAGES_PER_SESSION: '100000', ...QUIET };
+      const api = await BatonProcess.start('api', env);
+      const worker = await BatonProcess.start('worker', env);
+      batons.push(api, worker);
+      const claimLua = readFileSync(join(ROOT, 'packages', 'store', 'src', 'lua', 'claim.lua'), 'utf8');
+      report.history = await historyPhase(
+        { client, store, apiUrl: api.url, workerCpu: () => processCpu(worker.child.pid as number), redisCpu: () => redisCpu(client) },
+        { claimLua },
+      );
+      log(JSON.stringify(report.history, null, 2));
+      await stopAll();
+    }
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
