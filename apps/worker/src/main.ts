@@ -2,8 +2,9 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
-import { parseSchedule } from '@baton/webhooks';
+import { DeliveryLog, EndpointBreakers, SessionStore, TenantSlots, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DEFAULT_MAX_COOLDOWN_MS, parseSchedule } from '@baton/webhooks';
+import { withTenantSlot } from './fairness/turn-slots.ts';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
 import { makeTurnProcessor } from './processors/turn-run.ts';
@@ -62,9 +63,11 @@ async function main(): Promise<void> {
     if (active.cancel(key)) logger.info({ sessionId, turnId }, 'turn cancelled');
   });
 
-  const worker = new Worker(
-    TURN_QUEUE,
-    makeTurnProcessor({
+  // Fairness between tenants (README, Fairness): caps per tenant across every worker.
+  const turnSlots = env.TENANT_MAX_RUNNING > 0
+    ? new TenantSlots(redis, env.BATON_PREFIX, 'turns', { max: env.TENANT_MAX_RUNNING, leaseMs: env.LOCK_DURATION_MS })
+    : null;
+  const turnProcessor = makeTurnProcessor({
       store,
       queue,
       agentFor,
@@ -76,7 +79,18 @@ async function main(): Promise<void> {
       flushOutbox: flush,
       fault,
       ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
-    }),
+    });
+  const worker = new Worker(
+    TURN_QUEUE,
+    turnSlots
+      ? withTenantSlot(turnProcessor, {
+          tenantOf: (sessionId) => store.tenantOf(sessionId),
+          slots: turnSlots,
+          wake: (sessionId, jobId) => queue.wake(sessionId, jobId),
+          leaseMs: env.LOCK_DURATION_MS,
+          logger,
+        })
+      : turnProcessor,
     {
       connection: redis,
       prefix: queuePrefix(env.BATON_PREFIX),
@@ -103,6 +117,13 @@ async function main(): Promise<void> {
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
       logger,
       ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
+      ...(env.TENANT_MAX_WEBHOOKS_IN_FLIGHT > 0
+        ? {
+            slots: new TenantSlots(redis, env.BATON_PREFIX, 'webhooks', { max: env.TENANT_MAX_WEBHOOKS_IN_FLIGHT, leaseMs: webhookLockMs }),
+            wake: (sessionId: string, jobId: string) => webhookQueue.wake(sessionId, jobId),
+          }
+        : {}),
+      breakers: makeBreakers(env, redis, webhookLockMs),
     }),
     {
       connection: redis,
@@ -184,6 +205,16 @@ async function main(): Promise<void> {
       if (!stopping) void stop('SIGTERM');
     });
   }
+}
+
+function makeBreakers(env: WorkerEnv, redis: ConstructorParameters<typeof EndpointBreakers>[0], probeMs: number): EndpointBreakers {
+  return new EndpointBreakers(redis, env.BATON_PREFIX, {
+    failures: env.WEBHOOK_BREAKER_FAILURES,
+    cooldownMs: env.WEBHOOK_BREAKER_COOLDOWN_MS,
+    maxCooldownMs: Math.max(DEFAULT_MAX_COOLDOWN_MS, env.WEBHOOK_BREAKER_COOLDOWN_MS),
+    probeMs,
+    disableAfterMs: env.WEBHOOK_DISABLE_AFTER_S * 1000,
+  });
 }
 
 function webhookSchedule(text: string): number[] {

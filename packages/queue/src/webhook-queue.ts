@@ -23,6 +23,21 @@ export class WebhookQueue {
     );
   }
 
+  /**
+   * Wakes a job parked as delayed (its tenant was at its cap and a slot freed): it goes back
+   * to waiting. False when it is not delayed any more (it woke by itself, or is gone).
+   */
+  async wake(_sessionId: string, jobId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return false;
+    try {
+      await job.promote();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   close(): Promise<void> {
     return this.queue.close();
   }

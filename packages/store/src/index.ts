@@ -15,3 +15,5 @@ export * from './rate-limiter.ts';
 export * from './write-coalescing.ts';
 export * from './redis-settings.ts';
 export * from './replica-wait.ts';
+export * from './tenant-slots.ts';
+export * from './endpoint-breakers.ts';

@@ -21,7 +21,10 @@ type ScriptName =
   | 'resume'
   | 'interruptTimeout'
   | 'streamDelta'
-  | 'streamRead';
+  | 'streamRead'
+  | 'slotTake'
+  | 'slotRelease'
+  | 'breakerSave';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -50,6 +53,9 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   interruptTimeout: { file: 'interrupt-timeout.lua', keys: 7, interrupted: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
+  slotTake: { file: 'slot-take.lua', keys: 2 },
+  slotRelease: { file: 'slot-release.lua', keys: 2 },
+  breakerSave: { file: 'breaker-save.lua', keys: 1 },
 };
 
 type Arg = string | number;
