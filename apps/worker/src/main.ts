@@ -123,7 +123,7 @@ async function main(): Promise<void> {
             wake: (sessionId: string, jobId: string) => webhookQueue.wake(sessionId, jobId),
           }
         : {}),
-      breakers: makeBreakers(env, redis, webhookLockMs),
+      ...(env.WEBHOOK_BREAKER_FAILURES > 0 ? { breakers: makeBreakers(env, redis, webhookLockMs) } : {}),
     }),
     {
       connection: redis,

@@ -43,8 +43,8 @@ export const CommonEnv = z.object({
     .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each must be an absolute http(s) URL' }))),
   /** Lifts the webhook address check (loopback, private, link-local...): local development and tests only. */
   WEBHOOK_ALLOW_PRIVATE: bool(false),
-  /** Endpoint breaker: failures in a row (timeouts, connection errors, 5xx) that open it. */
-  WEBHOOK_BREAKER_FAILURES: int(5, 1),
+  /** Endpoint breaker: failures in a row (timeouts, connection errors, 5xx) that open it; 0: no breaker. */
+  WEBHOOK_BREAKER_FAILURES: int(5, 0),
   /** Endpoint breaker: its first cool-down (ms); it doubles at each opening, up to 10 min. */
   WEBHOOK_BREAKER_COOLDOWN_MS: int(5_000, 1),
   /** An endpoint failing without a success for this long is disabled (its deliveries dead-lettered); 0: never. Svix: 5 days. */
