@@ -5,6 +5,8 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json tsconfig.json ./
 COPY packages/ packages/
 COPY apps/ apps/
+# The docs/surfaces pages that /docs links to.
+COPY docs/ docs/
 RUN npm ci --omit=dev --no-audit --no-fund
 USER node
 CMD ["npm", "run", "api"]

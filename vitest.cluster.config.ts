@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SOURCE_CONDITIONS } from './vitest.config.ts';
 
 /**
  * `npm run test:cluster`: the end-to-end suite against a private 3-master Redis Cluster
@@ -6,6 +7,8 @@ import { defineConfig } from 'vitest/config';
  * server of their own (a single server is what they are about).
  */
 export default defineConfig({
+  resolve: { conditions: SOURCE_CONDITIONS },
+  ssr: { resolve: { conditions: SOURCE_CONDITIONS } },
   test: {
     name: 'cluster',
     include: ['test/**/*.test.ts'],

@@ -195,7 +195,7 @@ describe('the client SDK', () => {
     expect(waiting.status).toBe('interrupted');
     const [interrupt] = waiting.interrupts ?? [];
     expect(interrupt).toMatchObject({ type: 'user_input', payload: { options: ['a', 'b'] } });
-    expect(await client.resume(id, interrupt!.interrupt_id, 'b')).toEqual({ session_id: id, status: 'running' });
+    expect(await client.resume(id, { interruptId: interrupt!.interrupt_id, value: 'b' })).toEqual({ session_id: id, status: 'running' });
     expect((await client.waitForTurn(id, { timeoutS: 20 })).response).toEqual({ role: 'assistant', content: 'echo: pick "b"' });
   });
 });

@@ -164,7 +164,9 @@ describe('messages', () => {
     expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'one' })).status).toBe(202);
     const busy = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'two' });
     expect(busy.status).toBe(409);
-    expect(busy.body.error).toEqual({ code: 'session_running', message: 'Session is running' });
+    // The message says how to send anyway: queue it, or interrupt the running turn.
+    expect(busy.body.error.code).toBe('session_running');
+    expect(busy.body.error.message).toMatch(/^Session is running; .*if_busy: "enqueue".*"interrupt"/);
     await waitForIdle(base, id);
     const history = await http(base, 'GET', `/sessions/${id}/messages`);
     expect(history.body.map((m: { content: string }) => m.content)).toEqual(['one', 'echo: one']);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
-import { Baton, type JsonResponse, http } from './support/baton.ts';
+import { Baton, type JsonResponse, createSession, http } from './support/baton.ts';
 import { SpecChecker } from './support/openapi.ts';
 import { Receiver } from './support/receiver.ts';
 
@@ -52,6 +52,128 @@ async function newSession(body: unknown = {}): Promise<string> {
   expect(res.status).toBe(201);
   return res.body.session_id;
 }
+
+type Operation = { parameters?: Parameter[]; requestBody?: { content: Record<string, { example?: unknown }> } };
+type Parameter = { name: string; in: string; required?: boolean; example?: unknown; schema?: { example?: unknown; default?: unknown } };
+
+/**
+ * The request Swagger UI's "Try it out" sends on the first click: each parameter's example
+ * (or its schema's example or default), the body's example. Path parameters without an
+ * example (a session id, a delivery id) are what the user pastes in: taken from `context`.
+ */
+function exampleRequest(path: string, op: Operation, context: Record<string, string>): { path: string; body?: unknown } {
+  let url = path;
+  const query = new URLSearchParams();
+  for (const param of op.parameters ?? []) {
+    const value = param.example ?? param.schema?.example ?? (param.in === 'path' ? context[param.name] : param.schema?.default);
+    if (value === undefined) {
+      if (param.in === 'path') throw new Error(`${path}: no value for path parameter ${param.name}`);
+      continue;
+    }
+    if (param.in === 'path') url = url.replace(`{${param.name}}`, encodeURIComponent(String(value)));
+    else if (param.in === 'query') query.set(param.name, String(value));
+  }
+  if (query.size > 0) url += `?${query}`;
+  if (!op.requestBody) return { path: url };
+  const media = op.requestBody.content['application/json'];
+  // Without an example, Swagger UI would make one from the schema: placeholder strings.
+  if (media?.example === undefined) throw new Error(`${path}: the request body has no example`);
+  return { path: url, body: media.example };
+}
+
+describe('"Try it out": every example request of the document succeeds on a fresh Baton', () => {
+  let fresh: Baton;
+  let hooks: Receiver;
+  beforeAll(async () => {
+    hooks = await Receiver.start();
+    // As `npm start` runs it (no API keys); loopback webhooks allowed only for the delivery this test makes.
+    // READY_WAIT_MS: on a busy machine the worker may take longer than the default 0.5 s to answer /ready's first canary.
+    fresh = await Baton.start({ redisUrl: inject('redisUrl'), env: { WEBHOOK_ALLOW_PRIVATE: 'true' }, apiEnv: { READY_WAIT_MS: '10000' } });
+  });
+  afterAll(async () => {
+    await fresh?.stop();
+    await hooks?.close();
+  });
+
+  it('sends each operation with its examples and gets a 2xx that does what it says; the docs/surfaces links resolve', async () => {
+    const url = fresh.url;
+    const doc = (await http(url, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, Operation>>; info: { description: string } };
+    const send = async (method: string, path: string, context: Record<string, string> = {}): Promise<JsonResponse> => {
+      const request = exampleRequest(path, doc.paths[path]![method.toLowerCase()]!, context);
+      if (path === '/sessions/{id}/events') {
+        // An endless stream: read its first event, then hang up.
+        const controller = new AbortController();
+        const res = await fetch(url + request.path, { signal: controller.signal });
+        const reader = res.body!.getReader();
+        let text = '';
+        while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+        controller.abort();
+        const answer = { status: res.status, headers: res.headers, body: text };
+        expect(spec.problems(`${method} ${path}`, answer)).toEqual([]);
+        return answer;
+      }
+      const res = await http(url, method, request.path, request.body);
+      expect(spec.problems(`${method} ${path}`, res)).toEqual([]);
+      expect(res.status, `${method} ${request.path}: ${JSON.stringify(res.body)}`).toBeGreaterThanOrEqual(200);
+      expect(res.status, `${method} ${request.path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+      return res;
+    };
+
+    // POST /sessions first: its answer's id is what the user pastes into the others.
+    const created = await send('POST', '/sessions');
+    expect(created.body).toMatchObject({ status: 'idle', total_messages: 1 });
+    const id: string = created.body.session_id;
+    const context = { id };
+    // Twice, as a user clicks again while the first turn runs: the second is queued, not refused.
+    const first = await send('POST', '/sessions/{id}/messages', context);
+    const second = await send('POST', '/sessions/{id}/messages', context);
+    expect(second.body.turn_id).not.toBe(first.body.turn_id);
+    await waitUntil(async () => (await http(url, 'GET', `/sessions/${id}`)).body.total_messages === 5, { what: 'both turns to end' });
+    const history = (await http(url, 'GET', `/sessions/${id}/messages`)).body;
+    expect(history.slice(1)).toEqual([
+      { role: 'user', content: 'Hello, Baton' },
+      { role: 'assistant', content: 'echo: Hello, Baton' },
+      { role: 'user', content: 'Hello, Baton' },
+      { role: 'assistant', content: 'echo: Hello, Baton' },
+    ]);
+
+    // A delivery to redeliver: the one thing the examples cannot make (a webhook needs a receiver).
+    const hooked = await createSession(url, { webhook: { url: `${hooks.url}/hook` } });
+    await http(url, 'POST', `/sessions/${hooked}/messages`, { content: 'hook' });
+    const [delivery] = await waitUntil(
+      async () => {
+        const log = (await http(url, 'GET', `/sessions/${hooked}/webhooks`)).body;
+        return log[0]?.status === 'delivered' && log;
+      },
+      { what: 'the delivery' },
+    );
+
+    const done = new Set<string>(['POST /sessions', 'POST /sessions/{id}/messages']);
+    const deletes: [string, string][] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(methods).map((m) => m.toUpperCase())) {
+        if (done.has(`${method} ${path}`)) continue;
+        if (method === 'DELETE') deletes.push([method, path]);
+        else if (path === '/sessions/{id}' && method === 'PUT') await send(method, path, { id: randomUUID() });
+        else if (path.includes('{delivery_id}')) await send(method, path, { id: hooked, delivery_id: delivery.id });
+        else await send(method, path, context);
+        done.add(`${method} ${path}`);
+      }
+    }
+    for (const [method, path] of deletes) await send(method, path, context);
+    expect((await http(url, 'GET', `/sessions/${id}`)).status).toBe(404);
+
+    // The links to docs/surfaces in the document's description resolve.
+    const links = [...doc.info.description.matchAll(/\]\((\/docs\/surfaces\/[^)]+)\)/g)].map((m) => m[1]!);
+    expect(links).toHaveLength(3);
+    for (const link of links) {
+      const page = await http(url, 'GET', link);
+      expect(page.status, link).toBe(200);
+      expect(page.headers.get('content-type'), link).toBe('text/plain; charset=utf-8');
+      expect(page.body, link).toMatch(/^# /);
+    }
+  });
+});
 
 describe('the OpenAPI document describes the real responses', () => {
   it('/health, /openapi.json and /docs are public; /docs is an HTML page whose assets load', async () => {

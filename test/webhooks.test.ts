@@ -609,6 +609,9 @@ describe('SSRF (WEBHOOK_ALLOW_PRIVATE unset)', () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe(code);
     expect(res.body.error.details[0].path).toBe('body.webhook.url');
+    // A refused address says how to allow it in development.
+    if (code === 'webhook_url_refused') expect(res.body.error.message).toContain('set WEBHOOK_ALLOW_PRIVATE=true on the API and workers');
+    else expect(res.body.error.message).not.toContain('WEBHOOK_ALLOW_PRIVATE');
     const view = (await http(base, 'GET', `/sessions/${id}`)).body;
     expect(view).toMatchObject({ status: 'idle', total_messages: 0, pending_messages: 0, response: null, error: null });
     expect((await http(base, 'GET', `/sessions/${id}/messages`)).body).toEqual([]);

@@ -3,7 +3,7 @@
  * reply, read the history.
  *
  *   npm start                                   # in one terminal
- *   npx tsx examples/client/quickstart.ts       # in another (BATON_URL, BATON_API_KEY)
+ *   npx tsx --conditions=@baton/source examples/client/quickstart.ts   # in another (BATON_URL, BATON_API_KEY)
  */
 import { pathToFileURL } from 'node:url';
 import { BatonClient, BatonError } from '@baton/client';

@@ -4,6 +4,8 @@
  * retries until it gets a 2xx, so a receiver sees duplicates whenever an answer is lost).
  *
  *   WEBHOOK_SECRET=whsec_... PORT=3001 npx tsx examples/webhook-receiver/server.ts
+ *
+ * It listens on 127.0.0.1 (loopback) unless HOST says otherwise (e.g. HOST=0.0.0.0 in a container).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +24,8 @@ export interface ReceivedEvent {
 
 export interface ReceiverOptions {
   port: number;
+  /** The interface to listen on; default `127.0.0.1` (loopback only). */
+  host?: string;
   /** One or more `whsec_` secrets (several during a rotation). */
   secrets: string[];
   /** How many recent `webhook-id`s to remember for de-duplication; default 10,000. */
@@ -141,11 +145,12 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, () => resolve());
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
+  const { address, family, port } = server.address() as AddressInfo;
+  const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : family === 'IPv6' ? `[${address}]` : address;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     events,
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -162,7 +167,7 @@ async function main(): Promise<void> {
     console.error('Set WEBHOOK_SECRET to the whsec_ secret (several, space- or comma-separated, while rotating).');
     process.exit(1);
   }
-  const receiver = await startReceiver({ port: Number(process.env.PORT ?? 3001), secrets });
+  const receiver = await startReceiver({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST || '127.0.0.1', secrets });
   console.log(`webhook receiver listening on ${receiver.url}`);
   const stop = () => void receiver.close().then(() => process.exit(0));
   process.on('SIGINT', stop);

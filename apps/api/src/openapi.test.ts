@@ -24,6 +24,8 @@ function app(): Express {
     longPoll: { defaultS: options.longPollDefaultS, maxS: options.longPollMaxS },
     pageLimitMax: options.pageLimitMax,
     shutdown: new AbortController().signal,
+    // `/ready` and `/metrics` are registered too (their deps are used only per request).
+    ops: { canary: {}, metrics: { observe: () => {} }, board: { queues: [], readOnly: true } },
   } as unknown as AppDeps);
 }
 
@@ -72,6 +74,8 @@ describe('OpenAPI document vs the Express app', () => {
     const registered = nativeRoutes((app() as unknown as { router: { stack: Layer[] } }).router.stack);
     expect(registered).toContain('POST /sessions/{}/messages');
     expect(registered).toContain('GET /health');
+    expect(registered).toContain('GET /ready');
+    expect(registered).toContain('GET /metrics');
     expect([...registered].sort()).toEqual([...documented()].sort());
   });
 

@@ -1,7 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BatonClient, BatonError } from '@baton/client';
 import { UsageError, type CommandContext } from './io.ts';
+import { resume } from './commands/resume.ts';
 import { send } from './commands/send.ts';
+import { cancel, history, remove, show } from './commands/session.ts';
 import { sessions } from './commands/sessions.ts';
 import { tail } from './commands/tail.ts';
 
@@ -13,12 +15,23 @@ Commands:
   send <session|new> <text…> [--wait] [--timeout <s>] [--enqueue]
       Send a message ("new" creates a session first; "-" reads the text from stdin).
       Prints the session id; with --wait, shows progress on stderr and prints the reply.
-  tail <session> [--poll]
-      Print the session's messages and deltas as they happen, until Ctrl-C or the
-      session is deleted. Streams its events; --poll (or a server without streaming)
-      long-polls instead.
+  tail <session> [-n <count>] [--poll]
+      Print the last <count> messages (default 10), then messages and deltas as they
+      happen, until Ctrl-C or the session is deleted. Streams its events; --poll (or a
+      server without streaming) long-polls instead.
   sessions [--limit <n>] [--cursor <cursor>]
       A table of sessions, oldest first.
+  show <session> [--json]
+      The session: status, agent, counts, last reply or error, and its interrupts.
+  history <session> [--json]
+      Every message, oldest first.
+  cancel <session>
+      Cancel the running turn.
+  delete <session>
+      Delete the session (a running turn is aborted).
+  resume <session> <interrupt_id> <value-json | --approve | --deny [reason]>
+      Answer an interrupt of an interrupted session: --approve / --deny for a tool
+      approval ({"approved": true|false, "reason"}), or a JSON value for user input.
 
 Environment: BATON_URL (default ${DEFAULT_URL}), BATON_API_KEY.
 Exit codes: 0 ok; 1 the request or the turn failed (API error, Baton unreachable); 2 bad usage.`;
@@ -40,8 +53,13 @@ const COMMANDS = {
       enqueue: { type: 'boolean' },
     },
   },
-  tail: { options: { poll: { type: 'boolean' } } },
+  tail: { options: { poll: { type: 'boolean' }, lines: { type: 'string', short: 'n' } } },
   sessions: { options: { limit: { type: 'string', short: 'n' }, cursor: { type: 'string' } } },
+  show: { options: { json: { type: 'boolean' } } },
+  history: { options: { json: { type: 'boolean' } } },
+  cancel: { options: {} },
+  delete: { options: {} },
+  resume: { options: { approve: { type: 'boolean' }, deny: { type: 'boolean' } } },
 } satisfies Record<string, { options: ParseArgsConfig['options'] }>;
 
 /** Runs one command line; answers the exit code. */
@@ -82,7 +100,22 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       case 'tail': {
         const [session, ...extra] = positionals;
         if (!session || extra.length > 0) throw new UsageError('tail needs exactly one session id');
-        return await tail(ctx, { session, poll: values.poll === true });
+        return await tail(ctx, { session, poll: values.poll === true, lines: countOption(values.lines, '-n', 10) });
+      }
+      case 'show':
+      case 'history': {
+        const session = oneSession(name, positionals);
+        const args = { session, json: values.json === true };
+        return await (name === 'show' ? show(ctx, args) : history(ctx, args));
+      }
+      case 'cancel':
+        return await cancel(ctx, { session: oneSession(name, positionals) });
+      case 'delete':
+        return await remove(ctx, { session: oneSession(name, positionals) });
+      case 'resume': {
+        const [session, interruptId, ...rest] = positionals;
+        if (!session || !interruptId) throw new UsageError('resume needs a session id and an interrupt id');
+        return await resume(ctx, { session, interruptId, rest, approve: values.approve === true, deny: values.deny === true });
       }
       case 'sessions': {
         if (positionals.length > 0) throw new UsageError('sessions takes no arguments');
@@ -103,6 +136,19 @@ function parse(args: string[], options: ParseArgsConfig['options']): { values: V
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+function oneSession(command: string, positionals: string[]): string {
+  const [session, ...extra] = positionals;
+  if (!session || extra.length > 0) throw new UsageError(`${command} needs exactly one session id`);
+  return session;
+}
+
+/** A count of 0 or more. */
+function countOption(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^\d{1,6}$/.test(value)) throw new UsageError(`${name} must be a count (0 or more), got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 function numberOption(value: unknown, name: string, fallback: number): number {

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
-import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
+import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, EndpointBreakers, SessionStore, TenantSlots, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { DEFAULT_MAX_COOLDOWN_MS, parseSchedule } from '@baton/webhooks';
@@ -14,6 +14,9 @@ import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
+  // Your agents (AGENTS_MODULE), beside the built-ins; a bad module stops the worker here.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-worker',
     level: env.LOG_LEVEL,
@@ -47,8 +50,9 @@ async function main(): Promise<void> {
   const flush = (sessionId: string) =>
     flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
   const active = new ActiveTurns();
-  // Built-in tool runs are logged (at debug: the fault tests count them).
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    modules: moduleAgents,
+    // Tool runs are logged (at debug: tests count them).
     onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
   });
   const interruptTimeoutMs = env.INTERRUPT_TIMEOUT_S === undefined ? undefined : env.INTERRUPT_TIMEOUT_S * 1000;

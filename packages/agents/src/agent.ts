@@ -84,7 +84,20 @@ export interface StepResult {
  */
 export interface StepAgent {
   readonly name: string;
+  /** The most steps one turn may take when the session's `config.max_steps` sets none (see `maxStepsOf`). */
+  readonly maxSteps?: number;
   step(input: StepInput): Promise<StepResult>;
+}
+
+/**
+ * How many steps a turn of `agent` may take with the session's `config`: `config.max_steps`
+ * (validated at create), else the agent's own `maxSteps`, else `serverDefault` (the worker's
+ * setting). The runner enforces it: past it the turn ends `error`.
+ */
+export function maxStepsOf(agent: StepAgent, config: Record<string, unknown>, serverDefault: number): number {
+  const fromConfig = config.max_steps;
+  if (typeof fromConfig === 'number' && Number.isInteger(fromConfig) && fromConfig > 0) return fromConfig;
+  return agent.maxSteps ?? serverDefault;
 }
 
 /**

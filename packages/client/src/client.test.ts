@@ -28,17 +28,27 @@ afterEach(async () => {
 });
 
 /** Serves `answers` in order (the last one again once they run out); returns the client and the keys each request carried. */
-async function api(...answers: Answer[]): Promise<{ client: BatonClient; keys: (string | undefined)[] }> {
+async function api(...answers: Answer[]): Promise<{ client: BatonClient; keys: (string | undefined)[]; requests: Seen[] }> {
   const keys: (string | undefined)[] = [];
-  server = createServer((req, res) => {
-    req.resume(); // the body is not needed
+  const requests: Seen[] = [];
+  server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    requests.push({ method: req.method!, url: req.url!, body: body ? JSON.parse(body) : undefined });
     keys.push(req.headers['idempotency-key'] as string | undefined);
     answers[Math.min(keys.length - 1, answers.length - 1)]!(req, res);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  return { client: new BatonClient({ baseUrl: `http://127.0.0.1:${port}` }), keys };
+  return { client: new BatonClient({ baseUrl: `http://127.0.0.1:${port}` }), keys, requests };
+}
+
+interface Seen {
+  method: string;
+  url: string;
+  body: unknown;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<BatonError> {
@@ -109,5 +119,43 @@ describe('sendMessage', () => {
     controller.abort();
     expect(await outcome).toBe('AbortError');
     expect(keys).toHaveLength(1);
+  });
+});
+
+describe('interrupts', () => {
+  const interrupts = [{ interrupt_id: 'i1', type: 'tool_approval', payload: { tool: 'refund', amount: 30 } }];
+  const session = (status: string, extra: object = {}) =>
+    json(200, { session_id: 's1', status, response: null, error: null, agent: 'echo', total_messages: 2, pending_messages: 0, ...extra });
+
+  it('waitForTurn ends at `interrupted` (the turn waits for a person) and answers its interrupts', async () => {
+    const { client, requests } = await api(session('running'), session('interrupted', { interrupts }), session('idle'));
+    const view = await client.waitForTurn('s1', { timeoutS: 300, pollS: 10 });
+    expect(view).toMatchObject({ status: 'interrupted', interrupts });
+    expect(requests.map((r) => r.url)).toEqual(['/sessions/s1?wait=true&timeout=10', '/sessions/s1?wait=true&timeout=10']);
+  });
+
+  it('resume POSTs {interrupt_id, value} to /sessions/{id}/resume under an Idempotency-Key, again after a 503', async () => {
+    const resumed = json(200, { session_id: 's1', status: 'running' });
+    const { client, keys, requests } = await api(unavailable, resumed);
+    const value = { approved: false, reason: 'too much' };
+    expect(await client.resume('s1', { interruptId: 'i1', value })).toEqual({ session_id: 's1', status: 'running' });
+    expect(requests).toEqual([
+      { method: 'POST', url: '/sessions/s1/resume', body: { interrupt_id: 'i1', value } },
+      { method: 'POST', url: '/sessions/s1/resume', body: { interrupt_id: 'i1', value } },
+    ]);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it('resume: 409 session_not_interrupted and 404 interrupt_not_found are BatonErrors, not retried', async () => {
+    const notInterrupted = json(409, { error: { code: 'session_not_interrupted', message: 'Session is idle, not interrupted' } });
+    const first = await api(notInterrupted);
+    expect(await rejection(first.client.resume('s1', { interruptId: 'i1', value: 'x' }))).toMatchObject({ status: 409, code: 'session_not_interrupted' });
+    expect(first.keys).toHaveLength(1);
+    server?.close();
+    await once(server!, 'close');
+    const unknown = json(404, { error: { code: 'interrupt_not_found', message: 'Interrupt "i9" not found' } });
+    const second = await api(unknown);
+    expect(await rejection(second.client.resume('s1', { interruptId: 'i9', value: 'x' }))).toMatchObject({ status: 404, code: 'interrupt_not_found' });
   });
 });

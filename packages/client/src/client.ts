@@ -7,9 +7,9 @@ import type {
   Delivery,
   MessageAccepted,
   MessageInput,
+  ResumeResult,
   SessionPage,
   SessionResponse,
-  ResumeResult,
   SessionSummary,
   StreamEvent,
 } from './types.ts';
@@ -28,8 +28,11 @@ export interface CallOptions {
 }
 
 export interface SendOptions extends CallOptions {
-  /** `reject` (default): `409 session_running` while a turn runs; `enqueue`: wait in the inbox. */
-  ifBusy?: 'reject' | 'enqueue';
+  /**
+   * `reject` (default): `409 session_running` while a turn runs; `enqueue`: wait in the inbox;
+   * `interrupt`: cancel the running turn and run next.
+   */
+  ifBusy?: 'reject' | 'enqueue' | 'interrupt';
   webhook?: MessageInput['webhook'];
   /**
    * Sent as `Idempotency-Key`: a try under it that Baton already stored is answered with
@@ -63,6 +66,17 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+export interface ResumeOptions extends CallOptions {
+  /** The interrupt answered: an `interrupt_id` of the session's `interrupts`. */
+  interruptId: string;
+  /** The answer: for `tool_approval`, `{approved: boolean, reason?: string}`; for `user_input`, any JSON value. */
+  value: unknown;
+  /** Sent as `Idempotency-Key` (default: a new random key, used by this call's own retries). */
+  idempotencyKey?: string;
+  /** Tries after no answer, a `503` or `409 idempotency_key_in_flight` (default 2), as `sendMessage`. */
+  retries?: number;
 }
 
 export interface WaitOptions extends CallOptions {
@@ -135,12 +149,34 @@ export class BatonClient {
     const body: MessageInput = typeof message === 'string' ? { content: message } : { ...message };
     if (options.ifBusy !== undefined) body.if_busy = options.ifBusy;
     if (options.webhook !== undefined) body.webhook = options.webhook;
+    return this.postOnce<MessageAccepted>(`${sessionPath(id)}/messages`, body, options);
+  }
+
+  /**
+   * `POST /sessions/{id}/resume`: answers an interrupt of an `interrupted` session, and its
+   * turn goes on (follow it with `waitForTurn`). `409 session_not_interrupted` when the
+   * session is not waiting; `404 interrupt_not_found` for an unknown `interruptId`. Sent
+   * under an `Idempotency-Key` and retried as `sendMessage` is.
+   */
+  async resume(id: string, options: ResumeOptions): Promise<ResumeResult> {
+    const body = { interrupt_id: options.interruptId, value: options.value };
+    return this.postOnce<ResumeResult>(`${sessionPath(id)}/resume`, body, options);
+  }
+
+  /**
+   * POSTs under an Idempotency-Key and tries again, under the same key, when the answer
+   * was lost or Baton was briefly unavailable: the request takes effect once.
+   */
+  private async postOnce<T>(
+    path: string,
+    body: unknown,
+    options: CallOptions & { idempotencyKey?: string; retries?: number },
+  ): Promise<T> {
     const headers = { 'idempotency-key': options.idempotencyKey ?? globalThis.crypto.randomUUID() };
     const retries = options.retries ?? 2;
     for (let attempt = 0; ; attempt++) {
       try {
-        const call = { method: 'POST', path: `${sessionPath(id)}/messages`, body, headers, signal: options.signal };
-        return (await this.json<MessageAccepted>(call)).body;
+        return (await this.json<T>({ method: 'POST', path, body, headers, signal: options.signal })).body;
       } catch (err) {
         if (attempt >= retries || !retriable(err)) throw err;
         await pause(err.retryAfterS !== undefined ? err.retryAfterS * 1000 : 200 * 2 ** attempt, options.signal);
@@ -149,8 +185,9 @@ export class BatonClient {
   }
 
   /**
-   * Long-polls `GET /sessions/{id}?wait=true` until the session is no longer `running`
-   * or `timeoutS` passes (then it answers the session as it is, still `running`).
+   * Long-polls `GET /sessions/{id}?wait=true` until the turn ends or stops for a person:
+   * status `idle`, `error` or `interrupted` (then `interrupts` says what it waits for; answer
+   * with `resume`). After `timeoutS` it answers the session as it is, still `running`.
    */
   async waitForTurn(id: string, options: WaitOptions = {}): Promise<SessionResponse> {
     const deadline = Date.now() + (options.timeoutS ?? 300) * 1000;
@@ -163,6 +200,7 @@ export class BatonClient {
         path: `${sessionPath(id)}?wait=true&timeout=${timeout}`,
         signal: options.signal,
       });
+      // Every status but `running` ends the wait: `idle`, `error`, and `interrupted` (a person must answer).
       if (res.body.status !== 'running' || Date.now() >= deadline) return res.body;
     }
   }
@@ -175,12 +213,6 @@ export class BatonClient {
   /** Aborts the running turn; the session becomes `idle` with `error: "Turn cancelled"`. */
   async cancel(id: string, call: CallOptions = {}): Promise<CancelResult> {
     return (await this.json<CancelResult>({ method: 'POST', path: `${sessionPath(id)}/cancel`, signal: call.signal })).body;
-  }
-
-  /** Answers the interrupt an `interrupted` turn waits on (`interrupts[0].interrupt_id`); the turn goes on. */
-  async resume(id: string, interruptId: string, value: unknown, call: CallOptions = {}): Promise<ResumeResult> {
-    const body = { interrupt_id: interruptId, value };
-    return (await this.json<ResumeResult>({ method: 'POST', path: `${sessionPath(id)}/resume`, body, signal: call.signal })).body;
   }
 
   async deleteSession(id: string, call: CallOptions = {}): Promise<void> {

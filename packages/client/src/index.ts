@@ -2,5 +2,4 @@ export * from './client.ts';
 export { BatonError } from './errors.ts';
 export * from './sse.ts';
 export type { StreamOptions } from './stream.ts';
-export * from './types.ts';
-export * from './verify.ts';
+export type * from './types.ts';

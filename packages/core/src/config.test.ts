@@ -26,8 +26,8 @@ describe('parseEnv(ApiEnv)', () => {
       PORT: 3000,
       HOST: '0.0.0.0',
       BODY_LIMIT: '1mb',
-      LONG_POLL_MAX_S: 60,
-      LONG_POLL_DEFAULT_S: 30,
+      LONG_POLL_MAX_S: 300,
+      LONG_POLL_DEFAULT_S: 300,
       MAX_SESSIONS: 0,
       PAGE_LIMIT_MAX: 200,
     });
@@ -72,8 +72,8 @@ describe('parseEnv(ApiEnv)', () => {
   it('treats empty strings as unset, so defaults apply', () => {
     const env = parseEnv(ApiEnv, { PORT: '', LONG_POLL_MAX_S: '', LONG_POLL_DEFAULT_S: '', BATON_PREFIX: '', OPENAI_BASE_URL: '' });
     expect(env.PORT).toBe(3000);
-    expect(env.LONG_POLL_MAX_S).toBe(60);
-    expect(env.LONG_POLL_DEFAULT_S).toBe(30);
+    expect(env.LONG_POLL_MAX_S).toBe(300);
+    expect(env.LONG_POLL_DEFAULT_S).toBe(300);
     expect(env.BATON_PREFIX).toBe('baton');
     // An empty optional URL would fail z.url() if it were not dropped first.
     expect(env.OPENAI_BASE_URL).toBeUndefined();
@@ -91,8 +91,8 @@ describe('parseEnv(ApiEnv)', () => {
       expect(message).toContain('LONG_POLL_DEFAULT_S: LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S');
     });
 
-    it('rejects LONG_POLL_DEFAULT_S above the default maximum of 60', () => {
-      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '61' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
+    it('rejects LONG_POLL_DEFAULT_S above the default maximum of 300', () => {
+      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '301' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
     });
 
     it('accepts LONG_POLL_DEFAULT_S equal to LONG_POLL_MAX_S', () => {
@@ -101,16 +101,13 @@ describe('parseEnv(ApiEnv)', () => {
       expect(env.LONG_POLL_MAX_S).toBe(20);
     });
 
-    it('lets an unset default follow a LONG_POLL_MAX_S lower than 30', () => {
+    it('lets an unset default follow LONG_POLL_MAX_S: a wait without timeout holds until the turn ends or the maximum', () => {
       expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '10' })).toMatchObject({ LONG_POLL_MAX_S: 10, LONG_POLL_DEFAULT_S: 10 });
-    });
-
-    it('keeps the 30 s default under a higher maximum', () => {
-      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '120' })).toMatchObject({ LONG_POLL_MAX_S: 120, LONG_POLL_DEFAULT_S: 30 });
+      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '600' })).toMatchObject({ LONG_POLL_MAX_S: 600, LONG_POLL_DEFAULT_S: 600 });
     });
 
     it('keeps an explicit default below the maximum', () => {
-      expect(parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '5' })).toMatchObject({ LONG_POLL_MAX_S: 60, LONG_POLL_DEFAULT_S: 5 });
+      expect(parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '5' })).toMatchObject({ LONG_POLL_MAX_S: 300, LONG_POLL_DEFAULT_S: 5 });
     });
 
     it('rejects a non-positive LONG_POLL_DEFAULT_S', () => {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AGENT_NAMES } from './schemas.ts';
 
 /**
  * Environment schemas. Apps read `process.env` once, in `main.ts`, and pass it here;
@@ -22,7 +21,10 @@ export const CommonEnv = z.object({
     .default('baton'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RUNNING_GRACE_MS: int(10_000, 100),
-  AGENT: z.enum(AGENT_NAMES).default('echo'),
+  /** The default agent: a built-in one or one of AGENTS_MODULE's (checked once the module is loaded). */
+  AGENT: z.string().default('echo'),
+  /** A TypeScript or JavaScript module exporting agents built with `defineAgent` (`export default [...]`). */
+  AGENTS_MODULE: z.string().min(1).optional(),
   ECHO_DELAY_MS: int(0),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
@@ -65,9 +67,13 @@ export const ApiEnv = CommonEnv.extend({
   PORT: int(3000),
   HOST: z.string().default('0.0.0.0'),
   BODY_LIMIT: z.string().default('1mb'),
-  /** Defaults to 30 s, or LONG_POLL_MAX_S when that is lower. */
+  /**
+   * How long `?wait=true` holds without a `timeout`: by default LONG_POLL_MAX_S, so a wait
+   * lasts until the turn ends or that maximum (Motus clients wait this way).
+   */
   LONG_POLL_DEFAULT_S: z.coerce.number().positive().optional(),
-  LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
+  /** The longest a long-poll holds, whatever its `timeout` (Motus clients ask for 90 s). */
+  LONG_POLL_MAX_S: z.coerce.number().positive().default(300),
   MAX_SESSIONS: int(0),
   /** A new message is refused (409 `message_limit_reached`) once history plus queued messages reach this. */
   MAX_MESSAGES_PER_SESSION: int(10_000, 1),
@@ -119,7 +125,7 @@ export const ApiEnv = CommonEnv.extend({
     message: 'ADMIN_KEY must differ from every key in API_KEYS',
     path: ['ADMIN_KEY'],
   })
-  .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
+  .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? env.LONG_POLL_MAX_S }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export const WorkerEnv = CommonEnv.extend({
@@ -165,8 +171,8 @@ export const StartEnv = z.object({
 export type StartEnv = z.infer<typeof StartEnv>;
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ConfigError';
   }
 }

@@ -48,7 +48,11 @@ export class SessionNotFoundError extends AppError {
 /** A message with `if_busy: "reject"` while a turn runs, or waits for a person (`interrupted`). */
 export class SessionBusyError extends AppError {
   constructor(status = 'running') {
-    super(409, 'session_running', `Session is ${status}`);
+    super(
+      409,
+      'session_running',
+      `Session is ${status}; send with if_busy: "enqueue" to queue the message after this turn, or "interrupt" to cancel the turn and run it next`,
+    );
   }
 }
 
@@ -137,9 +141,14 @@ export class ReplicationTimeoutError extends AppError {
 }
 
 /** A webhook URL that is malformed or points where Baton will not send (422, before anything is queued). */
+/** How to allow a refused (loopback, private…) webhook target, for development only. */
+export const ALLOW_PRIVATE_HINT =
+  'refused to protect internal services; for local development set WEBHOOK_ALLOW_PRIVATE=true on the API and workers';
+
 export class WebhookUrlError extends AppError {
   constructor(code: 'webhook_url_invalid' | 'webhook_url_refused', path: string, reason: string) {
-    super(422, code, `${path}: ${reason}`, { details: [{ path, message: reason }] });
+    const hint = code === 'webhook_url_refused' ? ` (${ALLOW_PRIVATE_HINT})` : '';
+    super(422, code, `${path}: ${reason}${hint}`, { details: [{ path, message: reason }] });
   }
 }
 

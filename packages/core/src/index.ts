@@ -3,6 +3,7 @@ export * from './schemas.ts';
 export * from './queries.ts';
 export * from './responses.ts';
 export * from './openapi.ts';
+export * from './openapi-examples.ts';
 export * from './keys.ts';
 export * from './ids.ts';
 export * from './fault-points.ts';

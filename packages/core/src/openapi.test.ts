@@ -57,10 +57,11 @@ describe('openApiDocument', () => {
     expect(JSON.stringify(doc.paths['/sessions/{id}']!.get)).toContain('capped at 60');
   });
 
-  it('marks /health, /openapi.json, /docs and /console/ public and everything else bearer-protected (401)', () => {
+  it('marks /health, /ready, the docs and /console/ public, /metrics admin-only when ADMIN_KEY is set, everything else bearer-protected (401)', () => {
     expect(doc.security).toEqual([{ bearer: [] }]);
     const open = operations.filter(({ op }) => Array.isArray(op.security) && op.security.length === 0).map(({ path }) => path);
-    expect(open.sort()).toEqual(['/console/', '/docs', '/health', '/openapi.json']);
+    expect(open.sort()).toEqual(['/console/', '/docs', '/docs/surfaces/{page}', '/health', '/openapi.json', '/ready']);
+    expect(doc.paths['/metrics']!.get!.security).toEqual([{}, { admin: [] }]);
     for (const { path, op } of operations) {
       if (!open.includes(path)) expect(op.responses, path).toHaveProperty('401');
     }
@@ -71,6 +72,7 @@ describe('openApiDocument', () => {
       expect(Object.keys(op.responses).some((s) => s.startsWith('2')), `${method} ${path}`).toBe(true);
       for (const [status, reply] of Object.entries(op.responses)) {
         if (Number(status) < 400) continue;
+        if (path === '/ready') continue; // its 503 is a readiness answer, not an error body
         const codes = (reply.content!['application/json']!.schema as any).allOf[1].properties.error.properties.code.enum as string[];
         for (const code of codes) expect(ERROR_CODES[code as keyof typeof ERROR_CODES].status).toBe(Number(status));
       }

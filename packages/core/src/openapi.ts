@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DeadLetterQuery, EventsQuery, ListQuery, WaitQuery } from './queries.ts';
+import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
   ResumeAccepted,
@@ -9,6 +10,8 @@ import {
   ErrorBody,
   Health,
   MessageAccepted,
+  NotReady,
+  Ready,
   SessionListItem,
   SessionResponse,
 } from './responses.ts';
@@ -35,6 +38,8 @@ const RESPONSE_SCHEMAS = {
   DeadLetter,
   ErrorBody,
   Health,
+  Ready,
+  NotReady,
 };
 /** Request bodies, by component name (io: input: defaults make fields optional). */
 const REQUEST_SCHEMAS = {
@@ -84,8 +89,11 @@ type Header = 'location' | 'x-next-cursor' | 'link' | 'retry-after';
 
 export interface Reply {
   description: string;
-  /** A response component, `[name]` for an array of it, `html`, `document` (this document), or `event-stream` (SSE). */
-  body?: ResponseName | readonly [ResponseName] | 'html' | 'document' | 'event-stream';
+  /**
+   * A response component, `[name]` for an array of it, `html`, `document` (this document),
+   * `event-stream` (SSE), `markdown` (a docs page) or `prometheus` (metrics text).
+   */
+  body?: ResponseName | readonly [ResponseName] | 'html' | 'document' | 'event-stream' | 'markdown' | 'prometheus';
   headers?: Header[];
 }
 
@@ -99,9 +107,13 @@ export interface RouteDoc {
   description?: string;
   /** Served without an API key, like `/health`. */
   public?: boolean;
+  /** Needs `ADMIN_KEY` when the server sets one (`/metrics`); open otherwise. */
+  admin?: boolean;
   query?: z.ZodObject;
   /** The JSON request body (always optional: an empty body is `{}`). */
   body?: RequestName;
+  /** What "Try it out" sends: a valid request that does something sensible (see `openapi-examples.ts`). */
+  example?: object;
   replies: Record<number, Reply>;
   /** Errors besides those every route has (401, 503; 400/413/415/422 with a body, 422 with a query). */
   errors?: ErrorCode[];
@@ -125,8 +137,10 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'createSession',
       tag: 'Sessions',
       summary: 'Create a session',
-      description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
+      description:
+        'Optionally preloads its history (`state`), picks its agent (`agent`: a built-in one or one of the server\'s `AGENTS_MODULE`; 422 naming `body.agent` and listing the known ones otherwise), sets the agent\'s settings (`config`: `model`, `system`, `temperature`, `max_steps`…, checked against what that agent accepts; 422 naming `body.config.<field>`) and its default webhook.',
       body: 'CreateSessionRequest',
+      example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
       errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
@@ -137,6 +151,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'List sessions, oldest first',
       description:
+        `Without \`limit\` or \`cursor\`, every session (up to ${LIST_ALL_MAX}), as Motus lists them. ` +
         'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
       query: ListQuery(options.pageLimitMax),
       replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },
@@ -163,6 +178,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'Create a session with your own UUID',
       body: 'CreateSessionRequest',
+      example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
       errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
     },
@@ -193,8 +209,11 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       summary: 'Send a message: its turn runs on a worker',
       description:
         'Answers 202 at once; follow the turn with `GET /sessions/{id}?wait=true`, or a webhook. ' +
-        'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409.',
+        'With `if_busy: "enqueue"` a busy session queues the message instead of answering 409; with `"interrupt"` it cancels ' +
+        'the running turn and runs next. A `webhook` (`{url, secret?}`) is told when the turn ends; loopback and private ' +
+        'addresses are refused (422) unless the server sets `WEBHOOK_ALLOW_PRIVATE=true` (development only).',
       body: 'MessageRequest',
+      example: MESSAGE_EXAMPLE,
       replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
       errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused', 'replication_timeout'],
     },
@@ -278,6 +297,35 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
     },
     {
       method: 'get',
+      path: '/ready',
+      operationId: 'ready',
+      tag: 'Service',
+      summary: 'Readiness: a worker is consuming jobs',
+      description:
+        'Puts a canary job on the `canary` queue (at most one per `READY_CANARY_INTERVAL_MS` per API process) and answers 200 ' +
+        'when a worker answered one within `READY_MAX_AGE_MS`, waiting up to `READY_WAIT_MS` for it; 503 otherwise ' +
+        '(`Retry-After: 1`). Point a readiness probe at it; `/health` is liveness only.',
+      public: true,
+      replies: {
+        200: { description: 'A worker answered recently', body: 'Ready' },
+        503: { description: 'No worker answered recently, or Redis is unreachable', body: 'NotReady', headers: ['retry-after'] },
+      },
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      operationId: 'metrics',
+      tag: 'Service',
+      summary: 'Prometheus metrics of this API process',
+      description:
+        'Request latencies by route and status, queue depths, process metrics (Prometheus text format). Open when the server ' +
+        'has no `ADMIN_KEY`; with one, it needs `Authorization: Bearer <ADMIN_KEY>` (or Basic auth with the key as password). ' +
+        'Each worker serves its own on `METRICS_PORT`.',
+      admin: true,
+      replies: { 200: { description: 'Prometheus text exposition format', body: 'prometheus' } },
+    },
+    {
+      method: 'get',
       path: '/openapi.json',
       operationId: 'openapi',
       tag: 'Service',
@@ -303,12 +351,25 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       public: true,
       replies: { 200: { description: 'The console page; it signs in with an API key and calls this API', body: 'html' } },
     },
+    {
+      method: 'get',
+      path: '/docs/surfaces/{page}',
+      operationId: 'surfaceDocs',
+      tag: 'Service',
+      summary: 'How a compatible API maps onto Baton (Markdown)',
+      public: true,
+      replies: { 200: { description: 'The page from `docs/surfaces/`: Markdown, sent as `text/plain`', body: 'markdown' } },
+    },
   ];
 }
 
 const PATH_PARAMS: Record<string, { description: string; schema: object }> = {
-  id: { description: 'Session id, a UUID (anything else answers 404)', schema: { type: 'string', format: 'uuid' } },
+  id: {
+    description: 'Session id, a UUID: the `session_id` that `POST /sessions` answered (with `PUT`, one of your choosing)',
+    schema: { type: 'string', format: 'uuid' },
+  },
   delivery_id: { description: 'Delivery id, from `GET /sessions/{id}/webhooks`', schema: { type: 'string', maxLength: 200 } },
+  page: { description: 'A page of `docs/surfaces/`', schema: { type: 'string', enum: [...SURFACE_PAGES], example: SURFACE_PAGES[0] } },
 };
 
 const HEADERS: Record<Header, { description: string; schema: object }> = {
@@ -326,13 +387,18 @@ Every error answers \`{"error": {"code", "message", "details"?}}\`; an unknown p
 \`route_not_found\`, a known path with another method 405 \`method_not_allowed\` (\`Allow\` lists the right ones).
 
 **Auth**: when the server sets \`API_KEYS\`, every route needs \`Authorization: Bearer <key>\` (401 \`unauthorized\`
-otherwise) except \`/health\`, \`/openapi.json\`, \`/docs\` and the console's page and files (\`/console/\`), which are public. Without \`API_KEYS\` auth is off.
+otherwise) except \`/health\`, \`/ready\`, \`/openapi.json\`, \`/docs\` and the console's page and files (\`/console/\`), which
+are public; \`/metrics\` takes the \`ADMIN_KEY\` when the server sets one. Without \`API_KEYS\` auth is off.
 
 **Compatible APIs** served from the same sessions, each with its own key header and error shape (not in this
 document; see the repository's docs):
-- OpenHands agent server and 0.53: \`/api/conversations…\` — [docs/surfaces/openhands.md](docs/surfaces/openhands.md)
-- OpenHands V1 app server: \`/api/v1/app-conversations…\`, \`/api/v1/sandboxes…\` — [docs/surfaces/openhands-v1.md](docs/surfaces/openhands-v1.md)
-- agenhq: \`/api/v1/sessions…\` — [docs/surfaces/agenhq.md](docs/surfaces/agenhq.md)`;
+- OpenHands agent server and 0.53: \`/api/conversations…\` — [docs/surfaces/openhands.md](/docs/surfaces/openhands.md)
+- OpenHands V1 app server: \`/api/v1/app-conversations…\`, \`/api/v1/sandboxes…\` — [docs/surfaces/openhands-v1.md](/docs/surfaces/openhands-v1.md)
+- agenhq: \`/api/v1/sessions…\` — [docs/surfaces/agenhq.md](/docs/surfaces/agenhq.md)
+
+**Trying it out**: \`POST /sessions\` first; paste the \`session_id\` it answers into the other operations' \`id\`.
+Webhooks to loopback or private addresses are refused unless the server sets \`WEBHOOK_ALLOW_PRIVATE=true\`
+(development only).`;
 
 export type OpenApiDocument = {
   openapi: '3.1.0';
@@ -359,7 +425,7 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
     tags: [
       { name: 'Sessions', description: 'Sessions, messages and turns' },
       { name: 'Webhooks', description: 'The webhook delivery log, dead letters and redelivery' },
-      { name: 'Service', description: 'Health and this reference (public)' },
+      { name: 'Service', description: 'Health, readiness, metrics and this reference' },
     ],
     security: [{ bearer: [] }],
     paths,
@@ -370,6 +436,11 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
           type: 'http',
           scheme: 'bearer',
           description: 'One of the server\'s `API_KEYS` (each key is a tenant). Not needed when `API_KEYS` is unset.',
+        },
+        admin: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The server\'s `ADMIN_KEY` (`/metrics`); not needed when `ADMIN_KEY` is unset.',
         },
       },
     },
@@ -401,10 +472,15 @@ function operation(route: RouteDoc): Operation {
     tags: [route.tag],
     summary: route.summary,
     ...(route.description ? { description: route.description } : {}),
-    ...(route.public ? { security: [] } : {}),
+    ...(route.public ? { security: [] } : route.admin ? { security: [{}, { admin: [] }] } : {}),
     ...(params.length ? { parameters: params } : {}),
     ...(route.body
-      ? { requestBody: { required: false, content: { 'application/json': { schema: ref(route.body) } } } }
+      ? {
+          requestBody: {
+            required: false,
+            content: { 'application/json': { schema: ref(route.body), ...(route.example ? { example: route.example } : {}) } },
+          },
+        }
       : {}),
     responses: {},
   };
@@ -432,7 +508,8 @@ function errorsByStatus(route: RouteDoc): Map<number, ErrorCode[]> {
   const codes = new Set<ErrorCode>(route.errors ?? []);
   if (route.body) for (const code of ['invalid_json', 'payload_too_large', 'unsupported_media_type', 'validation_failed'] as const) codes.add(code);
   if (route.query) codes.add('validation_failed');
-  if (!route.public) {
+  if (route.admin) codes.add('unauthorized');
+  else if (!route.public) {
     codes.add('unauthorized');
     codes.add('rate_limited');
     codes.add('service_unavailable');
@@ -453,6 +530,8 @@ function response(reply: Reply): Operation['responses'][string] {
   if (reply.headers) out.headers = headers(reply.headers);
   if (reply.body === 'html') out.content = { 'text/html': { schema: { type: 'string' } } };
   else if (reply.body === 'event-stream') out.content = { 'text/event-stream': { schema: { type: 'string' } } };
+  // Markdown goes out as text/plain, which every browser shows rather than downloads.
+  else if (reply.body === 'markdown' || reply.body === 'prometheus') out.content = { 'text/plain': { schema: { type: 'string' } } };
   else if (reply.body === 'document') out.content = { 'application/json': { schema: { type: 'object', description: 'OpenAPI 3.1' } } };
   else if (typeof reply.body === 'string') out.content = { 'application/json': { schema: ref(reply.body) } };
   else if (reply.body) out.content = { 'application/json': { schema: { type: 'array', items: ref(reply.body[0]) } } };

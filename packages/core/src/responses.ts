@@ -19,7 +19,7 @@ export const SessionResponse = z.strictObject({
     .describe('`running` while a turn runs; `interrupted` while it waits for a person (see `interrupts`); `error` when the last turn failed'),
   response: ChatMessage.nullable().describe("The last turn's reply, or null"),
   error: z.string().nullable().describe('Why the last turn failed, or null'),
-  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  agent: z.string().describe(`The session's agent: a built-in one (${AGENT_NAMES.join(', ')}) or one of the server's AGENTS_MODULE`),
   total_messages: z.int().min(0),
   pending_messages: z.int().min(0).describe('Messages waiting in the inbox (`if_busy: "enqueue"`)'),
   interrupts: z
@@ -107,11 +107,30 @@ export const ErrorBody = z.strictObject({
     message: z.string(),
     details: z.array(FieldIssueBody).optional().describe('One entry per invalid field (422)'),
   }),
+  detail: z
+    .string()
+    .describe('The message as FastAPI (the Motus server) words it, for Motus clients: `Session not found`, `Session is running`…'),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 export const Health = z.strictObject({ status: z.literal('ok') });
 export type Health = z.infer<typeof Health>;
+
+/** `GET /ready` 200: a worker answered a readiness canary recently. */
+export const Ready = z.strictObject({
+  status: z.literal('ready'),
+  worker_seen_ms_ago: z.number().min(0).describe("How long ago a worker last answered a canary (Redis's clock)"),
+});
+export type Ready = z.infer<typeof Ready>;
+
+/** `GET /ready` 503: no worker answered recently, or Redis is unreachable. */
+export const NotReady = z.strictObject({
+  status: z.literal('not_ready'),
+  reason: z.enum(['no_worker', 'redis_unavailable']),
+  message: z.string(),
+  worker_seen_ms_ago: z.number().min(0).nullable().describe('null when no worker has ever answered, or Redis is unreachable'),
+});
+export type NotReady = z.infer<typeof NotReady>;
 
 /** True when A and B are the same type (for compile-time checks that two declarations agree). */
 export type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -22,6 +22,10 @@ const chatMessageFields = {
   name: z.string().max(256).optional(),
   base64_image: z.string().optional(),
   user_params: z.record(z.string(), z.unknown()).nullable().optional(),
+  /** Motus: the model's readable reasoning, kept as given. */
+  reasoning: z.string().nullable().optional(),
+  /** Motus: the provider's opaque reasoning data (OpenRouter), kept as given and sent back to the model. */
+  reasoning_details: z.array(z.record(z.string(), z.unknown())).max(1024).nullable().optional(),
 };
 
 /** One message of a session's history (Motus `ChatMessage`). */
@@ -73,12 +77,22 @@ export const MessageRequest = z.strictObject({
 });
 export type MessageRequest = z.infer<typeof MessageRequest>;
 
+/** The agents every server has; an `AGENTS_MODULE` adds its own (names that never clash with these). */
 export const AGENT_NAMES = ['echo', 'openai', 'http'] as const;
 export type AgentName = (typeof AGENT_NAMES)[number];
 
 export const CreateSessionRequest = z.strictObject({
   state: z.array(ChatMessage).default([]),
-  agent: z.enum(AGENT_NAMES).optional(),
+  /** A built-in agent or one of `AGENTS_MODULE`'s; the service checks that it exists (422 listing the known ones). */
+  agent: z.string().min(1).max(64).optional().describe("The session's agent: echo, openai, http, or one of the server's AGENTS_MODULE (default: AGENT)"),
+  /**
+   * The session's agent settings (`model`, `system`, `temperature`, `max_steps`, …): checked
+   * against what that agent accepts, stored with the session and given to every step.
+   */
+  config: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("The agent's settings for this session (model, system, temperature, top_p, max_tokens, max_steps; http: anything), checked against what the agent accepts"),
   /** The session's default webhook: told of every turn's end, besides each message's own. */
   webhook: WebhookSpec.nullable().optional(),
 });
@@ -143,7 +157,7 @@ export interface SessionView {
 /** Removes the defaults that zod filled in so a stored message keeps only what was given. */
 export function compactMessage(message: ChatMessage): ChatMessage {
   const out: Record<string, unknown> = { role: message.role, content: message.content };
-  for (const key of ['tool_calls', 'tool_call_id', 'name', 'base64_image', 'user_params'] as const) {
+  for (const key of ['tool_calls', 'tool_call_id', 'name', 'base64_image', 'user_params', 'reasoning', 'reasoning_details'] as const) {
     if (message[key] !== undefined) out[key] = message[key];
   }
   return out as ChatMessage;

@@ -251,3 +251,11 @@ it('cancel of a turn waiting for a person: the resent call answers "ended", and 
   expect(await reader.get(id)).toMatchObject({ status: 'running', turn_id: next });
   expect(await reader.claim(id, next)).toMatchObject({ kind: 'ok', cancelled: false });
 });
+
+it('set attributes (OpenHands PATCH): the resent call sets the same values, with the same answer', async () => {
+  const id = await newSession();
+  const patch = () => store.setAttributes(id, { title: 'Once', tags: '{"a":"1"}' });
+  const result = await withLostReply(patch, async () => (await reader.get(id))?.attributes.title === 'Once');
+  expect(result).toBe('ok');
+  expect((await reader.get(id))?.attributes).toEqual({ title: 'Once', tags: '{"a":"1"}' });
+});

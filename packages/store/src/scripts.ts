@@ -22,6 +22,7 @@ type ScriptName =
   | 'interruptTimeout'
   | 'streamDelta'
   | 'streamRead'
+  | 'setAttributes'
   | 'slotTake'
   | 'slotRelease'
   | 'breakerSave';
@@ -53,6 +54,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   interruptTimeout: { file: 'interrupt-timeout.lua', keys: 7, interrupted: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
+  setAttributes: { file: 'set-attributes.lua', keys: 1 },
   slotTake: { file: 'slot-take.lua', keys: 2 },
   slotRelease: { file: 'slot-release.lua', keys: 2 },
   breakerSave: { file: 'breaker-save.lua', keys: 1 },

@@ -2,6 +2,7 @@ import {
   type ChatMessage,
   type CreateSessionRequest,
   type FaultHook,
+  type FieldIssue,
   type MessageRequest,
   type SessionView,
   SessionBusyError,
@@ -33,8 +34,13 @@ export interface SessionServiceDeps {
   store: SessionStore;
   queue: TurnQueue;
   defaultAgent: string;
-  /** Agent name → null when it can run, else what to configure. */
+  /** Every agent a session may name → null when it can run, else what to configure. */
   agents: Record<string, string | null>;
+  /**
+   * Checks a session's `config` against what its agent accepts: the config to store, or the
+   * problems, each naming its field (`body.config.temperature`). Unset: any object is kept.
+   */
+  checkConfig?: (agent: string, config: Record<string, unknown>) => { ok: true; config: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };
   maxSessions: number;
   /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
   checkWebhookUrl?: (url: string, path: string) => Promise<void>;
@@ -71,9 +77,19 @@ export class SessionService {
     input: CreateSessionRequest & { sessionId?: string; tenant?: string; attributes?: Record<string, string>; request?: RequestKey },
   ): Promise<SessionView> {
     const agent = input.agent ?? this.deps.defaultAgent;
+    if (!Object.hasOwn(this.deps.agents, agent)) {
+      const known = Object.keys(this.deps.agents).join(', ');
+      throw new ValidationError([{ path: 'body.agent', message: `unknown agent ${JSON.stringify(agent)}; the agents are ${known}` }]);
+    }
     const missing = this.deps.agents[agent];
     if (missing) {
       throw new ValidationError([{ path: 'body.agent', message: `agent "${agent}" is not configured on this server: ${missing}` }]);
+    }
+    let config = input.config ?? {};
+    if (this.deps.checkConfig) {
+      const checked = this.deps.checkConfig(agent, config);
+      if (!checked.ok) throw new ValidationError(checked.issues);
+      config = checked.config;
     }
     if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
     const tenant = input.tenant ?? '';
@@ -102,6 +118,7 @@ export class SessionService {
         webhook: input.webhook ?? null,
         attributes: input.attributes ?? {},
         incarnation,
+        config,
       })
       .catch(async (err: unknown) => {
         // Redis is full: the id recorded under the Idempotency-Key goes too, so nothing is left.

@@ -198,6 +198,17 @@ describe('submit under an Idempotency-Key', () => {
   });
 });
 
+describe('reasoning fields (Motus)', () => {
+  it('keeps reasoning and reasoning_details of messages as given, in the history and at claim', async () => {
+    const thought: ChatMessage = { role: 'assistant', content: 'hi', reasoning: 'Said hi.', reasoning_details: [{ type: 'reasoning.text', text: 'Said hi.', index: 0 }] };
+    const id = await newSession([user('hello'), thought]);
+    expect(await store.messages(id)).toEqual([user('hello'), thought]);
+    const { turnId } = await submit(id, 'again');
+    const claimed = await store.claim(id, turnId);
+    expect(claimed.kind === 'ok' && claimed.history[1]).toStrictEqual(thought);
+  });
+});
+
 describe('claim', () => {
   it('returns the agent and the history, and bumps the fence on every claim', async () => {
     const id = await newSession([assistant('earlier')]);
@@ -212,9 +223,26 @@ describe('claim', () => {
       steps: 0,
       turnStart: 2,
       outboxPending: false,
+      config: {},
     });
     const second = await store.claim(id, turnId);
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
+  });
+
+  it("returns the session's agent config as stored at create ({} without one)", async () => {
+    const sessionId = randomUUID();
+    const config = { model: 'gpt-x', temperature: 0.2, nested: { ok: true } };
+    expect(await store.create({ sessionId, agent: 'assistant', tenant: '', state: [], config })).toBe(true);
+    const turnId = randomUUID();
+    await store.submit({ sessionId, turnId, message: { role: 'user', content: 'go', user_params: { units: 'metric' } }, webhook: null, policy: 'reject' });
+    const claimed = await store.claim(sessionId, turnId);
+    expect(claimed).toMatchObject({ kind: 'ok', agent: 'assistant', config });
+    // The message's user_params are stored with it, for the agent to read.
+    expect(claimed.kind === 'ok' && claimed.history.at(-1)).toEqual({ role: 'user', content: 'go', user_params: { units: 'metric' } });
+
+    const other = await newSession();
+    const { turnId: plain } = await submit(other, 'no config');
+    expect(await store.claim(other, plain)).toMatchObject({ kind: 'ok', config: {} });
   });
 
   it('answers stale for a turn that is not the running one, gone for a missing session', async () => {

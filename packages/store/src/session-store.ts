@@ -76,6 +76,8 @@ export type ClaimResult =
       resume?: { interrupt: InterruptInfo; value: unknown };
       /** Turn-end events wait in the outbox (a waiting turn ended by a cancel): flush them. */
       outboxPending: boolean;
+      /** The session's agent settings, as stored at create (`{}` when none). */
+      config: Record<string, unknown>;
     }
   | { kind: 'stale' | 'gone' };
 
@@ -163,6 +165,8 @@ export class SessionStore {
     attributes?: Record<string, string>;
     /** This session's incarnation id (`newIncarnation()`; default a fresh one). */
     incarnation?: string;
+    /** The agent's settings (validated by the caller); given to the agent on every step. */
+    config?: Record<string, unknown>;
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -171,6 +175,7 @@ export class SessionStore {
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
+    const config = input.config && Object.keys(input.config).length ? JSON.stringify(input.config) : '';
     // A tenant's sessions are in its own index too (what it lists and counts).
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
     const replies = (await inOrder(this.redis, [
@@ -183,6 +188,7 @@ export class SessionStore {
           webhook,
           attrs,
           input.incarnation ?? newIncarnation(),
+          config,
           ...state,
         ]),
     ]).catch(async (err: unknown) => {
@@ -353,6 +359,13 @@ export class SessionStore {
     ])) as 'ok' | 'not_found' | 'archived' | 'full';
   }
 
+  /** Sets surface attributes (null clears one); another tenant's session is not found. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>, tenant = ''): Promise<'ok' | 'not_found' | 'archived'> {
+    const patch = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v ?? false]));
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'setAttributes', [k.meta], [JSON.stringify(patch), this.now(), tenant])) as 'ok' | 'not_found' | 'archived';
+  }
+
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
     const k = this.sessionKeys(sessionId);
     const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['pause', this.now(), this.streamTtlMs])) as string[];
@@ -433,7 +446,11 @@ export class SessionStore {
   /** `run`: the turn's resumes so far (0 until its first resume); each run has a job of its own. */
   async claim(sessionId: string, turnId: string, run = 0): Promise<ClaimResult> {
     const k = this.sessionKeys(sessionId);
-    const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run])) as (string | number)[];
+    // The agent config is written once, at create: read beside the script, in the same round trip.
+    const [reply, config] = (await Promise.all([
+      callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run]),
+      this.redis.hget(k.meta, 'config'),
+    ])) as [(string | number)[], string | null];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
     const stored = (reply.slice(7) as string[]).map(decodeStored);
     // The turn's step messages carry its id and their step; its own message only the id.
@@ -453,6 +470,7 @@ export class SessionStore {
       ...(own?.user_params ? { userParams: own.user_params } : {}),
       ...(resume ? { resume } : {}),
       outboxPending: Number(reply[6]) > 0,
+      config: config ? (JSON.parse(config) as Record<string, unknown>) : {},
     };
   }
 

@@ -4,6 +4,7 @@ import {
   type CreateSessionRequest,
   type MessageRequest,
   type SessionView,
+  SessionArchivedError,
   SessionNotFoundError,
 } from '@baton/core';
 import type { SessionService } from './session-service.ts';
@@ -75,6 +76,13 @@ export class TenantSessions {
   async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
     await this.own(sessionId);
     return this.service.appendMessage(sessionId, message, options);
+  }
+
+  /** Sets or clears (null) surface attributes such as an OpenHands title. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>): Promise<void> {
+    const outcome = await this.store.setAttributes(sessionId, attributes, this.tenant);
+    if (outcome === 'not_found') throw new SessionNotFoundError(sessionId);
+    if (outcome === 'archived') throw new SessionArchivedError();
   }
 
   async pause(sessionId: string): Promise<SessionView> {

@@ -1,8 +1,26 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { Router } from 'express';
-import type { OpenApiDocument } from '@baton/core';
+import { type OpenApiDocument, SURFACE_PAGES } from '@baton/core';
 import { allow } from '../http/errors.ts';
+
+/** The repository's `docs/surfaces`, which the document links to. */
+export const SURFACES_DIR = fileURLToPath(new URL('../../../../docs/surfaces/', import.meta.url));
+
+/** The pages of `SURFACE_PAGES` found in `dir`, read once; a missing one is not served (404). */
+function readSurfacePages(dir: string): Map<string, string> {
+  const pages = new Map<string, string>();
+  for (const page of SURFACE_PAGES) {
+    try {
+      pages.set(page, readFileSync(path.join(dir, page), 'utf8'));
+    } catch {
+      // Not shipped (e.g. an image built without docs/): the link answers 404.
+    }
+  }
+  return pages;
+}
 
 /** Where the `swagger-ui-dist` package's files are, or null when it is not installed. */
 export function swaggerUiDir(): string | null {
@@ -15,12 +33,14 @@ export function swaggerUiDir(): string | null {
 
 /**
  * `GET /openapi.json` (the document) and `GET /docs` (Swagger UI, served from the
- * `swagger-ui-dist` package under `/docs/assets`: no internet needed). Public, like
- * `/health`. Without the package, or if its script fails to load, `/docs` lists the
+ * `swagger-ui-dist` package under `/docs/assets`: no internet needed), and the
+ * `docs/surfaces` pages the document links to (`/docs/surfaces/{page}`, as text). Public,
+ * like `/health`. Without the package, or if its script fails to load, `/docs` lists the
  * operations itself and links the raw document.
  */
-export function docsRoutes(document: OpenApiDocument, assets: string | null = swaggerUiDir()): Router {
+export function docsRoutes(document: OpenApiDocument, assets: string | null = swaggerUiDir(), surfacesDir = SURFACES_DIR): Router {
   const router = Router();
+  const pages = readSurfacePages(surfacesDir);
   const json = JSON.stringify(document);
   router
     .route('/openapi.json')
@@ -35,6 +55,14 @@ export function docsRoutes(document: OpenApiDocument, assets: string | null = sw
     })
     .all(allow('GET'));
   if (assets) router.use('/docs/assets', express.static(assets, { index: false, maxAge: '1h' }));
+  router
+    .route('/docs/surfaces/:page')
+    .get((req, res, next) => {
+      const text = pages.get(req.params.page);
+      if (text === undefined) return next(); // 404 route_not_found
+      res.set('x-content-type-options', 'nosniff').type('text/plain; charset=utf-8').send(text);
+    })
+    .all(allow('GET'));
   return router;
 }
 

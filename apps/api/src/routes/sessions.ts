@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import {
   type CancelAccepted,
   CreateSessionRequest,
+  LIST_ALL_MAX,
   ListQuery,
   type MessageAccepted,
   MessageRequest,
@@ -16,7 +17,7 @@ import {
   AppError,
   ValidationError,
 } from '@baton/core';
-import type { SessionService, SessionStore, SessionWatcher } from '@baton/store';
+import type { SessionService, SessionStore, SessionWatcher, TenantSessions } from '@baton/store';
 import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
@@ -74,11 +75,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .get(async (req, res) => {
       const query = parse(ListQuery(deps.pageLimitMax), req.query, 'query');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const page = await sessions(res).list(query.limit, cursor, query.order);
+      const limit = query.limit ?? Math.min(50, deps.pageLimitMax);
+      // Neither: every session (as Motus, whose clients read no cursor), up to LIST_ALL_MAX.
+      const page =
+        query.limit === undefined && cursor === undefined
+          ? await listAll(sessions(res), deps.pageLimitMax, query.order)
+          : await sessions(res).list(limit, cursor, query.order);
       if (page.nextCursor) {
         const next = encodeCursor(page.nextCursor);
         const order = query.order === 'newest' ? '&order=newest' : '';
-        res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}${order}&cursor=${next}>; rel="next"`);
+        res.set('x-next-cursor', next).set('link', `</sessions?limit=${limit}${order}&cursor=${next}>; rel="next"`);
       }
       res.json(
         page.items.map(
@@ -155,6 +161,23 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .all(allow('POST'));
 
   return router;
+}
+
+/** Every session, page by page, up to LIST_ALL_MAX; `nextCursor` when there are more. */
+async function listAll(
+  sessions: TenantSessions,
+  pageSize: number,
+  order: 'oldest' | 'newest',
+): Promise<{ items: SessionView[]; nextCursor: string | null }> {
+  const items: SessionView[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await sessions.list(Math.min(pageSize, LIST_ALL_MAX - items.length), cursor, order);
+    items.push(...page.items);
+    if (!page.nextCursor) return { items, nextCursor: null };
+    if (items.length >= LIST_ALL_MAX) return { items, nextCursor: page.nextCursor };
+    cursor = page.nextCursor;
+  }
 }
 
 /** Session ids are UUIDs; anything else cannot name a session. */

@@ -1,4 +1,5 @@
 import { BatonError, type ChatMessage } from '@baton/client';
+import { messageLine } from '../format.ts';
 import type { CommandContext } from '../io.ts';
 import { ReplyText, streamUnavailable } from '../streaming.ts';
 
@@ -6,31 +7,39 @@ import { ReplyText, streamUnavailable } from '../streaming.ts';
 const IDLE_POLL_MS = 1000;
 
 /**
- * `baton tail <session> [--poll]`: prints messages (`role: content`) and streamed deltas
- * on stdout, statuses on stderr, until Ctrl-C (exit 0) or the session is deleted (exit 0).
- * Streams `GET /sessions/{id}/events`; long-polls when the server has no stream.
+ * `baton tail <session> [-n count] [--poll]`: prints the last `count` messages of the history,
+ * then messages (`role: content`) and streamed deltas as they come on stdout, statuses on
+ * stderr, until Ctrl-C (exit 0) or the session is deleted (exit 0). Streams
+ * `GET /sessions/{id}/events`; long-polls when the server has no stream.
  */
-export async function tail(ctx: CommandContext, args: { session: string; poll: boolean }): Promise<number> {
+export async function tail(ctx: CommandContext, args: { session: string; poll: boolean; lines: number }): Promise<number> {
   if (!args.poll) {
     try {
-      return await follow(ctx, args.session);
+      return await follow(ctx, args.session, args.lines);
     } catch (err) {
       if (!streamUnavailable(err)) throw err;
       ctx.stderr.write(`streaming is not available (${err.code}); long-polling instead\n`);
     }
   }
-  return await poll(ctx, args.session);
+  return await poll(ctx, args.session, args.lines);
+}
+
+/** Prints the last `lines` messages of the history; answers how many messages it has. */
+async function earlier(ctx: CommandContext, out: Printer, id: string, lines: number): Promise<number> {
+  const history = await ctx.client.messages(id, { signal: ctx.signal });
+  for (const message of lines > 0 ? history.slice(-lines) : []) out.message(message);
+  return history.length;
 }
 
 /**
  * Streams the session's events: replies as they are written (deltas), statuses and errors.
  * The stream carries replies only, so when a turn starts its message is read from the history.
  */
-async function follow(ctx: CommandContext, id: string): Promise<number> {
+async function follow(ctx: CommandContext, id: string, lines: number): Promise<number> {
   const { client, signal } = ctx;
   const out = new Printer(ctx);
   // Messages before this index were in the history when tail started, or printed already.
-  let seen = (await client.getSession(id, { signal })).total_messages;
+  let seen = await earlier(ctx, out, id, lines);
   let opened = false;
   const events = client.stream(id, {
     signal,
@@ -75,11 +84,11 @@ async function follow(ctx: CommandContext, id: string): Promise<number> {
 }
 
 /** Long-polls while a turn runs, polls every second while idle, and prints new history messages. */
-async function poll(ctx: CommandContext, id: string): Promise<number> {
+async function poll(ctx: CommandContext, id: string, lines: number): Promise<number> {
   const { client, signal } = ctx;
   const out = new Printer(ctx);
+  let seen = await earlier(ctx, out, id, lines);
   let view = await client.getSession(id, { signal });
-  let seen = view.total_messages;
   let status = view.status;
   ctx.stderr.write(`following session ${id} (long-poll; ${status})\n`);
   try {
@@ -138,8 +147,7 @@ class Printer {
 
   message(message: ChatMessage): void {
     this.close();
-    const content = typeof message.content === 'string' && !message.tool_calls?.length ? message.content : JSON.stringify(message);
-    this.ctx.stdout.write(`${message.role}: ${content}\n`);
+    this.ctx.stdout.write(`${messageLine(message)}\n`);
   }
 
   status(view: { status: string; error?: string | null }): void {

@@ -1,7 +1,7 @@
 import { WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { type ChatMessage, type FaultHook, noFault } from '@baton/core';
-import { type Agent, type InterruptRequest, type StepAgent, asStepAgent } from '@baton/agents';
+import { type Agent, type InterruptRequest, type StepAgent, asStepAgent, maxStepsOf } from '@baton/agents';
 import { TurnJob, type TurnQueue } from '@baton/queue';
 import type { ClaimResult, SessionStore, TurnOutcome } from '@baton/store';
 import type { ActiveTurns } from '../active-turns.ts';
@@ -182,7 +182,7 @@ async function runSteps(
   claim: Extract<ClaimResult, { kind: 'ok' }>,
   ctx: { sessionId: string; turnId: string; signal: AbortSignal; onDelta: (text: string) => void; fault: FaultHook },
 ): Promise<StepsEnd> {
-  const maxSteps = deps.maxSteps ?? 25;
+  const maxSteps = maxStepsOf(agent, claim.config, deps.maxSteps ?? 25);
   const history = [...claim.history];
   let index = claim.steps;
   let resume = claim.resume;
@@ -204,7 +204,7 @@ async function runSteps(
       messages: history,
       signal: ctx.signal,
       onDelta: ctx.onDelta,
-      config: {},
+      config: claim.config,
       ...(claim.userParams ? { userParams: claim.userParams } : {}),
       ...(resume ? { resume } : {}),
       stepIndex: index,

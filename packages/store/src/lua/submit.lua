@@ -54,6 +54,8 @@ if cap > 0 and ARGV[5] ~= '' and redis.call('LLEN', KEYS[2]) + redis.call('LLEN'
 if status == 'running' or status == 'interrupted' or f[2] then
   if ARGV[3] == 'enqueue' or ARGV[3] == 'interrupt' then
     redis.call('RPUSH', KEYS[3], ARGV[6])
+    -- Followers of the session's events (OpenHands sockets) show a queued message at once.
+    redis.call('PUBLISH', KEYS[4], 'queued')
     local running = status ~= 'idle' and status ~= 'error' and f[5] or ''
     if ARGV[3] == 'interrupt' and status == 'interrupted' then
       -- A turn waiting for a person is held by no worker: it ends here, and the first queued
