@@ -68,6 +68,12 @@ async function main(): Promise<void> {
   });
 
   // Fairness between tenants (README, Fairness): caps per tenant across every worker.
+  if (env.TENANT_MAX_WEBHOOKS_IN_FLIGHT === 0 || env.TENANT_MAX_WEBHOOKS_IN_FLIGHT >= env.WEBHOOK_CONCURRENCY) {
+    logger.warn(
+      { TENANT_MAX_WEBHOOKS_IN_FLIGHT: env.TENANT_MAX_WEBHOOKS_IN_FLIGHT, WEBHOOK_CONCURRENCY: env.WEBHOOK_CONCURRENCY },
+      "one tenant's receivers may hold every webhook slot of this worker: set TENANT_MAX_WEBHOOKS_IN_FLIGHT below WEBHOOK_CONCURRENCY",
+    );
+  }
   const turnSlots = env.TENANT_MAX_RUNNING > 0
     ? new TenantSlots(redis, env.BATON_PREFIX, 'turns', { max: env.TENANT_MAX_RUNNING, leaseMs: env.LOCK_DURATION_MS })
     : null;
