@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
-import { Baton, http } from './support/baton.ts';
+import { Baton, FAST_RECOVERY, http } from './support/baton.ts';
+import { HeldAgent } from './support/held-agent.ts';
 import { Receiver } from './support/receiver.ts';
 
 /**
@@ -198,6 +200,48 @@ describe('turns: a tenant flooding the queue', () => {
     }, { what: 'the ordered session to finish' });
     expect(history.map((m: { content: string }) => m.content)).toEqual(['first', 'echo: first', 'second', 'echo: second', 'third', 'echo: third']);
   }, 180_000);
+});
+
+describe('turns: a worker that dies holding a tenant slot', () => {
+  let baton: Baton;
+  let agent: HeldAgent;
+
+  beforeAll(async () => {
+    agent = await HeldAgent.start();
+    baton = await Baton.start({
+      redisUrl: inject('redisUrl'),
+      env: { ...TENANTS, ...FAST_RECOVERY, AGENT: 'http', HTTP_AGENT_URL: agent.url },
+      apiEnv: API,
+      // A stalled job is not run again (it fails; the reaper ends its turn): only the lease's
+      // lapse can free the dead worker's slot.
+      workerEnv: { TENANT_MAX_RUNNING: '1', MAX_STALLED_COUNT: '0' },
+    });
+  });
+  afterAll(async () => {
+    await agent?.close();
+    await baton?.stop();
+  });
+
+  it("its slot frees itself when the lease lapses: the tenant's parked turn runs", async () => {
+    const base = baton.url;
+    const tenant = `t_${createHash('sha256').update(A).digest('hex').slice(0, 16)}`;
+    const [s1, s2] = [await newSession(base, A), await newSession(base, A)];
+    await send(base, A, s1, { content: 'one' });
+    await waitUntil(() => agent.received === 1, { what: 'the first turn to reach the agent' });
+    await send(base, A, s2, { content: 'two' });
+    await waitUntil(async () => (await baton.redis.zcard(`${baton.prefix}:fair:{${tenant}}:turns:parked`)) === 1, { what: 'the second turn to park' });
+
+    // The worker holding the slot dies, and nothing runs its turn again.
+    await baton.startWorker();
+    baton.workers[0]!.kill('SIGKILL');
+    await waitUntil(() => agent.received === 2, { timeoutMs: 20_000, what: 'the parked turn to reach the agent' });
+    agent.release('done');
+    const view = await http(base, 'GET', `/sessions/${s2}?wait=true&timeout=10`, undefined, auth(A));
+    expect(view.body).toMatchObject({ status: 'idle', response: { content: 'done' } });
+    // The first turn was ended by the reaper, not run again.
+    expect((await http(base, 'GET', `/sessions/${s1}?wait=true&timeout=10`, undefined, auth(A))).body.status).toBe('error');
+    expect(agent.received).toBe(2);
+  }, 60_000);
 });
 
 describe('webhooks: an endpoint that keeps failing', () => {
