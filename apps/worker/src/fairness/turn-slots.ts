@@ -8,7 +8,7 @@ export interface TurnSlotDeps {
   tenantOf: (sessionId: string) => Promise<string | null>;
   slots: TenantSlots;
   wake: WakeJob;
-  /** The slot's lease (ms); renewed every third of it while the turn runs. */
+  /** The slot's lease (ms); renewed every fifth of it while the turn runs, as the job lock. */
   leaseMs: number;
   logger: Logger;
   parkMs?: number;
@@ -34,7 +34,7 @@ export function withTenantSlot(processor: Processor, deps: TurnSlotDeps): Proces
     }
     const renew = setInterval(() => {
       deps.slots.renew(tenant, jobId).catch(() => undefined);
-    }, Math.max(50, Math.floor(deps.leaseMs / 3)));
+    }, Math.max(50, Math.floor(deps.leaseMs / 5)));
     try {
       return await processor(job, token);
     } finally {
