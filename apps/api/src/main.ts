@@ -5,6 +5,7 @@ import { AgentCatalog, agentAvailability, agentsConfigFromEnv, checkDefaultAgent
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
+  EndpointBreakers,
   IdempotencyStore,
   RateLimiter,
   SandboxStore,
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   const shards = queueShards(env);
   const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
-  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue);
+  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue, new EndpointBreakers(redis, env.BATON_PREFIX));
   const watcher = new SessionWatcher(subscriber);
   const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
     maxAgeMs: env.READY_MAX_AGE_MS,

@@ -23,7 +23,10 @@ type ScriptName =
   | 'interruptTimeout'
   | 'streamDelta'
   | 'streamRead'
-  | 'setAttributes';
+  | 'setAttributes'
+  | 'slotTake'
+  | 'slotRelease'
+  | 'breakerSave';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -55,6 +58,9 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
+  slotTake: { file: 'slot-take.lua', keys: 2 },
+  slotRelease: { file: 'slot-release.lua', keys: 2 },
+  breakerSave: { file: 'breaker-save.lua', keys: 1 },
 };
 
 type Arg = string | number;
