@@ -7,7 +7,7 @@ import { agenhqRoutes } from './agenhq/index.ts';
 import { agenhqError } from './agenhq/errors.ts';
 import { mountSurface } from './mount.ts';
 import { openhandsRoutes } from './openhands/index.ts';
-import { fastApiError } from './openhands/errors.ts';
+import { fastApiError, fastApiJsonErrors } from './openhands/errors.ts';
 import { parseUuid } from './openhands/validate.ts';
 import { openhandsV1Events, openhandsV1Routes } from './openhands-v1/index.ts';
 
@@ -23,6 +23,7 @@ export function mountSurfaces(app: Express, deps: AppDeps, guards: { rateLimit: 
     ...common,
     readKey: keyFrom.header('x-session-api-key'),
     format: fastApiError,
+    mapErrors: fastApiJsonErrors,
     mintedKeys: (presented: string) => keys.verify(presented),
     normalizeId: parseUuid,
   };

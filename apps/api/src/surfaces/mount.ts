@@ -1,4 +1,4 @@
-import type { Express, Request, RequestHandler, Router } from 'express';
+import type { ErrorRequestHandler, Express, Request, RequestHandler, Router } from 'express';
 import type { Logger } from 'pino';
 import { type ErrorFormat, errorHandler, notFound } from '../http/errors.ts';
 import { type KeyFallback, type Keyring, UnauthorizedError, conversationOf, requireKey } from '../http/auth.ts';
@@ -26,6 +26,8 @@ export interface SurfaceOptions {
    * conversation's routes only: another conversation is not found (404), other routes 401.
    */
   conversationOf?: (req: Request) => string | null;
+  /** Rewrites some errors in the surface's own terms before they are answered. */
+  mapErrors?: ErrorRequestHandler;
   /** The same conversation id, however it was written (hex or dashed UUID), or null. */
   normalizeId?: (raw: string) => string | null;
 }
@@ -56,6 +58,7 @@ export function mountSurface(app: Express, router: Router, options: SurfaceOptio
     options.idempotency,
     router,
     notFound,
+    ...(options.mapErrors ? [options.mapErrors] : []),
     errorHandler(options.logger, options.format),
   );
 }

@@ -14,7 +14,7 @@ import type { ConversationKeys } from '../../http/conversation-keys.ts';
 import { conversationEvents } from '../openhands/index.ts';
 import { Checker, queryValue } from '../openhands/validate.ts';
 import { allow } from '../../http/errors.ts';
-import { parse } from '../../http/validate.ts';
+import { parsePydantic as parse } from './pydantic.ts';
 import {
   SPECS,
   PageQuery,
