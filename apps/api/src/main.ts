@@ -23,6 +23,7 @@ import {
 import { makeConfigCheck } from './agent-config.ts';
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
+import { ConversationKeys } from './http/conversation-keys.ts';
 import { Keyring } from './http/auth.ts';
 import { bodyLimitBytes } from './http/json-body.ts';
 import { attachEventSockets } from './surfaces/openhands/socket.ts';
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
     store,
     watcher,
     keyring,
+    conversationKeys: new ConversationKeys(keyring, service),
     waiters,
     shutdown: shutdown.signal,
     logger,
