@@ -5,6 +5,7 @@ import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { sessionId } from '../../routes/sessions.ts';
+import { answerQuestion, askEvents } from './ask-user.ts';
 import { ATTR, type AgenhqEvent, toEvent, toEvents, toSession } from './shapes.ts';
 import { FastifyValidationError, validate } from './validate.ts';
 
@@ -72,10 +73,12 @@ export function agenhqRoutes(deps: AppDeps): Router {
     .route('/:id/events')
     .get(async (req, res) => {
       const id = sessionId(req);
-      const entries = await sessions(res).timeline(id);
+      const [view, entries] = await Promise.all([sessions(res).getSession(id), sessions(res).timeline(id)]);
       // Messages always carry metadata; should one not, it is dated with the session.
-      const fallbackAt = entries.every((e) => e.meta) ? new Date(0).toISOString() : (await sessions(res).getSession(id)).created_at;
-      res.json(toEvents(id, entries, fallbackAt));
+      const events = toEvents(id, entries, view.created_at);
+      // The agent's questions and their answers, in time order among the messages (stable).
+      const asks = askEvents(view);
+      res.json(asks.length ? [...events, ...asks].map((e, i) => ({ e, i })).sort((a, b) => a.e.created_at.localeCompare(b.e.created_at) || a.i - b.i).map(({ e }) => e) : events);
     })
     .all(allow('GET'));
 
@@ -85,6 +88,10 @@ export function agenhqRoutes(deps: AppDeps): Router {
       const id = sessionId(req);
       const body = validate(MessageBody, req.body ?? {}, 'body');
       const clientId = body.client_id ?? undefined;
+      // A question waiting for the user: this message is the answer, and the turn goes on.
+      const view = await sessions(res).getSession(id);
+      const answered = await answerQuestion(sessions(res), view, body.message, clientId ?? null);
+      if (answered) return void res.json(answered);
       // The message is stored either way: it starts a turn now, or waits for the running one.
       const accepted = await sessions(res).sendMessage(
         id,

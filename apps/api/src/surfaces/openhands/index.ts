@@ -5,6 +5,7 @@ import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { confirmationRoutes } from './confirmation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
@@ -29,6 +30,8 @@ export function openhandsRoutes(deps: AppDeps): Router {
   // The caller's conversations: another API key's are not found.
   const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
+  // Before `/:id/events/:eventId`: `respond_to_confirmation` is a route, not an event id.
+  confirmationRoutes(router, sessions);
 
   router
     .route('/')
