@@ -15,6 +15,7 @@ import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/dev
 import { SessionStore } from '@baton/store';
 import { durabilityPhase } from './durability.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { reaperBench } from './reaper.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -27,10 +28,12 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * Redis servers of its own; f: multi-step turns).
+ * Redis servers of its own; f: multi-step turns; r: the reaper).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
+/** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
+const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -239,6 +242,13 @@ async function main() {
       await stopAll();
     }
 
+    // (r) The reaper with many active sessions (simulated with index entries), beside 100.
+    if (PHASES.has('r')) {
+      log('(r) reaper');
+      report.reaper = await reaperBench(redis.url, REAPER_SESSIONS);
+      log(report.reaper);
+    }
+
     report.round_trips = ROUND_TRIPS;
     if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
@@ -257,8 +267,8 @@ async function main() {
 const ROUND_TRIPS = {
   api_per_post: 2,
   api_note: 'the submit script (it writes the reaper\'s running-index entry too; on a cluster that is a call of its own just before), then one BullMQ add',
-  worker_per_turn: 4,
-  worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
+  worker_per_turn: 5,
+  worker_note: 'claim script, finish script, the script that takes the session out of the running index (the enqueue instead, when a queued message follows), BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook follows',
 };
 
 async function createSessions(store: SessionStore, count: number): Promise<string[]> {
@@ -403,7 +413,7 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
-
+${reaperRows(r.reaper)}
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
 
@@ -450,6 +460,19 @@ ${row(e.five_steps)}
 Each extra step: ${e.per_extra_step.redis_commands} Redis commands (${e.round_trips_per_extra_step} round trip by design: the step script),
 ${e.per_extra_step.worker_cpu_us} µs worker CPU, ${e.per_extra_step.redis_cpu_us} µs Redis CPU.
 `;
+}
+
+/** Phase r's rows: orphans repaired within one reaper interval of their check time, at every size. */
+function reaperRows(r: any): string {
+  if (!r) return '';
+  const base = r.rows.find((row: any) => row.sessions === 100) ?? r.rows[0];
+  return r.rows
+    .filter((row: any) => row !== base)
+    .map(
+      (row: any) =>
+        `| (r) Reaper, ${row.sessions} active sessions: orphan repaired after its check time (ms) | ${row.repair_ms} (lag ≤ ${row.max_lag_ms} ms, CPU ${row.cpu_share} s/s) | ${base.repair_ms} at ${base.sessions} sessions | | ≤ ${r.bound_ms} (REAPER_INTERVAL_MS) — ${row.repair_ms <= r.bound_ms ? 'met' : '**missed**'} |\n`,
+    )
+    .join('');
 }
 
 main().catch((err) => {

@@ -157,7 +157,8 @@ describe('POST /sessions/{id}/resume', () => {
     const { view } = await interrupted(id, 'tool_approval', { tool: 'rm' });
     const refused = await http(base(), 'POST', `/sessions/${id}/messages`, { content: 'hello?' });
     expect(refused.status).toBe(409);
-    expect(refused.body.error).toMatchObject({ code: 'session_running', message: 'Session is interrupted' });
+    expect(refused.body.error).toMatchObject({ code: 'session_running', message: expect.stringMatching(/^Session is interrupted; send with if_busy/) });
+    expect(refused.body.detail).toBe('Session is interrupted');
     expect((await send(id, { content: 'next', if_busy: 'enqueue' })).queued).toBe(true);
     expect((await http(base(), 'GET', `/sessions/${id}`)).body).toMatchObject({ status: 'interrupted', pending_messages: 1 });
 

@@ -88,7 +88,7 @@ describe('error bodies', () => {
     const id = await heldTurn();
     const busy = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'again' }, auth());
     expect(busy.status).toBe(409);
-    expect(busy.body).toEqual({ error: { code: 'session_running', message: 'Session is running' }, detail: 'Session is running' });
+    expect(busy.body).toEqual({ error: { code: 'session_running', message: expect.stringMatching(/^Session is running; send with if_busy/) }, detail: 'Session is running' });
     agent.release('ok');
 
     // Another key's session is missing too, in the same words.

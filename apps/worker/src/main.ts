@@ -86,6 +86,10 @@ async function main(): Promise<void> {
       prefix: queuePrefix(env.BATON_PREFIX),
       concurrency: env.WORKER_CONCURRENCY,
       lockDuration: env.LOCK_DURATION_MS,
+      // Renewed every fifth of the lock (BullMQ's default is half): a turn keeps its lock
+      // through an event loop stalled for up to about 4/5 of it, so a short lock (fast
+      // recovery from a dead worker) does not take slow but live turns away.
+      lockRenewTime: Math.max(50, Math.floor(env.LOCK_DURATION_MS / 5)),
       stalledInterval: env.STALLED_INTERVAL_MS,
       maxStalledCount: env.MAX_STALLED_COUNT,
       autorun: false,

@@ -7,7 +7,7 @@ import { type ChatMessage, queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { TURN_JOB_NAME, TURN_QUEUE, TurnQueue } from '@baton/queue';
 import { SessionStore } from '@baton/store';
-import { reapOnce, type ReaperDeps } from './reaper.ts';
+import { reapOnce, startReaper, type ReaperDeps } from './reaper.ts';
 
 const GRACE = 50;
 const T0 = 1_700_000_000_000;
@@ -222,14 +222,22 @@ describe('reapOnce', () => {
     expect(await store.get(id)).toMatchObject({ status: 'error', error: 'Turn failed: its result was lost' });
   });
 
-  it('repairs several sessions in one pass, up to the batch size', async () => {
-    const ids = [await newSession(), await newSession(), await newSession()];
+  it('drains every due entry in one pass, batch after batch', async () => {
     const turns: string[] = [];
-    for (const id of ids) turns.push(await accept(id, 'x'));
+    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
     clock = T0 + GRACE;
-    expect(await reapOnce({ ...deps, batch: 2 })).toBe(2);
+    expect(await reapOnce({ ...deps, batch: 2 })).toBe(5);
+    for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+  });
+
+  it('stops taking batches once its budget is spent; the next pass goes on from there', async () => {
+    const turns: string[] = [];
+    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
+    clock = T0 + GRACE;
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
     expect(await queue.queue.getWaitingCount()).toBe(2);
-    expect(await reapOnce({ ...deps, batch: 2 })).toBe(1);
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(1);
     for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
   });
 });
@@ -270,5 +278,31 @@ describe('a turn waiting for a person (interrupted)', () => {
     expect(flushed).toEqual([id]);
     expect(await runningScore(id)).toBeNull();
     expect(await redis.hget(store.sessionKeys(id).turns, turnId)).toBe('failed');
+  });
+});
+
+describe('startReaper', () => {
+  it('runs one pass per interval across all workers: the pass lock goes to one of them at a time', async () => {
+    const INTERVAL = 100;
+    const passes: number[] = [];
+    // Three workers' reapers on one deployment; a pass starts with a read of the due entries.
+    const counted = (worker: number): ReaperDeps => {
+      const own = new SessionStore(redis, { prefix, runningGraceMs: GRACE });
+      const dueRunning = own.dueRunning.bind(own);
+      own.dueRunning = (...args) => (passes.push(worker), dueRunning(...args));
+      return { ...deps, store: own, now: Date.now };
+    };
+    const begun = performance.now();
+    const reapers = [0, 1, 2].map((w) => startReaper(counted(w), INTERVAL));
+    try {
+      await waitUntil(() => passes.length >= 10, { timeoutMs: 30_000, what: '10 reaper passes' });
+    } finally {
+      await Promise.all(reapers.map((r) => r.stop()));
+    }
+    const elapsed = performance.now() - begun;
+    // Each pass took the lock, which lapses after 0.9 interval and is never released early:
+    // passes start at least that far apart (in Redis's time, which elapsed within `elapsed`).
+    // Without the lock, three reapers would make about three passes per interval.
+    expect(passes.length).toBeLessThanOrEqual(Math.floor(elapsed / (INTERVAL * 0.9)) + 1);
   });
 });

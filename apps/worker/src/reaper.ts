@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TurnQueue } from '@baton/queue';
 import type { RunningEntry, SessionStore } from '@baton/store';
@@ -12,7 +13,10 @@ export interface ReaperDeps {
   graceMs: number;
   /** INTERRUPT_TIMEOUT_S in ms: a turn waiting for a person longer ends with an error. Unset: it waits. */
   interruptTimeoutMs?: number;
+  /** Entries checked at once (their commands share round trips); default 1000. */
   batch?: number;
+  /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
+  budgetMs?: number;
   now?: () => number;
 }
 
@@ -26,13 +30,47 @@ export interface ReaperDeps {
  * - the job is alive (waiting, active, retrying) → checked again later;
  * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
  *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
- * Safe to run in every worker at once: each repair is idempotent.
+ * A pass drains every entry due when it starts, earliest first, in batches, until none is
+ * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
+ * `startReaper` still runs one pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
-  const due = await deps.store.dueRunning(deps.batch ?? 200);
-  // Entries are independent: check them all at once (their commands share round trips).
-  const repaired = await Promise.all(due.map((entry) => reapEntry(deps, entry)));
-  return repaired.filter(Boolean).length;
+  const batch = deps.batch ?? 1_000;
+  const budgetMs = deps.budgetMs ?? Infinity;
+  const started = performance.now();
+  const upTo = (deps.now ?? Date.now)();
+  let repaired = 0;
+  // Entries whose check threw stay due: later batches pass over them (retried next pass).
+  let failed = 0;
+  for (;;) {
+    const due = await deps.store.dueRunning(batch, upTo, failed);
+    // Most entries are healthy turns (running, their job alive): postponed in bulk.
+    const rest = await postponeHealthy(deps, due).catch(() => due);
+    // The others are independent: checked all at once (their commands share round trips).
+    const results = await Promise.allSettled(rest.map((entry) => reapEntry(deps, entry)));
+    for (const result of results) {
+      if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
+      else {
+        failed += 1;
+        deps.logger.warn({ err: (result.reason as Error).message }, 'reaper check failed; will retry');
+      }
+    }
+    if (due.length < batch || performance.now() - started >= budgetMs) break;
+  }
+  return repaired;
+}
+
+/**
+ * Postpones, in a few commands for the whole batch, the entries whose turn is running with
+ * its job alive (what `reapEntry` does one by one); returns the entries left to check.
+ */
+async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
+  const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
+  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId, run: turns[i].run }] : []));
+  const alive = await deps.queue.aliveJobs(running);
+  const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
+  await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
+  return due.filter((entry) => !healthy.has(entry));
 }
 
 /** Checks one due entry; true when it repaired something. */
@@ -93,13 +131,30 @@ async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string
   return false;
 }
 
-/** Runs `reapOnce` every `intervalMs` until stopped. */
+/**
+ * Runs a reaper pass every `intervalMs`, in one worker at a time: each worker's timer asks for
+ * the pass lock, and only the one that gets it runs the pass, within 3/4 of an interval. The
+ * lock lapses a little before the interval ends, so some worker's next tick always finds it
+ * free: an entry due at T is checked by T + `intervalMs` (unless the backlog ahead of it is
+ * larger than a pass can drain; it then waits for the next pass).
+ */
 export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
+  const token = randomUUID();
+  const lockMs = Math.max(1, Math.floor(intervalMs * 0.9));
+  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs * 0.75 };
   let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
   const timer = setInterval(() => {
-    running = running
-      .then(() => reapOnce(deps))
-      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'));
+    // A pass longer than the interval (a slow Redis) is not queued up behind itself.
+    if (busy) return;
+    busy = true;
+    running = deps.store
+      .claimReaperPass(token, lockMs)
+      .then((mine) => (mine ? reapOnce(pass) : 0))
+      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'))
+      .finally(() => {
+        busy = false;
+      });
   }, intervalMs);
   timer.unref();
   return {

@@ -149,8 +149,8 @@ describe('parseEnv(WorkerEnv)', () => {
       WORKER_CONCURRENCY: 16,
       TURN_TIMEOUT_MS: 120_000,
       SHUTDOWN_TIMEOUT_MS: 10_000,
-      LOCK_DURATION_MS: 30_000,
-      STALLED_INTERVAL_MS: 30_000,
+      LOCK_DURATION_MS: 5_000,
+      STALLED_INTERVAL_MS: 3_000,
       MAX_STALLED_COUNT: 3,
       REAPER_INTERVAL_MS: 2_000,
       REAPER: true,
@@ -197,9 +197,9 @@ describe('parseEnv(WorkerEnv)', () => {
       expect(message).toContain('STALLED_INTERVAL_MS: STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS');
     });
 
-    it('applies the rule against the default LOCK_DURATION_MS (30 s)', () => {
-      expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300000' }).STALLED_INTERVAL_MS).toBe(300_000);
-      expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
+    it('applies the rule against the default LOCK_DURATION_MS (5 s)', () => {
+      expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '50000' }).STALLED_INTERVAL_MS).toBe(50_000);
+      expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '50001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
     });
   });
 });

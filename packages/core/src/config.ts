@@ -128,8 +128,10 @@ export const WorkerEnv = CommonEnv.extend({
   /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. 25: room for the echo contract's 20 tool steps, an interrupt and the reply. */
   MAX_STEPS: int(25, 1),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
-  LOCK_DURATION_MS: int(30_000, 100),
-  STALLED_INTERVAL_MS: int(30_000, 100),
+  /** A turn's BullMQ lock, renewed every fifth of it: a dead worker's turn is free this long after its death. */
+  LOCK_DURATION_MS: int(5_000, 100),
+  /** How often a worker looks for jobs whose lock lapsed (one check per interval across workers). */
+  STALLED_INTERVAL_MS: int(3_000, 100),
   MAX_STALLED_COUNT: int(3, 0),
   REAPER_INTERVAL_MS: int(2_000, 50),
   REAPER: bool(true),

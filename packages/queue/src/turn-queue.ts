@@ -28,6 +28,22 @@ export class TurnQueue {
     return (await job.isFailed()) ? { state: 'failed', reason: job.failedReason } : { state: 'completed' };
   }
 
+  /**
+   * For many turns at once: true when the turn's job exists and is not done for good (what
+   * `jobState` calls alive). One pipeline: a queue's keys share one cluster slot.
+   */
+  async aliveJobs(turns: { turnId: string; run: number }[]): Promise<boolean[]> {
+    if (turns.length === 0) return [];
+    const pipe = ((await this.queue.client) as unknown as Redis | Cluster).pipeline();
+    for (const { turnId, run } of turns) pipe.hmget(this.queue.toKey(turnJobId(turnId, run)), 'timestamp', 'finishedOn');
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, fields]) => {
+      if (err) throw err;
+      const [created, finished] = fields as (string | null)[];
+      return created !== null && !finished;
+    });
+  }
+
   close(): Promise<void> {
     return this.queue.close();
   }

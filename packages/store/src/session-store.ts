@@ -530,8 +530,9 @@ export class SessionStore {
     await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
   }
 
-  async dueRunning(limit: number): Promise<RunningEntry[]> {
-    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', this.now(), 'WITHSCORES', 'LIMIT', 0, limit);
+  /** Entries due by `upTo` (default now), earliest first; `skip` passes over the first ones. */
+  async dueRunning(limit: number, upTo = this.now(), skip = 0): Promise<RunningEntry[]> {
+    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', upTo, 'WITHSCORES', 'LIMIT', skip, limit);
     const out: RunningEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
     return out;
@@ -539,6 +540,53 @@ export class SessionStore {
 
   async releaseRunning(entry: RunningEntry): Promise<boolean> {
     return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
+  }
+
+  /**
+   * A turn ended and its events are queued: its session leaves the running index unless a
+   * turn runs again (or waits) or events wait in its outbox. On a cluster the index is in
+   * another slot, so no script can check and remove at once: the entry stays until its check
+   * time and the reaper drops it then. True when the entry was removed.
+   */
+  async settleRunning(sessionId: string): Promise<boolean> {
+    if (this.isCluster) return false;
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'settleRunning', [k.meta, k.outbox, this.keys.running], [sessionId])) === 1;
+  }
+
+  /**
+   * Takes the reaper's turn for this interval: at most one worker holds it (`SET NX PX`, as
+   * BullMQ's stalled-job check); it lapses after `ms`, never released, so passes stay `ms` apart.
+   */
+  async claimReaperPass(token: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  /** `postpone` for many sessions in one command (the reaper's healthy turns). */
+  async postponeMany(sessionIds: string[], ms: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const at = this.now() + ms;
+    await this.redis.zadd(this.keys.running, ...sessionIds.flatMap((id) => [at, id]));
+  }
+
+  /** `runningTurn`'s status, turn id and run for many sessions at once (null: gone). */
+  async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string; run: number } | null)[]> {
+    const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
+    let replies: (string | null)[][];
+    if (this.isCluster) {
+      // Sent together; each goes to its session's node.
+      replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
+    } else {
+      const pipe = this.redis.pipeline();
+      for (const id of sessionIds) pipe.hmget(this.sessionKeys(id).meta, ...fields);
+      replies = ((await pipe.exec()) ?? []).map(([err, reply]) => {
+        if (err) throw err;
+        return reply as (string | null)[];
+      });
+    }
+    return replies.map(([status, turnId, stepTurn, run]) =>
+      status ? { status: status as SessionStatus, turnId: turnId ?? '', run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0 } : null,
+    );
   }
 
   async postpone(sessionId: string, ms: number): Promise<void> {

@@ -17,6 +17,8 @@ export function errorBody(err: AppError): ErrorBody {
 /** Motus's own words where its clients look for them ("session not found" tells a missing session from a missing interrupt). */
 function motusDetail(err: AppError): string {
   if (err.code === 'session_not_found') return 'Session not found';
+  // Motus words it "Session is running"; Baton's message adds how to queue or interrupt instead.
+  if (err.code === 'session_running') return err.message.split(';')[0] as string;
   return err.message;
 }
 

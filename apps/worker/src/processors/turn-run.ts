@@ -151,6 +151,8 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
       await deps.queue.enqueue({ session_id: sessionId, turn_id: finished.nextTurnId });
     }
     if (finished.notify) await flush(deps, sessionId, log);
+    // No turn follows: the session leaves the reaper's index now, not at its check time.
+    if (!finished.nextTurnId) await settle(deps, sessionId, log);
     return finished.status;
   };
 }
@@ -161,6 +163,15 @@ async function flush(deps: TurnRunDeps, sessionId: string, log: Logger): Promise
     await deps.flushOutbox(sessionId);
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'queueing webhooks failed; the reaper will retry');
+  }
+}
+
+/** Only a saving: an entry left behind is dropped by the reaper at its check time. */
+async function settle(deps: TurnRunDeps, sessionId: string, log: Logger): Promise<void> {
+  try {
+    await deps.store.settleRunning(sessionId);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'leaving the running index failed; the reaper will drop the entry');
   }
 }
 
