@@ -6,6 +6,7 @@ import { tenantOf } from '../../http/auth.ts';
 import type { ConversationKeys } from '../../http/conversation-keys.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { confirmationRoutes } from './confirmation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
@@ -30,6 +31,8 @@ export function openhandsRoutes(deps: AppDeps, keys: ConversationKeys): Router {
   // The caller's conversations: another API key's are not found.
   const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
+  // Before `/:id/events/:eventId`: `respond_to_confirmation` is a route, not an event id.
+  confirmationRoutes(router, sessions);
 
   router
     .route('/')
