@@ -5,6 +5,7 @@ import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
+  deliveryLogLimits,
   IdempotencyStore,
   RateLimiter,
   SandboxStore,
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
-  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue);
+  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env)), webhookQueue);
   const watcher = new SessionWatcher(subscriber);
   const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
     maxAgeMs: env.READY_MAX_AGE_MS,
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
     sseBufferBytes: env.SSE_BUFFER_BYTES,
     sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
-    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
+    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000, maxBodyBytes: env.IDEMPOTENCY_MAX_BODY_BYTES }),
     ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
       ? { rateLimiter: new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST }) }
       : {}),

@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DeliveryLog, SessionStore, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   });
   // Turn and webhook metrics, served on METRICS_PORT when it is set.
   const metrics = env.METRICS_PORT === undefined ? null : new WorkerMetrics();
-  const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE);
+  const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE, env.WEBHOOK_LOG_TTL_S);
   if (env.WEBHOOK_SECRET.length === 0) logger.warn('WEBHOOK_SECRET is not set: webhooks without a secret of their own go unsigned');
 
   const redis = makeWorkerConnection(env.REDIS_URL, 'baton-worker');
@@ -41,10 +41,20 @@ async function main(): Promise<void> {
     streamTtlMs: env.STREAM_TTL_S * 1000,
   });
   const queue = new TurnQueue(redis, env.BATON_PREFIX);
-  const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
+  const deliveries = new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env));
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
   const flush = (sessionId: string) =>
-    flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
+    flushOutbox(
+      {
+        log: deliveries,
+        queue: webhookQueue,
+        endpoints: env.WEBHOOK_ENDPOINTS,
+        firstDelayMs: schedule[0] ?? 0,
+        messagesMax: env.WEBHOOK_MESSAGES_MAX,
+        messagesMaxBytes: env.WEBHOOK_MESSAGES_MAX_BYTES,
+      },
+      sessionId,
+    );
   const active = new ActiveTurns();
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
 
@@ -177,12 +187,19 @@ async function main(): Promise<void> {
   }
 }
 
-function webhookSchedule(text: string): number[] {
+function webhookSchedule(text: string, logTtlS: number): number[] {
+  let schedule: number[];
   try {
-    return parseSchedule(text);
+    schedule = parseSchedule(text);
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  WEBHOOK_SCHEDULE: ${(err as Error).message}`);
   }
+  // A delivery's log entry must outlive its retries: its job finds nothing to send once it is gone.
+  const longest = Math.max(0, ...schedule);
+  if (logTtlS > 0 && logTtlS * 1000 <= longest) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_LOG_TTL_S: must exceed the longest delay of WEBHOOK_SCHEDULE (${longest} ms)`);
+  }
+  return schedule;
 }
 
 main().catch((err) => {

@@ -38,6 +38,12 @@ export const CommonEnv = z.object({
     .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each must be an absolute http(s) URL' }))),
   /** Lifts the webhook address check (loopback, private, link-local...): local development and tests only. */
   WEBHOOK_ALLOW_PRIVATE: bool(false),
+  /** Webhook deliveries kept per session (the oldest finished ones are dropped first; pending ones stay); 0: no cap. */
+  WEBHOOK_LOG_MAX: int(100),
+  /** How long a delivery is kept after it was created (s; default 7 days); 0: while the session lives. */
+  WEBHOOK_LOG_TTL_S: int(7 * 24 * 3600),
+  /** Dead letters kept in the server's list and in each tenant's (the oldest are dropped); 0: no cap. */
+  DEAD_LETTERS_MAX: int(10_000),
   /** How long a session's event stream (SSE) outlives its newest event. */
   STREAM_TTL_S: int(600, 1),
   /** Pretty (pino-pretty) log lines; unset: pretty when stdout is a terminal and NODE_ENV is not production. */
@@ -74,6 +80,8 @@ export const ApiEnv = CommonEnv.extend({
   MAX_WAITERS: int(10_000, 1),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),
+  /** The largest response body kept for replay under an Idempotency-Key (bytes); a larger one frees the key (a retry runs again). */
+  IDEMPOTENCY_MAX_BODY_BYTES: int(65_536, 0),
   /** How long a request's hold on its Idempotency-Key lasts unless renewed (its API process renews it while the request runs). */
   IDEMPOTENCY_PENDING_S: int(5, 1),
   /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
@@ -130,6 +138,10 @@ export const WorkerEnv = CommonEnv.extend({
   WEBHOOK_SCHEDULE: z.string().default('0,5s,5m,30m,2h,5h,10h,10h'),
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   WEBHOOK_CONCURRENCY: int(50, 1),
+  /** `include_messages` webhooks carry at most the last this many messages of the history... */
+  WEBHOOK_MESSAGES_MAX: int(100),
+  /** ...and at most this many bytes of them (JSON); `messages_truncated: true` when older ones were left out. */
+  WEBHOOK_MESSAGES_MAX_BYTES: int(262_144),
   /** Port of the worker's own Prometheus `/metrics` server; unset: none. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 }).refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {

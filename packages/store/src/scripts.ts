@@ -21,7 +21,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   delete: { file: 'delete.lua', keys: 9, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
-  saveDelivery: { file: 'save-delivery.lua', keys: 2 },
+  saveDelivery: { file: 'save-delivery.lua', keys: 3 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
   cancel: { file: 'cancel.lua', keys: 5, inbox: true },
