@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     defaultAgent: env.AGENT,
     agents: agentAvailability(agentsConfigFromEnv(env)),
     maxSessions: env.MAX_SESSIONS,
+    tenantMaxSessions: env.TENANT_MAX_SESSIONS,
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
     ...(env.REDIS_WAIT_REPLICAS > 0

@@ -64,6 +64,8 @@ export const ApiEnv = CommonEnv.extend({
   LONG_POLL_DEFAULT_S: z.coerce.number().positive().optional(),
   LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
   MAX_SESSIONS: int(0),
+  /** Sessions one API key (tenant) may hold; more are refused with 403 `session_quota_exceeded`. 0: no quota. */
+  TENANT_MAX_SESSIONS: int(0),
   /** A new message is refused (409 `message_limit_reached`) once history plus queued messages reach this. */
   MAX_MESSAGES_PER_SESSION: int(10_000, 1),
   PAGE_LIMIT_MAX: int(200, 1),

@@ -67,6 +67,16 @@ export class SessionLimitError extends AppError {
   }
 }
 
+/**
+ * A tenant (API key) holds its `TENANT_MAX_SESSIONS`: a refusal that lasts until it deletes
+ * sessions, so 403 (not 429: waiting does not help, and clients retry a 429).
+ */
+export class SessionQuotaError extends AppError {
+  constructor(limit: number) {
+    super(403, 'session_quota_exceeded', `This API key holds its quota of ${limit} sessions (TENANT_MAX_SESSIONS); delete some first`);
+  }
+}
+
 export class MessageLimitError extends AppError {
   constructor() {
     super(409, 'message_limit_reached', 'The session holds its maximum number of messages (MAX_MESSAGES_PER_SESSION); start a new session');

@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   unauthorized: { status: 401, when: '`API_KEYS` is set and no valid `Authorization: Bearer <key>` was sent' },
   session_not_found: { status: 404, when: 'no such session (or an id that cannot be one)' },
   delivery_not_found: { status: 404, when: 'no such delivery in this session' },
+  session_quota_exceeded: { status: 403, when: 'the API key holds its `TENANT_MAX_SESSIONS` sessions: delete some first' },
   session_exists: { status: 409, when: 'a session with this id exists' },
   session_running: { status: 409, when: 'a turn is running and `if_busy` is `"reject"`' },
   session_paused: { status: 409, when: 'the session is paused (OpenHands pause, V1 sandbox pause)' },
@@ -135,7 +136,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
-      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
+      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'session_quota_exceeded', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -171,7 +172,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
-      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
+      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'session_quota_exceeded', 'replication_timeout'],
     },
     {
       method: 'delete',

@@ -7,6 +7,7 @@ import {
   SessionBusyError,
   SessionExistsError,
   SessionLimitError,
+  SessionQuotaError,
   MessageLimitError,
   IdempotencyKeyReusedError,
   SessionNotFoundError,
@@ -33,6 +34,8 @@ export interface SessionServiceDeps {
   /** Agent name → null when it can run, else what to configure. */
   agents: Record<string, string | null>;
   maxSessions: number;
+  /** `TENANT_MAX_SESSIONS`: sessions one API key may hold (0: no quota; the admin key and auth off have none). */
+  tenantMaxSessions?: number;
   /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
   checkWebhookUrl?: (url: string, path: string) => Promise<void>;
   fault?: FaultHook;
@@ -90,6 +93,9 @@ export class SessionService {
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
+    const quota = this.deps.tenantMaxSessions ?? 0;
+    // Read before the write, like MAX_SESSIONS: requests racing at the edge may pass it by a few.
+    if (tenant && quota > 0 && (await this.deps.store.count(tenant)) >= quota) throw new SessionQuotaError(quota);
     const created = await this.deps.store
       .create({
         sessionId,

@@ -130,7 +130,7 @@ it('include_messages carries a bounded copy: the newest messages within the coun
   const state = Array.from({ length: 300 }, (_, i) => ({ role: 'user' as const, content: `${String(i).padStart(3, '0')}${'x'.repeat(397)}` }));
   await store.create({ sessionId, agent: 'echo', tenant: '', state, webhook: { url: 'https://s.example/hook', include_messages: true } });
   const turnId = randomUUID();
-  await store.submit({ sessionId, turnId, message: { role: 'user', content: 'hi' }, policy: 'reject' });
+  await store.submit({ sessionId, turnId, message: { role: 'user', content: 'hi' }, webhook: null, policy: 'reject' });
   const claim = await store.claim(sessionId, turnId);
   if (claim.kind !== 'ok') throw new Error('claim failed');
   await store.finish(sessionId, turnId, claim.fence, { ok: true, reply: { role: 'assistant', content: 'echo: hi' } });
@@ -148,7 +148,7 @@ it('include_messages carries a bounded copy: the newest messages within the coun
 
   // The count cap: at most the last 50.
   const turn2 = randomUUID();
-  await store.submit({ sessionId, turnId: turn2, message: { role: 'user', content: 'again' }, policy: 'reject' });
+  await store.submit({ sessionId, turnId: turn2, message: { role: 'user', content: 'again' }, webhook: null, policy: 'reject' });
   const claim2 = await store.claim(sessionId, turn2);
   if (claim2.kind !== 'ok') throw new Error('claim failed');
   await store.finish(sessionId, turn2, claim2.fence, { ok: true, reply: { role: 'assistant', content: 'echo: again' } });
