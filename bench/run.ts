@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
 import { durabilityPhase } from './durability.ts';
+import { storageMarkdown, storagePhase } from './storage.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
@@ -25,8 +26,11 @@ const WORKER_CONCURRENCY = 50;
 const AGENT_DELAY_MS = 200;
 const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) };
 
-/** `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes, Redis servers of its own). */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e').split(','));
+/**
+ * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
+ * s: Redis bytes per turn with and without a webhook; e and s use Redis servers of their own).
+ */
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,s').split(','));
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -187,6 +191,13 @@ async function main() {
       log('(e) durability modes');
       report.durability = await durabilityPhase(CONNECTIONS, QUIET);
       log(JSON.stringify(report.durability, null, 2));
+    }
+
+    // (s) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.
+    if (PHASES.has('s')) {
+      log('(s) storage per turn');
+      report.storage = await storagePhase(QUIET);
+      log(JSON.stringify(report.storage, null, 2));
     }
 
     report.round_trips = ROUND_TRIPS;
@@ -367,7 +378,7 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.durability ? durabilityMarkdown(r.durability) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
 }
 
 /** (e): one row per durability mode, each on a Redis of its own with AOF on. */
