@@ -6,6 +6,7 @@ import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
   deliveryLogLimits,
+  TenantUsage,
   IdempotencyStore,
   RateLimiter,
   SandboxStore,
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     agents: agentAvailability(agentsConfigFromEnv(env)),
     maxSessions: env.MAX_SESSIONS,
     tenantMaxSessions: env.TENANT_MAX_SESSIONS,
+    ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
     ...(env.REDIS_WAIT_REPLICAS > 0

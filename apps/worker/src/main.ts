@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
 import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DeliveryLog, SessionStore, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
@@ -79,6 +79,7 @@ async function main(): Promise<void> {
       logger,
       flushOutbox: flush,
       fault,
+      ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
       ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
     }),
     {

@@ -44,6 +44,8 @@ export const CommonEnv = z.object({
   WEBHOOK_LOG_TTL_S: int(7 * 24 * 3600),
   /** Dead letters kept in the server's list and in each tenant's (the oldest are dropped); 0: no cap. */
   DEAD_LETTERS_MAX: int(10_000),
+  /** Bytes of messages one API key's sessions may hold (approximate; set it on the API and the workers); more: 403 `storage_quota_exceeded`. 0: no quota. */
+  TENANT_MAX_BYTES: int(0),
   /** How long a session's event stream (SSE) outlives its newest event. */
   STREAM_TTL_S: int(600, 1),
   /** Pretty (pino-pretty) log lines; unset: pretty when stdout is a terminal and NODE_ENV is not production. */

@@ -77,6 +77,13 @@ export class SessionQuotaError extends AppError {
   }
 }
 
+/** A tenant's sessions hold its `TENANT_MAX_BYTES` of messages: refused until it deletes sessions. */
+export class StorageQuotaError extends AppError {
+  constructor(limit: number) {
+    super(403, 'storage_quota_exceeded', `This API key's sessions hold its quota of ${limit} bytes of messages (TENANT_MAX_BYTES); delete sessions first`);
+  }
+}
+
 export class MessageLimitError extends AppError {
   constructor() {
     super(409, 'message_limit_reached', 'The session holds its maximum number of messages (MAX_MESSAGES_PER_SESSION); start a new session');

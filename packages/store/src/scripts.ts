@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connections.ts';
 
-type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead';
+type ScriptName = 'idempotencyHold' | 'create' | 'submit' | 'submitMarked' | 'claim' | 'finish' | 'read' | 'delete' | 'markRunning' | 'releaseCheck' | 'saveDelivery' | 'append' | 'pause' | 'cancel' | 'streamDelta' | 'streamRead' | 'usageAdd';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -27,6 +27,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   cancel: { file: 'cancel.lua', keys: 5, inbox: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
+  usageAdd: { file: 'usage-add.lua', keys: 1 },
 };
 
 type Arg = string | number;
