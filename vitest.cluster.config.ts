@@ -17,6 +17,9 @@ export default defineConfig({
       'test/long-poll-scale.test.ts', // its own redis-server, counts its clients
       'test/start.test.ts', // `npm start` with its private redis-server
       'test/console-build.test.ts', // builds the console: no Redis at all
+      'test/redis-settings.test.ts', // single redis-servers of its own, with their settings
+      'test/storage-full.test.ts', // fills a redis-server of its own
+      'test/replication.test.ts', // a redis-server of its own and its replica
     ],
     globalSetup: ['test/support/global-redis-cluster.ts'],
     testTimeout: 60_000,

@@ -16,6 +16,7 @@ import { SessionStore } from '@baton/store';
 import { durabilityPhase } from './durability.ts';
 import { storageMarkdown, storagePhase } from './storage.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { reaperBench } from './reaper.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -28,9 +29,12 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * s: Redis bytes per turn with and without a webhook; e and s use Redis servers of their own).
+ * Redis servers of its own; f: multi-step turns; r: the reaper; s: Redis bytes per turn with and without a webhook).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,s').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,s').split(','));
+const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
+/** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
+const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
 const log = (...args: unknown[]) => console.log('bench:', ...args);
 
 async function main() {
@@ -193,6 +197,59 @@ async function main() {
       log(JSON.stringify(report.durability, null, 2));
     }
 
+    // (f) Multi-step turns: a 5-step echo turn (4 clock tool steps, then the reply) beside a 1-step one.
+    if (PHASES.has('f')) {
+      log('(f) steps');
+      await client.flushall();
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), ...QUIET };
+      const api = await BatonProcess.start('api', env);
+      const worker = await BatonProcess.start('worker', env);
+      batons.push(api, worker);
+      const measure = async (toolSteps: number) => {
+        const ids = await createSessions(store, STEP_TURNS);
+        const body = { content: 'hello', user_params: { echo: { tool_steps: toolSteps } } };
+        const c0 = await commandCount(client);
+        const cpu0 = { worker: processCpu(worker.child.pid as number), redis: await redisCpu(client) };
+        const result = await endToEnd(api.url, ids, CONNECTIONS, 1, body);
+        const perTurnUs = (seconds: number) => round((seconds * 1e6) / result.requests, 0);
+        return {
+          steps: toolSteps + 1,
+          turns: result.requests,
+          turns_per_second: round(result.requests / (result.elapsedMs / 1000)),
+          p50_ms: round(percentile(result.latencies, 50)),
+          redis_commands_per_turn: round(((await commandCount(client)) - c0 - 1) / result.requests),
+          cpu_us_per_turn: {
+            worker: perTurnUs(processCpu(worker.child.pid as number) - cpu0.worker),
+            redis: perTurnUs((await redisCpu(client)) - cpu0.redis),
+          },
+          errors: result.errors,
+        };
+      };
+      await measure(0); // warm-up (JIT, connections)
+      const one = await measure(0);
+      const five = await measure(4);
+      const perStep = (a: number, b: number) => round((b - a) / 4, 1);
+      report.steps = {
+        one_step: one,
+        five_steps: five,
+        per_extra_step: {
+          redis_commands: perStep(one.redis_commands_per_turn, five.redis_commands_per_turn),
+          worker_cpu_us: perStep(one.cpu_us_per_turn.worker, five.cpu_us_per_turn.worker),
+          redis_cpu_us: perStep(one.cpu_us_per_turn.redis, five.cpu_us_per_turn.redis),
+        },
+        round_trips_per_extra_step: 1,
+      };
+      log(report.steps);
+      await stopAll();
+    }
+
+    // (r) The reaper with many active sessions (simulated with index entries), beside 100.
+    if (PHASES.has('r')) {
+      log('(r) reaper');
+      report.reaper = await reaperBench(redis.url, REAPER_SESSIONS);
+      log(report.reaper);
+    }
+
     // (s) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.
     if (PHASES.has('s')) {
       log('(s) storage per turn');
@@ -218,8 +275,8 @@ async function main() {
 const ROUND_TRIPS = {
   api_per_post: 2,
   api_note: 'the submit script (it writes the reaper\'s running-index entry too; on a cluster that is a call of its own just before), then one BullMQ add',
-  worker_per_turn: 4,
-  worker_note: 'claim script, finish script, BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook or queued message follows',
+  worker_per_turn: 5,
+  worker_note: 'claim script, finish script, the script that takes the session out of the running index (the enqueue instead, when a queued message follows), BullMQ fetch-next (moveToFinished also fetches the next job); +1 when a webhook follows',
 };
 
 async function createSessions(store: SessionStore, count: number): Promise<string[]> {
@@ -231,7 +288,7 @@ async function createSessions(store: SessionStore, count: number): Promise<strin
 }
 
 /** Each connection sends to its own sessions: POST, then long-poll until the turn is over. */
-async function endToEnd(url: string, ids: string[], connections: number, rounds = 1): Promise<LoadResult> {
+async function endToEnd(url: string, ids: string[], connections: number, rounds = 1, body: unknown = { content: 'hello' }): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections * 2 });
   const base = new URL(url);
   const perConnection = Math.ceil(ids.length / connections);
@@ -242,7 +299,7 @@ async function endToEnd(url: string, ids: string[], connections: number, rounds 
     total: ids.length * rounds,
     next: (_i, conn) => {
       const k = cursor[conn]++ % perConnection;
-      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body: { content: 'hello' } };
+      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body };
     },
     after: async (req, status) => {
       if (status !== 202) throw new Error(`POST answered ${status}`);
@@ -364,7 +421,7 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
-
+${reaperRows(r.reaper)}
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
 
@@ -378,7 +435,7 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.durability ? durabilityMarkdown(r.durability) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
 }
 
 /** (e): one row per durability mode, each on a Redis of its own with AOF on. */
@@ -394,6 +451,36 @@ ${row('`appendfsync everysec` (default)', e.modes.everysec)}
 ${row('`appendfsync always`', e.modes.always)}
 ${row('`everysec` + `REDIS_WAIT_REPLICAS=1`, one replica', e.modes.wait1)}
 `;
+}
+
+/** (f): a 5-step echo turn beside a 1-step one, and what each extra step costs. */
+function stepsMarkdown(e: any): string {
+  const row = (t: any) =>
+    `| ${t.steps} | ${t.turns_per_second} | ${t.p50_ms} | ${t.redis_commands_per_turn} | ${t.cpu_us_per_turn.worker} | ${t.cpu_us_per_turn.redis} |`;
+  return `
+(f) Multi-step turns, echo agent end to end (POST, then long-poll), one worker:
+
+| Steps per turn | Turns/s | p50 (ms) | Redis commands per turn | Worker CPU per turn (µs) | Redis CPU per turn (µs) |
+|---|---|---|---|---|---|
+${row(e.one_step)}
+${row(e.five_steps)}
+
+Each extra step: ${e.per_extra_step.redis_commands} Redis commands (${e.round_trips_per_extra_step} round trip by design: the step script),
+${e.per_extra_step.worker_cpu_us} µs worker CPU, ${e.per_extra_step.redis_cpu_us} µs Redis CPU.
+`;
+}
+
+/** Phase r's rows: orphans repaired within one reaper interval of their check time, at every size. */
+function reaperRows(r: any): string {
+  if (!r) return '';
+  const base = r.rows.find((row: any) => row.sessions === 100) ?? r.rows[0];
+  return r.rows
+    .filter((row: any) => row !== base)
+    .map(
+      (row: any) =>
+        `| (r) Reaper, ${row.sessions} active sessions: orphan repaired after its check time (ms) | ${row.repair_ms} (lag ≤ ${row.max_lag_ms} ms, CPU ${row.cpu_share} s/s) | ${base.repair_ms} at ${base.sessions} sessions | | ≤ ${r.bound_ms} (REAPER_INTERVAL_MS) — ${row.repair_ms <= r.bound_ms ? 'met' : '**missed**'} |\n`,
+    )
+    .join('');
 }
 
 main().catch((err) => {

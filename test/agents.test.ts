@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitUntil } from '@baton/devtools';
+import { sessionKeys } from '@baton/core';
+import { ROOT, waitUntil } from '@baton/devtools';
 import { Baton, createSession, http, waitForIdle } from './support/baton.ts';
 
 const TURN_TIMEOUT_MS = 1500;
@@ -99,6 +103,8 @@ beforeAll(async () => {
       OPENAI_MODEL: 'e2e-model',
       HTTP_AGENT_URL: `${fake.url}/agent`,
       HTTP_AGENT_TOKEN: 'tok-e2e',
+      // The example module: its agents are known to the API and run on the worker.
+      AGENTS_MODULE: 'examples/agents/my-agents.ts',
     },
     workerEnv: { TURN_TIMEOUT_MS: String(TURN_TIMEOUT_MS) },
   });
@@ -227,5 +233,85 @@ describe.each([
 
     const recovered = await say(id, 'after the timeout');
     expect(recovered).toMatchObject({ status: 'idle', error: null, response: { content: `${agent} saw 2: after the timeout` } });
+  });
+});
+
+describe('agents module (AGENTS_MODULE) and per-session settings', () => {
+  const KNOWN = 'the agents are echo, openai, http, assistant, math-tutor';
+
+  it('POST and PUT /sessions with an unknown agent: 422 naming body.agent and listing the known agents', async () => {
+    for (const [method, path] of [['POST', '/sessions'], ['PUT', `/sessions/${crypto.randomUUID()}`]] as const) {
+      const res = await http(base, method, path, { agent: 'gpt-9' });
+      expect(res.status, method).toBe(422);
+      expect(res.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: 'body.agent', message: `unknown agent "gpt-9"; ${KNOWN}` }] });
+    }
+  });
+
+  it("a config the agent does not accept: 422 naming body.config.<field>; nothing is created", async () => {
+    const cases: [unknown, string][] = [
+      [{ agent: 'assistant', config: { temperature: 5 } }, 'body.config.temperature'],
+      [{ agent: 'assistant', config: { precision: 99 } }, 'body.config.precision'],
+      [{ agent: 'assistant', config: { colour: 'red' } }, 'body.config.colour'],
+      [{ agent: 'openai', config: { max_steps: 0 } }, 'body.config.max_steps'],
+      [{ agent: 'echo', config: { model: 'gpt-4o' } }, 'body.config.model'],
+      [{ config: 'fast' }, 'body.config'],
+    ];
+    const before = (await http(base, 'GET', '/sessions?limit=200')).body.length;
+    for (const [body, field] of cases) {
+      const res = await http(base, 'POST', '/sessions', body);
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(res.body.error.details[0].path, JSON.stringify(body)).toBe(field);
+    }
+    expect((await http(base, 'GET', '/sessions?limit=200')).body.length).toBe(before);
+  });
+
+  it('a module agent with a valid config: 201, the config stored with the session, and its turn runs on the worker', async () => {
+    const config = { model: 'tutor-model', temperature: 0.5, max_steps: 7 };
+    const id = await createSession(base, { agent: 'math-tutor', config });
+    expect((await http(base, 'GET', `/sessions/${id}`)).body.agent).toBe('math-tutor');
+    expect(JSON.parse((await baton.redis.hget(sessionKeys(baton.prefix, id).meta, 'config')) ?? 'null')).toEqual(config);
+
+    const done = await say(id, `tutor ${id}`);
+    // The fake model saw the agent's system prompt and the user message (2 messages).
+    expect(done).toMatchObject({ status: 'idle', error: null, response: { role: 'assistant', content: `openai saw 2: tutor ${id}` } });
+    const [request] = fake.received.filter((r) => r.body?.messages?.some((m: { content?: unknown }) => m.content === `tutor ${id}`));
+    expect(request?.body.messages[0]).toEqual({ role: 'system', content: expect.stringContaining('You teach arithmetic') });
+    expect(request?.body.tools.map((t: { function: { name: string } }) => t.function.name)).toEqual(['calculator']);
+  });
+
+  it('a module that reuses a built-in name, or an AGENT that names no agent, stops the API and the worker at start with a clear error', { timeout: 120_000 }, async () => {
+    const dir = await mkdtemp(join(ROOT, 'test', '.tmp-modules-'));
+    try {
+      const file = join(dir, 'clash.ts');
+      await writeFile(file, "import { defineAgent } from '@baton/agents';\nexport default [defineAgent({ name: 'echo' })];\n");
+      const env = { REDIS_URL: inject('redisUrl'), BATON_PREFIX: baton.prefix };
+      const failure = async (kind: 'api' | 'worker', extra: Record<string, string>) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', `apps/${kind}/src/main.ts`], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH ?? '', ...env, ...extra },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (d) => (output += d));
+        child.stderr.on('data', (d) => (output += d));
+        const [code] = await once(child, 'close');
+        return `exited with ${code}: ${output}`;
+      };
+      // Started together: each process loads for a few seconds on a busy machine.
+      const [api, worker, unknown] = await Promise.all([
+        failure('api', { AGENTS_MODULE: file }),
+        failure('worker', { AGENTS_MODULE: file }),
+        failure('api', { AGENT: 'ghost' }),
+      ]);
+      for (const message of [api, worker]) {
+        expect(message).toMatch(/^exited with 1: /);
+        expect(message).toContain(`AGENTS_MODULE: ${file}: agent "echo" has the name of a built-in agent (echo, openai, http); rename it`);
+      }
+      expect(unknown).toMatch(/^exited with 1: /);
+      expect(unknown).toContain('AGENT: unknown agent "ghost"; the agents are echo, openai, http');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -33,7 +33,7 @@ describe('native API auth', () => {
     ] as const) {
       const res = await http(baton.url, method, path, undefined, headers);
       expect(res.status, `${method} ${path}`).toBe(401);
-      expect(res.body).toEqual({ error: { code: 'unauthorized', message: 'A valid API key is required' } });
+      expect(res.body).toEqual({ error: { code: 'unauthorized', message: 'A valid API key is required' }, detail: 'A valid API key is required' });
     }
   });
 

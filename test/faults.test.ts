@@ -40,13 +40,17 @@ async function setup(count = 30): Promise<{ receiver: Receiver; sessions: string
   return { receiver, sessions };
 }
 
-/** Turn ids of a process's log lines whose message starts with `msg` (JSON lines). */
-function turnsLogged(proc: BatonProcess, msg: string): Set<string> {
+/**
+ * Turn ids of a process's log lines whose message starts with `msg` (JSON lines); with
+ * `sessions`, only lines of those sessions (the processes outlive a test: earlier tests' lines stay).
+ */
+function turnsLogged(proc: BatonProcess, msg: string, sessions?: string[]): Set<string> {
   const ids = new Set<string>();
   for (const line of proc.output.split('\n')) {
     if (!line.includes(msg)) continue;
     try {
-      const entry = JSON.parse(line) as { msg?: string; turnId?: string };
+      const entry = JSON.parse(line) as { msg?: string; turnId?: string; sessionId?: string };
+      if (sessions && !sessions.includes(entry.sessionId ?? '')) continue;
       if (entry.msg?.startsWith(msg) && entry.turnId) ids.add(entry.turnId);
     } catch {
       // not a JSON line
@@ -103,7 +107,7 @@ it('the API SIGKILLed between its state write and the enqueue: the reaper enqueu
   const figures = await checkInvariants(ledger, { base: healthy.url, receiver });
   expect(ledger.refused).toEqual([]);
   // The turn the API died on was stored: the reaper found it without a job and enqueued it.
-  const orphans = new Set(baton.workers.flatMap((w) => [...turnsLogged(w, 'running turn has no job')]));
+  const orphans = new Set(baton.workers.flatMap((w) => [...turnsLogged(w, 'running turn has no job', sessions)]));
   expect(orphans.size).toBeGreaterThan(0);
   const ran = new Set(receiver.requests.map((r) => r.json.turn_id));
   for (const turn of orphans) expect(ran.has(turn)).toBe(true);

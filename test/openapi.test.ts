@@ -314,6 +314,22 @@ describe('the OpenAPI document describes the real responses', () => {
     expect((await call('GET /sessions/{id}/events', `/sessions/${id}/events?last_event_id=x`)).status).toBe(422);
   });
 
+  it('resume: 200 GET with interrupts, 200 resume, 404 interrupt_not_found, 409 session_not_interrupted, 422', async () => {
+    const id = await newSession();
+    const ask = { echo: { interrupt: { type: 'tool_approval', payload: { tool: 'rm', arguments: { path: '/' } } } } };
+    expect((await call('POST /sessions/{id}/messages', `/sessions/${id}/messages`, { content: 'go', user_params: ask })).status).toBe(202);
+    const waiting = await call('GET /sessions/{id}', `/sessions/${id}?wait=true&timeout=5`);
+    expect(waiting.body.status).toBe('interrupted');
+    const interruptId = waiting.body.interrupts[0].interrupt_id;
+    const resume = (body: unknown) => call('POST /sessions/{id}/resume', `/sessions/${id}/resume`, body);
+    expect((await resume({ interrupt_id: 'other' })).body.error.code).toBe('interrupt_not_found');
+    expect((await resume({})).status).toBe(422);
+    const ok = await resume({ interrupt_id: interruptId, value: { approved: false } });
+    expect(ok.status).toBe(200);
+    expect((await call('GET /sessions/{id}', `/sessions/${id}?wait=true&timeout=5`)).body.status).toBe('idle');
+    expect((await resume({ interrupt_id: interruptId })).body.error.code).toBe('session_not_interrupted');
+  });
+
   it('DELETE answers 204, then 404', async () => {
     const id = await newSession();
     expect((await call('DELETE /sessions/{id}', `/sessions/${id}`)).status).toBe(204);

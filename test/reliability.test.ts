@@ -67,6 +67,18 @@ describe('crashes', () => {
   });
 });
 
+describe('running index', () => {
+  it('a turn that ends leaves the reaper\'s running index at once, not at its check time', async () => {
+    // A check time a minute away: only the worker's own removal can empty the index in time.
+    const b = await start({ env: { RUNNING_GRACE_MS: '60000' } });
+    const id = await createSession(b.url);
+    expect((await http(b.url, 'POST', `/sessions/${id}/messages`, { content: 'hi' })).status).toBe(202);
+    expect(await untilIdle(b.url, id)).toMatchObject({ status: 'idle' });
+    const running = `${b.prefix}:running`;
+    await waitUntil(async () => (await b.redis.zscore(running, id)) === null, { timeoutMs: 10_000, what: 'the entry to leave the index' });
+  });
+});
+
 describe('keys', () => {
   it('every Redis key of a session carries the session id as a hash tag', async () => {
     const b = await start({ workerEnv: { ECHO_DELAY_MS: '300' } });
@@ -77,7 +89,8 @@ describe('keys', () => {
     const mine = keys.filter((k) => k.includes(id));
     expect(mine.length).toBeGreaterThanOrEqual(3); // meta, messages, inbox
     for (const key of mine) expect(key).toContain(`{${id}}`);
-    const global = keys.filter((k) => !k.includes(id)).sort();
+    // The reaper's pass lock is there only while a pass's interval lasts.
+    const global = keys.filter((k) => !k.includes(id) && k !== `${b.prefix}:running:lock`).sort();
     expect(global).toEqual([`${b.prefix}:running`, `${b.prefix}:sessions`]);
     await untilIdle(b.url, id);
     const queueKeys = await b.keys(`{${b.prefix}}:turns:*`);

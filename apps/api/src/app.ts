@@ -15,6 +15,7 @@ import { eventRoutes, type EventRoutesDeps } from './routes/events.ts';
 import { sessionRoutes, type SessionRoutesDeps } from './routes/sessions.ts';
 import { webhookRoutes, type WebhookRoutesDeps } from './routes/webhooks.ts';
 import { mountSurfaces } from './surfaces/index.ts';
+import { serverDetailsRoutes } from './surfaces/openhands/server-details.ts';
 
 export interface AppDeps extends SessionRoutesDeps, WebhookRoutesDeps, EventRoutesDeps {
   logger: Logger;
@@ -62,6 +63,10 @@ export function buildApp(deps: AppDeps): Express {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' } satisfies Health);
   });
+  // The OpenHands agent server's liveness and version routes: public, as upstream.
+  const details = serverDetailsRoutes();
+  app.use('/alive', details.alive);
+  app.use('/server_info', details.info);
   if (deps.ops) mountOps(app, deps.ops);
   // The OpenAPI document of the native API and its interactive docs: public, like /health.
   const { pageLimitMax, longPoll } = deps;

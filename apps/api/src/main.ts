@@ -1,7 +1,7 @@
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ApiEnv, ConfigError, makeFaultHook, makeLogger, parseEnv } from '@baton/core';
-import { agentAvailability, agentsConfigFromEnv } from '@baton/agents';
+import { AgentCatalog, agentAvailability, agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule } from '@baton/agents';
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
@@ -21,15 +21,21 @@ import {
   ReplicaWait,
   coalesceWrites,
 } from '@baton/store';
+import { makeConfigCheck } from './agent-config.ts';
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
 import { Keyring } from './http/auth.ts';
+import { bodyLimitBytes } from './http/json-body.ts';
+import { attachEventSockets } from './surfaces/openhands/socket.ts';
 import { answerParserErrors } from './http/parser-errors.ts';
 import { ApiMetrics } from './metrics.ts';
 import { makeWebhookUrlCheck } from './webhook-guard.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(ApiEnv, process.env);
+  // Only to know the module's agent names and check sessions' config: agent code runs on workers.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-api',
     level: env.LOG_LEVEL,
@@ -70,7 +76,8 @@ async function main(): Promise<void> {
     store,
     queue,
     defaultAgent: env.AGENT,
-    agents: agentAvailability(agentsConfigFromEnv(env)),
+    agents: agentAvailability(agentsConfigFromEnv(env), moduleAgents),
+    checkConfig: makeConfigCheck(new AgentCatalog(agentsConfigFromEnv(env), moduleAgents)),
     maxSessions: env.MAX_SESSIONS,
     tenantMaxSessions: env.TENANT_MAX_SESSIONS,
     ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
@@ -83,10 +90,17 @@ async function main(): Promise<void> {
   const shutdown = new AbortController();
   // Every waiting long-poll listens for shutdown; there is no leak to warn about.
   setMaxListeners(0, shutdown.signal);
+  // Long-polls and event sockets share MAX_WAITERS.
+  const waiters = new WaiterSlots(env.MAX_WAITERS);
+  const keyring = new Keyring(env.API_KEYS, env.ADMIN_KEY);
+  const rateLimiter =
+    env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
+      ? new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST })
+      : undefined;
   const app = buildApp({
     logger,
     bodyLimit: env.BODY_LIMIT,
-    keyring: new Keyring(env.API_KEYS, env.ADMIN_KEY),
+    keyring,
     sandboxes: new SandboxStore(redis, { prefix: env.BATON_PREFIX }),
     service,
     webhooks,
@@ -100,10 +114,8 @@ async function main(): Promise<void> {
     sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
     idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000, maxBodyBytes: env.IDEMPOTENCY_MAX_BODY_BYTES }),
-    ...(env.RATE_LIMIT_PER_S > 0 && env.API_KEYS.length
-      ? { rateLimiter: new RateLimiter(redis, { prefix: env.BATON_PREFIX, perSecond: env.RATE_LIMIT_PER_S, burst: env.RATE_LIMIT_BURST }) }
-      : {}),
-    waiters: new WaiterSlots(env.MAX_WAITERS),
+    ...(rateLimiter ? { rateLimiter } : {}),
+    waiters,
     ops: {
       canary,
       metrics: new ApiMetrics({ turns: queue.queue, webhooks: webhookQueue.queue }, logger),
@@ -114,6 +126,21 @@ async function main(): Promise<void> {
 
   const server = app.listen(env.PORT, env.HOST);
   answerParserErrors(server);
+  // OpenHands clients follow conversations over a WebSocket (`/sockets/events/{id}`).
+  attachEventSockets(server, {
+    service,
+    store,
+    watcher,
+    keyring,
+    waiters,
+    shutdown: shutdown.signal,
+    logger,
+    heartbeatMs: env.SSE_HEARTBEAT_S * 1000,
+    maxPayload: bodyLimitBytes(env.BODY_LIMIT),
+    maxBufferedBytes: env.SSE_BUFFER_BYTES,
+    writeTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
+    ...(rateLimiter ? { rateLimiter } : {}),
+  });
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   logger.info({ port, redis: env.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@') }, `Baton API listening on http://localhost:${port}`);

@@ -6,8 +6,8 @@ import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 /** Queue states reported by `baton_queue_jobs`. */
 export const QUEUE_STATES = ['waiting', 'active', 'failed', 'delayed'] as const;
 
-/** Seconds; long-polls wait up to LONG_POLL_MAX_S (60 s by default). */
-const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Seconds; long-polls wait up to LONG_POLL_MAX_S (300 s by default). */
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /**
  * The API's Prometheus metrics: request latency by method, route template and status,

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
-import { agentsConfigFromEnv, makeAgentRegistry } from '@baton/agents';
+import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, SessionStore, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
@@ -13,6 +13,9 @@ import { flushOutbox } from './webhooks/outbox.ts';
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env);
+  // Your agents (AGENTS_MODULE), beside the built-ins; a bad module stops the worker here.
+  const moduleAgents = env.AGENTS_MODULE ? await loadAgentsModule(env.AGENTS_MODULE) : [];
+  checkDefaultAgent(env.AGENT, moduleAgents);
   const logger = await makeLogger({
     name: 'baton-worker',
     level: env.LOG_LEVEL,
@@ -56,7 +59,12 @@ async function main(): Promise<void> {
       sessionId,
     );
   const active = new ActiveTurns();
-  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env));
+  const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
+    modules: moduleAgents,
+    // Tool runs are logged (at debug: tests count them).
+    onToolRun: (tool, toolCallId) => logger.debug({ tool, toolCallId }, 'tool executed'),
+  });
+  const interruptTimeoutMs = env.INTERRUPT_TIMEOUT_S === undefined ? undefined : env.INTERRUPT_TIMEOUT_S * 1000;
 
   const fault = makeFaultHook(env.BATON_FAULT);
   // Cancels (DELETE of a running session) reach whichever worker runs the turn. Only a hurry:
@@ -76,6 +84,8 @@ async function main(): Promise<void> {
       agentFor,
       active,
       turnTimeoutMs: env.TURN_TIMEOUT_MS,
+      maxSteps: env.MAX_STEPS,
+      ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
       logger,
       flushOutbox: flush,
       fault,
@@ -87,6 +97,10 @@ async function main(): Promise<void> {
       prefix: queuePrefix(env.BATON_PREFIX),
       concurrency: env.WORKER_CONCURRENCY,
       lockDuration: env.LOCK_DURATION_MS,
+      // Renewed every fifth of the lock (BullMQ's default is half): a turn keeps its lock
+      // through an event loop stalled for up to about 4/5 of it, so a short lock (fast
+      // recovery from a dead worker) does not take slow but live turns away.
+      lockRenewTime: Math.max(50, Math.floor(env.LOCK_DURATION_MS / 5)),
       stalledInterval: env.STALLED_INTERVAL_MS,
       maxStalledCount: env.MAX_STALLED_COUNT,
       autorun: false,
@@ -134,7 +148,10 @@ async function main(): Promise<void> {
   canaryWorker.on('error', (err) => logger.warn({ err: err.message }, 'canary worker error'));
 
   const reaper = env.REAPER
-    ? startReaper({ store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS }, env.REAPER_INTERVAL_MS)
+    ? startReaper(
+        { store, queue, logger, flushOutbox: flush, graceMs: env.RUNNING_GRACE_MS, ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}) },
+        env.REAPER_INTERVAL_MS,
+      )
     : null;
   void worker.run();
   void webhookWorker.run();

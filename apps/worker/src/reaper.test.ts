@@ -7,7 +7,7 @@ import { type ChatMessage, queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { TURN_JOB_NAME, TURN_QUEUE, TurnQueue } from '@baton/queue';
 import { SessionStore } from '@baton/store';
-import { reapOnce, type ReaperDeps } from './reaper.ts';
+import { reapOnce, startReaper, type ReaperDeps } from './reaper.ts';
 
 const GRACE = 50;
 const T0 = 1_700_000_000_000;
@@ -222,14 +222,87 @@ describe('reapOnce', () => {
     expect(await store.get(id)).toMatchObject({ status: 'error', error: 'Turn failed: its result was lost' });
   });
 
-  it('repairs several sessions in one pass, up to the batch size', async () => {
-    const ids = [await newSession(), await newSession(), await newSession()];
+  it('drains every due entry in one pass, batch after batch', async () => {
     const turns: string[] = [];
-    for (const id of ids) turns.push(await accept(id, 'x'));
+    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
     clock = T0 + GRACE;
-    expect(await reapOnce({ ...deps, batch: 2 })).toBe(2);
-    expect(await queue.queue.getWaitingCount()).toBe(2);
-    expect(await reapOnce({ ...deps, batch: 2 })).toBe(1);
+    expect(await reapOnce({ ...deps, batch: 2 })).toBe(5);
     for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+  });
+
+  it('stops taking batches once its budget is spent; the next pass goes on from there', async () => {
+    const turns: string[] = [];
+    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
+    clock = T0 + GRACE;
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
+    expect(await queue.queue.getWaitingCount()).toBe(2);
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
+    expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(1);
+    for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+  });
+});
+
+describe('a turn waiting for a person (interrupted)', () => {
+  /** A session whose turn stopped at an interrupt at `clock` (no job: the worker's job completed). */
+  async function waiting(): Promise<{ id: string; turnId: string }> {
+    const id = await newSession();
+    const turnId = await accept(id, 'ask');
+    const claim = await store.claim(id, turnId);
+    if (claim.kind !== 'ok') throw new Error(claim.kind);
+    await store.steps.record({ sessionId: id, turnId, fence: claim.fence, index: 0, messages: [], interrupt: { type: 'user_input', payload: null } });
+    return { id, turnId };
+  }
+
+  it('is not a stuck running turn: without INTERRUPT_TIMEOUT_S it waits, its entry dropped, no job queued', async () => {
+    const { id } = await waiting();
+    clock += 10 * GRACE;
+    await reapOnce(deps);
+    expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
+    expect(await runningScore(id)).toBeNull();
+    expect(await queue.queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
+  });
+
+  it('with INTERRUPT_TIMEOUT_S: checked again until the wait is past it, then ended with an error and its event flushed', async () => {
+    const { id, turnId } = await waiting();
+    deps.interruptTimeoutMs = 1_000;
+    // The turn's check (from its start) comes due half-way through the wait: put off to its end.
+    clock = T0 + 500;
+    await reapOnce(deps);
+    expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
+    expect(await runningScore(id)).toBe(T0 + 1_000);
+
+    clock = T0 + 1_000;
+    await reapOnce(deps);
+    const view = await store.get(id);
+    expect(view).toMatchObject({ status: 'error', error: 'Turn ended: no answer to its interrupt within 1s (INTERRUPT_TIMEOUT_S)', interrupts: [] });
+    expect(flushed).toEqual([id]);
+    expect(await runningScore(id)).toBeNull();
+    expect(await redis.hget(store.sessionKeys(id).turns, turnId)).toBe('failed');
+  });
+});
+
+describe('startReaper', () => {
+  it('runs one pass per interval across all workers: the pass lock goes to one of them at a time', async () => {
+    const INTERVAL = 100;
+    const passes: number[] = [];
+    // Three workers' reapers on one deployment; a pass starts with a read of the due entries.
+    const counted = (worker: number): ReaperDeps => {
+      const own = new SessionStore(redis, { prefix, runningGraceMs: GRACE });
+      const dueRunning = own.dueRunning.bind(own);
+      own.dueRunning = (...args) => (passes.push(worker), dueRunning(...args));
+      return { ...deps, store: own, now: Date.now };
+    };
+    const begun = performance.now();
+    const reapers = [0, 1, 2].map((w) => startReaper(counted(w), INTERVAL));
+    try {
+      await waitUntil(() => passes.length >= 10, { timeoutMs: 30_000, what: '10 reaper passes' });
+    } finally {
+      await Promise.all(reapers.map((r) => r.stop()));
+    }
+    const elapsed = performance.now() - begun;
+    // Each pass took the lock, which lapses after 0.9 interval and is never released early:
+    // passes start at least that far apart (in Redis's time, which elapsed within `elapsed`).
+    // Without the lock, three reapers would make about three passes per interval.
+    expect(passes.length).toBeLessThanOrEqual(Math.floor(elapsed / (INTERVAL * 0.9)) + 1);
   });
 });

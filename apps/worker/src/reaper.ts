@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TurnQueue } from '@baton/queue';
 import type { RunningEntry, SessionStore } from '@baton/store';
@@ -10,7 +11,12 @@ export interface ReaperDeps {
   flushOutbox: (sessionId: string) => Promise<unknown>;
   /** How long a turn may wait for its job to appear before the reaper re-enqueues it. */
   graceMs: number;
+  /** INTERRUPT_TIMEOUT_S in ms: a turn waiting for a person longer ends with an error. Unset: it waits. */
+  interruptTimeoutMs?: number;
+  /** Entries checked at once (their commands share round trips); default 1000. */
   batch?: number;
+  /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
+  budgetMs?: number;
   now?: () => number;
 }
 
@@ -21,25 +27,62 @@ export interface ReaperDeps {
  *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
  * - the job failed for good → the turn ends with an error and the next message starts;
- * - the job is alive (waiting, active, retrying) → checked again later.
- * Safe to run in every worker at once: each repair is idempotent.
+ * - the job is alive (waiting, active, retrying) → checked again later;
+ * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
+ *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
+ * A pass drains every entry due when it starts, earliest first, in batches, until none is
+ * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
+ * `startReaper` still runs one pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
-  const due = await deps.store.dueRunning(deps.batch ?? 200);
-  // Entries are independent: check them all at once (their commands share round trips).
-  const repaired = await Promise.all(due.map((entry) => reapEntry(deps, entry)));
-  return repaired.filter(Boolean).length;
+  const batch = deps.batch ?? 1_000;
+  const budgetMs = deps.budgetMs ?? Infinity;
+  const started = performance.now();
+  const upTo = (deps.now ?? Date.now)();
+  let repaired = 0;
+  // Entries whose check threw stay due: later batches pass over them (retried next pass).
+  let failed = 0;
+  for (;;) {
+    const due = await deps.store.dueRunning(batch, upTo, failed);
+    // Most entries are healthy turns (running, their job alive): postponed in bulk.
+    const rest = await postponeHealthy(deps, due).catch(() => due);
+    // The others are independent: checked all at once (their commands share round trips).
+    const results = await Promise.allSettled(rest.map((entry) => reapEntry(deps, entry)));
+    for (const result of results) {
+      if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
+      else {
+        failed += 1;
+        deps.logger.warn({ err: (result.reason as Error).message }, 'reaper check failed; will retry');
+      }
+    }
+    if (due.length < batch || performance.now() - started >= budgetMs) break;
+  }
+  return repaired;
+}
+
+/**
+ * Postpones, in a few commands for the whole batch, the entries whose turn is running with
+ * its job alive (what `reapEntry` does one by one); returns the entries left to check.
+ */
+async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
+  const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
+  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId, run: turns[i].run }] : []));
+  const alive = await deps.queue.aliveJobs(running);
+  const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
+  await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
+  return due.filter((entry) => !healthy.has(entry));
 }
 
 /** Checks one due entry; true when it repaired something. */
 async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean> {
   const turn = await deps.store.runningTurn(entry.sessionId);
+  if (turn?.status === 'interrupted' && deps.interruptTimeoutMs) return endLongWait(deps, entry, turn.turnId, deps.interruptTimeoutMs);
   if (!turn || turn.status !== 'running') {
     await deps.flushOutbox(entry.sessionId);
     await deps.store.releaseRunning(entry);
     return false;
   }
-  const job = await deps.queue.jobState(turn.turnId);
+  const job = await deps.queue.jobState(turn.turnId, turn.run);
   const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {
@@ -53,7 +96,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   }
   if (job.state === 'missing') {
     log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
-    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId });
+    await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId, run: turn.run });
     await deps.store.postpone(entry.sessionId, deps.graceMs);
     return true;
   }
@@ -67,13 +110,51 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   return true;
 }
 
-/** Runs `reapOnce` every `intervalMs` until stopped. */
+/** A turn waiting for a person: ended with an error once its wait passed the timeout. */
+async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string, timeoutMs: number): Promise<boolean> {
+  const ended = await deps.store.steps.endWaitPast(entry.sessionId, turnId, timeoutMs);
+  if (ended.kind === 'waiting') {
+    await deps.store.postpone(entry.sessionId, ended.leftMs);
+    return false;
+  }
+  if (ended.kind === 'ended') {
+    deps.logger.warn({ sessionId: entry.sessionId, turnId }, 'turn waited for a person past INTERRUPT_TIMEOUT_S: ended with an error');
+    if (ended.startedTurnId) await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: ended.startedTurnId });
+    await deps.flushOutbox(entry.sessionId);
+    // A queued turn started: its check comes later, like any running turn's.
+    if (ended.startedTurnId) await deps.store.postpone(entry.sessionId, deps.graceMs);
+    else await deps.store.releaseRunning(entry);
+    return true;
+  }
+  // Resumed or ended meanwhile: checked again as a running turn if it runs.
+  await deps.store.postpone(entry.sessionId, 0);
+  return false;
+}
+
+/**
+ * Runs a reaper pass every `intervalMs`, in one worker at a time: each worker's timer asks for
+ * the pass lock, and only the one that gets it runs the pass, within 3/4 of an interval. The
+ * lock lapses a little before the interval ends, so some worker's next tick always finds it
+ * free: an entry due at T is checked by T + `intervalMs` (unless the backlog ahead of it is
+ * larger than a pass can drain; it then waits for the next pass).
+ */
 export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
+  const token = randomUUID();
+  const lockMs = Math.max(1, Math.floor(intervalMs * 0.9));
+  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs * 0.75 };
   let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
   const timer = setInterval(() => {
-    running = running
-      .then(() => reapOnce(deps))
-      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'));
+    // A pass longer than the interval (a slow Redis) is not queued up behind itself.
+    if (busy) return;
+    busy = true;
+    running = deps.store
+      .claimReaperPass(token, lockMs)
+      .then((mine) => (mine ? reapOnce(pass) : 0))
+      .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'))
+      .finally(() => {
+        busy = false;
+      });
   }, intervalMs);
   timer.unref();
   return {

@@ -61,6 +61,11 @@ export interface StepInput {
   resume?: { interrupt: Interrupt; value: unknown };
   /** How many steps of this turn ran before this one (recorded ones, across workers). */
   stepIndex: number;
+  /**
+   * Index in `messages` where this turn's step messages begin: `messages[turnStart - 1]` is the
+   * message that started the turn (or, for a turn started without one, the last message before it).
+   */
+  turnStart: number;
 }
 
 /** What one step produced. */
@@ -79,5 +84,34 @@ export interface StepResult {
  */
 export interface StepAgent {
   readonly name: string;
+  /** The most steps one turn may take when the session's `config.max_steps` sets none (see `maxStepsOf`). */
+  readonly maxSteps?: number;
   step(input: StepInput): Promise<StepResult>;
+}
+
+/**
+ * How many steps a turn of `agent` may take with the session's `config`: `config.max_steps`
+ * (validated at create), else the agent's own `maxSteps`, else `serverDefault` (the worker's
+ * setting). The runner enforces it: past it the turn ends `error`.
+ */
+export function maxStepsOf(agent: StepAgent, config: Record<string, unknown>, serverDefault: number): number {
+  const fromConfig = config.max_steps;
+  if (typeof fromConfig === 'number' && Number.isInteger(fromConfig) && fromConfig > 0) return fromConfig;
+  return agent.maxSteps ?? serverDefault;
+}
+
+/**
+ * The runner's view of any agent: a step agent as it is, a one-call agent (`run`: read the
+ * history, answer one assistant message) as a step agent whose one step is the whole turn.
+ */
+export function asStepAgent(agent: Agent | StepAgent): StepAgent {
+  if ('step' in agent && typeof agent.step === 'function') return agent;
+  const single = agent as Agent;
+  return {
+    name: single.name,
+    async step({ sessionId, turnId, messages, signal, onDelta }) {
+      const reply = await single.run({ sessionId, turnId, messages, signal, ...(onDelta ? { onDelta } : {}) });
+      return { messages: [reply], done: true };
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@baton/core';
-import { AgentError, EchoAgent, HttpAgent, OpenAIAgent, toOpenAI, type TurnInput } from './index.ts';
+import { AgentError, EchoAgent, HttpAgent, OpenAIAgent, toOpenAI, type StepAgent, type TurnInput } from './index.ts';
 
 interface Received {
   method: string;
@@ -81,6 +81,13 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   );
   if (outcome.ok) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
   return outcome.err as Error;
+}
+
+/** The message one step answers: a whole turn for these agents when no tool is called. */
+async function oneStep(agent: StepAgent, input: TurnInput): Promise<ChatMessage> {
+  const result = await agent.step({ ...input, config: {}, stepIndex: 0, turnStart: input.messages.length });
+  expect(result.messages).toHaveLength(1);
+  return result.messages[0] as ChatMessage;
 }
 
 const user = (content: string): ChatMessage => ({ role: 'user', content });
@@ -177,21 +184,29 @@ describe('HttpAgent', () => {
   afterAll(() => fake?.close());
   beforeEach(() => fake.reset((_req, res) => json(res, 200, { content: 'default' })));
 
-  it('sends {session_id, turn_id, messages} as JSON with the configured bearer header', async () => {
+  it('sends the v2 request {version: 2, session_id, turn_id, step_index, messages, config, user_params} as JSON with the configured bearer header', async () => {
     const history = [{ role: 'system' as const, content: 'rules' }, user('hi')];
     fake.reset((_req, res) => json(res, 200, { content: 'hello back' }));
-    const reply = await new HttpAgent(`${fake.url}/agent`, { authorization: 'Bearer tok-123' }).run(turn(history));
+    const reply = await oneStep(new HttpAgent(`${fake.url}/agent`, { authorization: 'Bearer tok-123' }), turn(history));
     expect(reply).toStrictEqual({ role: 'assistant', content: 'hello back' });
     expect(fake.received).toHaveLength(1);
     const [req] = fake.received;
     expect(req).toMatchObject({ method: 'POST', url: '/agent' });
     expect(req?.headers.authorization).toBe('Bearer tok-123');
     expect(req?.headers['content-type']).toBe('application/json');
-    expect(req?.body).toStrictEqual({ session_id: 'sess-1', turn_id: 'turn-1', messages: history });
+    expect(req?.body).toStrictEqual({
+      version: 2,
+      session_id: 'sess-1',
+      turn_id: 'turn-1',
+      step_index: 0,
+      messages: history,
+      config: {},
+      user_params: null,
+    });
   });
 
   it('sends no authorization header when no token is configured', async () => {
-    await new HttpAgent(fake.url).run(turn([user('hi')]));
+    await oneStep(new HttpAgent(fake.url), turn([user('hi')]));
     expect(fake.received[0]?.headers).not.toHaveProperty('authorization');
   });
 
@@ -199,7 +214,7 @@ describe('HttpAgent', () => {
     fake.reset((_req, res) =>
       json(res, 200, { message: { role: 'user', content: null, tool_calls: [CALL], name: 'bot', tool_call_id: 'no', extra: 1 } }),
     );
-    expect(await new HttpAgent(fake.url).run(turn([user('hi')]))).toStrictEqual({
+    expect(await oneStep(new HttpAgent(fake.url), turn([user('hi')]))).toStrictEqual({
       role: 'assistant',
       content: null,
       tool_calls: [CALL],
@@ -210,14 +225,14 @@ describe('HttpAgent', () => {
   it('takes a bare {content} reply even when it also carries an unrelated `message` field', async () => {
     for (const message of ['ok', null, { status: 1 }]) {
       fake.reset((_req, res) => json(res, 200, { content: 'the answer', message }));
-      const reply = await new HttpAgent(fake.url).run(turn([user('hi')]));
+      const reply = await oneStep(new HttpAgent(fake.url), turn([user('hi')]));
       expect(reply, JSON.stringify(message)).toStrictEqual({ role: 'assistant', content: 'the answer' });
     }
   });
 
   it('turns a non-2xx reply into an AgentError with the status and the start of the body', async () => {
     fake.reset((_req, res) => res.writeHead(503).end('upstream overloaded'));
-    const err = await rejection(new HttpAgent(fake.url).run(turn([user('hi')])));
+    const err = await rejection(oneStep(new HttpAgent(fake.url), turn([user('hi')])));
     expect(err).toBeInstanceOf(AgentError);
     expect(err.message).toBe('HTTP agent answered 503: upstream overloaded');
   });
@@ -225,14 +240,14 @@ describe('HttpAgent', () => {
   it('turns replies that are not JSON, have no message or an invalid one into AgentErrors', async () => {
     const cases: [string, RegExp][] = [
       ['<html>oops</html>', /^HTTP agent reply is not JSON$/],
-      [JSON.stringify({ reply: 'hi' }), /^HTTP agent reply has no message: expected \{content\} or \{message: \{content\}\}$/],
+      [JSON.stringify({ reply: 'hi' }), /^HTTP agent reply has no message: expected \{content\} or \{message: \{content\}\} \(v1\), or \{messages, done\} \(v2\)$/],
       [JSON.stringify(['hi']), /has no message/],
       ['null', /has no message/],
       [JSON.stringify({ content: 'hi', tool_calls: [{ id: 1 }] }), /^HTTP agent reply is not a valid message: /],
     ];
     for (const [body, expected] of cases) {
       fake.reset((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
-      const err = await rejection(new HttpAgent(fake.url).run(turn([user('hi')])));
+      const err = await rejection(oneStep(new HttpAgent(fake.url), turn([user('hi')])));
       expect(err, body).toBeInstanceOf(AgentError);
       expect(err.message, body).toMatch(expected);
     }
@@ -252,7 +267,7 @@ describe('HttpAgent', () => {
       };
       pump();
     });
-    const err = await rejection(new HttpAgent(fake.url).run(turn([user('hi')])));
+    const err = await rejection(oneStep(new HttpAgent(fake.url), turn([user('hi')])));
     expect(err).toBeInstanceOf(AgentError);
     expect(err.message).toBe('HTTP agent reply is larger than 4 MiB');
   });
@@ -261,7 +276,7 @@ describe('HttpAgent', () => {
     const gone = await FakeServer.start();
     const url = gone.url;
     await gone.close();
-    const err = await rejection(new HttpAgent(url).run(turn([user('hi')])));
+    const err = await rejection(oneStep(new HttpAgent(url), turn([user('hi')])));
     expect(err).toBeInstanceOf(AgentError);
     expect(err.message).toContain(`HTTP agent at ${url} could not be reached`);
   });
@@ -271,7 +286,7 @@ describe('HttpAgent', () => {
     const controller = new AbortController();
     const arrived = once(fake.events, 'request');
     const dropped = once(fake.events, 'aborted');
-    const running = new HttpAgent(fake.url).run(turn([user('hi')], controller.signal));
+    const running = oneStep(new HttpAgent(fake.url), turn([user('hi')], controller.signal));
     await arrived;
     controller.abort('timeout');
     expect(await rejection(running)).toBe('timeout');
@@ -309,7 +324,7 @@ describe('OpenAIAgent', () => {
       { role: 'user', content: 'and this?', base64_image: 'aGVsbG8=' },
     ];
     fake.reset((_req, res) => json(res, 200, completion({ content: 'all done' })));
-    expect(await agent.run(turn(history))).toStrictEqual({ role: 'assistant', content: 'all done' });
+    expect(await oneStep(agent, turn(history))).toStrictEqual({ role: 'assistant', content: 'all done' });
     expect(fake.received).toHaveLength(1);
     const [req] = fake.received;
     expect(req).toMatchObject({ method: 'POST', url: '/v1/chat/completions' });
@@ -333,19 +348,19 @@ describe('OpenAIAgent', () => {
   it('maps function tool_calls of the reply back and drops other kinds', async () => {
     const custom = { id: 'call_2', type: 'custom', custom: { name: 'grammar', input: 'x' } };
     fake.reset((_req, res) => json(res, 200, completion({ content: null, tool_calls: [CALL, custom] })));
-    expect(await agent.run(turn([user('use a tool')]))).toStrictEqual({ role: 'assistant', content: null, tool_calls: [CALL] });
+    expect(await oneStep(agent, turn([user('use a tool')]))).toStrictEqual({ role: 'assistant', content: null, tool_calls: [CALL] });
   });
 
   it('turns a completion without choices into an AgentError', async () => {
     fake.reset((_req, res) => json(res, 200, { ...(completion({}) as object), choices: [] }));
-    const err = await rejection(agent.run(turn([user('hi')])));
+    const err = await rejection(oneStep(agent, turn([user('hi')])));
     expect(err).toBeInstanceOf(AgentError);
     expect(err.message).toBe('OpenAI-compatible endpoint returned no choices');
   });
 
   it('turns an HTTP 500 into an AgentError mentioning the status, without retrying', async () => {
     fake.reset((_req, res) => json(res, 500, { error: { message: 'model exploded', type: 'server_error' } }));
-    const err = await rejection(agent.run(turn([user('hi')])));
+    const err = await rejection(oneStep(agent, turn([user('hi')])));
     expect(err).toBeInstanceOf(AgentError);
     expect(err.message).toMatch(/^OpenAI-compatible endpoint failed \(HTTP 500\): /);
     expect(err.message).toContain('model exploded');
@@ -357,7 +372,7 @@ describe('OpenAIAgent', () => {
     const controller = new AbortController();
     const arrived = once(fake.events, 'request');
     const dropped = once(fake.events, 'aborted');
-    const running = agent.run(turn([user('hi')], controller.signal));
+    const running = oneStep(agent, turn([user('hi')], controller.signal));
     await arrived;
     const reason = new Error('cancelled by test');
     controller.abort(reason);
@@ -429,7 +444,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
       });
     });
     const deltas: string[] = [];
-    const reply = await agent.run({
+    const reply = await oneStep(agent, {
       ...turn([user('hi')]),
       onDelta: (text) => {
         deltas.push(text);
@@ -451,7 +466,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
       res.end('data: [DONE]\n\n');
     });
     const deltas: string[] = [];
-    const reply = await agent.run({ ...turn([user('use tools')]), onDelta: (text) => deltas.push(text) });
+    const reply = await oneStep(agent, { ...turn([user('use tools')]), onDelta: (text) => deltas.push(text) });
     expect(deltas).toEqual([]);
     expect(reply).toStrictEqual({
       role: 'assistant',
@@ -462,7 +477,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
 
   it('turns an HTTP error, or a stream without choices, into an AgentError', async () => {
     fake.reset((_req, res) => json(res, 429, { error: { message: 'slow down', type: 'rate_limit' } }));
-    const limited = await rejection(agent.run({ ...turn([user('hi')]), onDelta: () => {} }));
+    const limited = await rejection(oneStep(agent, { ...turn([user('hi')]), onDelta: () => {} }));
     expect(limited).toBeInstanceOf(AgentError);
     expect(limited.message).toMatch(/^OpenAI-compatible endpoint failed \(HTTP 429\): /);
 
@@ -470,7 +485,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
       sse(res);
       res.end('data: [DONE]\n\n');
     });
-    const empty = await rejection(agent.run({ ...turn([user('hi')]), onDelta: () => {} }));
+    const empty = await rejection(oneStep(agent, { ...turn([user('hi')]), onDelta: () => {} }));
     expect(empty).toBeInstanceOf(AgentError);
     expect(empty.message).toBe('OpenAI-compatible endpoint returned no choices');
   });
@@ -478,7 +493,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
   it('takes a whole JSON completion from a server that ignores stream: true', async () => {
     fake.reset((_req, res) => json(res, 200, completion({ content: 'not streamed', tool_calls: [CALL] })));
     const deltas: string[] = [];
-    const reply = await agent.run({ ...turn([user('hi')]), onDelta: (text) => deltas.push(text) });
+    const reply = await oneStep(agent, { ...turn([user('hi')]), onDelta: (text) => deltas.push(text) });
     expect(reply).toStrictEqual({ role: 'assistant', content: 'not streamed', tool_calls: [CALL] });
     expect(deltas).toEqual([]);
     expect(fake.received[0]?.body.stream).toBe(true);
@@ -493,7 +508,7 @@ describe('OpenAIAgent streaming (onDelta)', () => {
     const controller = new AbortController();
     const dropped = once(fake.events, 'aborted');
     const reason = new Error('cancelled by test');
-    const running = agent.run({ ...turn([user('hi')], controller.signal), onDelta: () => controller.abort(reason) });
+    const running = oneStep(agent, { ...turn([user('hi')], controller.signal), onDelta: () => controller.abort(reason) });
     expect(await rejection(running)).toBe(reason);
     await dropped;
   });

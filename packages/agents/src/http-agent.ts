@@ -1,18 +1,16 @@
-import { z } from 'zod';
-import { ChatMessage } from '@baton/core';
-import { AgentError, type Agent, type TurnInput } from './agent.ts';
-
-/** The replies a user's HTTP agent may send: `{message: ChatMessage}`, or a bare ChatMessage. */
-const WrappedReply = z.object({ message: z.looseObject({ content: z.string().nullable() }) });
-const BareReply = z.looseObject({ content: z.string().nullable() });
+import { AgentError, type StepAgent, type StepInput, type StepResult } from './agent.ts';
+import { parseStepReply } from './http-reply.ts';
 
 const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
 /**
- * POSTs `{session_id, turn_id, messages}` to the user's agent URL and takes the
- * assistant message from the JSON reply.
+ * The built-in `http` agent: your agent behind a URL, called once per step with the v2
+ * protocol (docs/agents-http.md). Baton POSTs
+ * `{version: 2, session_id, turn_id, step_index, messages, config, user_params, resume?}` and
+ * records the `{messages, interrupt?, done}` it answers, calling again until `done`. A v1
+ * reply (`{content}` or `{message: {...}}`) is the turn's final message.
  */
-export class HttpAgent implements Agent {
+export class HttpAgent implements StepAgent {
   readonly name = 'http';
 
   constructor(
@@ -20,13 +18,24 @@ export class HttpAgent implements Agent {
     private readonly headers: Record<string, string> = {},
   ) {}
 
-  async run({ sessionId, turnId, messages, signal }: TurnInput): Promise<ChatMessage> {
+  async step(input: StepInput): Promise<StepResult> {
+    const { signal } = input;
+    const body = {
+      version: 2,
+      session_id: input.sessionId,
+      turn_id: input.turnId,
+      step_index: input.stepIndex,
+      messages: input.messages,
+      config: input.config,
+      user_params: input.userParams ?? null,
+      ...(input.resume ? { resume: { interrupt: input.resume.interrupt, value: input.resume.value } } : {}),
+    };
     let res: Response;
     try {
       res = await fetch(this.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Baton-Agent/0.1', ...this.headers },
-        body: JSON.stringify({ session_id: sessionId, turn_id: turnId, messages }),
+        headers: { 'content-type': 'application/json', 'user-agent': 'Baton-Agent/0.2', ...this.headers },
+        body: JSON.stringify(body),
         redirect: 'error',
         signal,
       });
@@ -34,26 +43,21 @@ export class HttpAgent implements Agent {
       if (signal.aborted) throw signal.reason;
       throw new AgentError(`HTTP agent at ${this.url} could not be reached: ${(err as Error).message}`, { cause: err });
     }
-    const text = await readCapped(res, MAX_REPLY_BYTES);
+    const text = await readCapped(res, MAX_REPLY_BYTES).catch((err: unknown) => {
+      if (signal.aborted) throw signal.reason;
+      throw new AgentError(`HTTP agent reply could not be read: ${(err as Error).message}`, { cause: err });
+    });
     if (!res.ok) {
       throw new AgentError(`HTTP agent answered ${res.status}: ${(text ?? '').slice(0, 200)}`);
     }
     if (text === null) throw new AgentError('HTTP agent reply is larger than 4 MiB');
-    let body: unknown;
+    let reply: unknown;
     try {
-      body = JSON.parse(text);
+      reply = JSON.parse(text);
     } catch {
       throw new AgentError('HTTP agent reply is not JSON');
     }
-    // Decide by which shape matched, not by the presence of a `message` key: a bare
-    // reply may carry an unrelated `message` field (a string, null, a status object).
-    const wrapped = WrappedReply.safeParse(body);
-    const bare = wrapped.success ? null : BareReply.safeParse(body);
-    const raw: Record<string, unknown> | null = wrapped.success ? wrapped.data.message : bare?.success ? bare.data : null;
-    if (!raw) throw new AgentError('HTTP agent reply has no message: expected {content} or {message: {content}}');
-    const message = ChatMessage.safeParse({ ...pick(raw), role: 'assistant' });
-    if (!message.success) throw new AgentError(`HTTP agent reply is not a valid message: ${message.error.issues[0]?.message}`);
-    return message.data;
+    return parseStepReply(reply);
   }
 }
 
@@ -71,10 +75,4 @@ async function readCapped(res: Response, limit: number): Promise<string | null> 
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function pick(raw: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of ['content', 'tool_calls', 'name', 'user_params'] as const) if (key in raw) out[key] = raw[key];
-  return out;
 }

@@ -113,7 +113,7 @@ export async function* streamEvents(input: {
   }
 }
 
-const EVENT_TYPES = new Set(['status', 'delta', 'message', 'error', 'deleted']);
+const EVENT_TYPES = new Set(['status', 'delta', 'message', 'interrupted', 'error', 'deleted']);
 
 /** The typed event, or null for an event type this client does not know (skipped) or data that is not JSON. */
 function toStreamEvent(raw: SseEvent): StreamEvent | null {

@@ -25,6 +25,10 @@ export interface ChatMessage {
   name?: string;
   base64_image?: string;
   user_params?: Record<string, unknown> | null;
+  /** The model's readable reasoning, kept as given (Motus). */
+  reasoning?: string | null;
+  /** The provider's opaque reasoning data, kept as given (Motus). */
+  reasoning_details?: Record<string, unknown>[] | null;
 }
 
 /** A ChatMessage as sent: `role` defaults to `user`, `content` to null. */
@@ -36,6 +40,8 @@ export interface ChatMessageInput {
   name?: string;
   base64_image?: string;
   user_params?: Record<string, unknown> | null;
+  reasoning?: string | null;
+  reasoning_details?: Record<string, unknown>[] | null;
 }
 
 /** A webhook as sent: told when the turn ends (signed with `secret`, else the server's `WEBHOOK_SECRET`). */
@@ -64,6 +70,8 @@ export interface CreateSessionOptions {
   state?: ChatMessageInput[];
   /** The session's agent (default: the server's `AGENT`). */
   agent?: string;
+  /** The agent's settings for this session (`model`, `system`, `temperature`, `max_steps`, …), checked by the server. */
+  config?: Record<string, unknown>;
   /** The session's default webhook: told of every turn's end, besides each message's own. */
   webhook?: WebhookInput | null;
   /** Create with your own UUID (`PUT /sessions/{id}`); `409 session_exists` if taken. */
@@ -147,7 +155,8 @@ export interface DeliveryAttempt {
   error: string | null;
 }
 
-export type TurnEventType = 'turn.completed' | 'turn.failed' | 'turn.cancelled';
+/** `turn.interrupted`: the turn stopped for a person (its end event follows once it is resumed and ends). */
+export type TurnEventType = 'turn.completed' | 'turn.failed' | 'turn.cancelled' | 'turn.interrupted';
 
 /** One webhook delivery of `GET /sessions/{id}/webhooks`, with every attempt. */
 export interface Delivery {
@@ -173,7 +182,8 @@ export interface TurnEventPayload {
   turn_id: string;
   timestamp: string;
   session_id: string;
-  status: 'idle' | 'error';
+  /** `interrupted` for `turn.interrupted`. */
+  status: 'idle' | 'error' | 'interrupted';
   response: ChatMessage | null;
   error: string | null;
   /** With `include_messages`: the history at the turn's end, its last `WEBHOOK_MESSAGES_MAX` messages within `WEBHOOK_MESSAGES_MAX_BYTES`. */
@@ -182,6 +192,8 @@ export interface TurnEventPayload {
   messages_truncated?: boolean;
   /** With `include_messages`: how many messages the history had at the turn's end. */
   messages_total?: number;
+  /** `turn.interrupted` only: what the turn waits for. */
+  interrupts?: Interrupt[];
 }
 
 export type StreamEventType = StreamEvent['event'];
@@ -195,8 +207,10 @@ export type StreamEvent =
   | { id: string | null; event: 'status'; data: { status: SessionStatus; turn_id: string | null; snapshot?: true; resync?: true } }
   /** A piece of the running turn's reply, `offset` code points into it (a rerun turn starts again from 0). */
   | { id: string | null; event: 'delta'; data: { turn_id: string; content: string; offset: number } }
-  /** The turn's reply. */
-  | { id: string | null; event: 'message'; data: { turn_id: string; message: ChatMessage } }
+  /** A message the turn recorded: a step's (tool calls, tool results: `step` is set), or the reply (no `step`). */
+  | { id: string | null; event: 'message'; data: { turn_id: string; message: ChatMessage; step?: number } }
+  /** The turn stopped to wait for a person (answer with `POST /sessions/{id}/resume`). */
+  | { id: string | null; event: 'interrupted'; data: { turn_id: string; interrupts: { interrupt_id: string; type: string; payload: unknown }[] } }
   /** Why the turn failed. */
   | { id: string | null; event: 'error'; data: { turn_id: string; error: string } }
   /** The session was deleted: the stream ends. */

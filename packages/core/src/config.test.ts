@@ -26,8 +26,8 @@ describe('parseEnv(ApiEnv)', () => {
       PORT: 3000,
       HOST: '0.0.0.0',
       BODY_LIMIT: '1mb',
-      LONG_POLL_MAX_S: 60,
-      LONG_POLL_DEFAULT_S: 30,
+      LONG_POLL_MAX_S: 300,
+      LONG_POLL_DEFAULT_S: 300,
       MAX_SESSIONS: 0,
       PAGE_LIMIT_MAX: 200,
     });
@@ -72,8 +72,8 @@ describe('parseEnv(ApiEnv)', () => {
   it('treats empty strings as unset, so defaults apply', () => {
     const env = parseEnv(ApiEnv, { PORT: '', LONG_POLL_MAX_S: '', LONG_POLL_DEFAULT_S: '', BATON_PREFIX: '', OPENAI_BASE_URL: '' });
     expect(env.PORT).toBe(3000);
-    expect(env.LONG_POLL_MAX_S).toBe(60);
-    expect(env.LONG_POLL_DEFAULT_S).toBe(30);
+    expect(env.LONG_POLL_MAX_S).toBe(300);
+    expect(env.LONG_POLL_DEFAULT_S).toBe(300);
     expect(env.BATON_PREFIX).toBe('baton');
     // An empty optional URL would fail z.url() if it were not dropped first.
     expect(env.OPENAI_BASE_URL).toBeUndefined();
@@ -91,8 +91,8 @@ describe('parseEnv(ApiEnv)', () => {
       expect(message).toContain('LONG_POLL_DEFAULT_S: LONG_POLL_DEFAULT_S must not exceed LONG_POLL_MAX_S');
     });
 
-    it('rejects LONG_POLL_DEFAULT_S above the default maximum of 60', () => {
-      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '61' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
+    it('rejects LONG_POLL_DEFAULT_S above the default maximum of 300', () => {
+      expect(configError(() => parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '301' }))).toMatch(/^ {2}LONG_POLL_DEFAULT_S: /m);
     });
 
     it('accepts LONG_POLL_DEFAULT_S equal to LONG_POLL_MAX_S', () => {
@@ -101,16 +101,13 @@ describe('parseEnv(ApiEnv)', () => {
       expect(env.LONG_POLL_MAX_S).toBe(20);
     });
 
-    it('lets an unset default follow a LONG_POLL_MAX_S lower than 30', () => {
+    it('lets an unset default follow LONG_POLL_MAX_S: a wait without timeout holds until the turn ends or the maximum', () => {
       expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '10' })).toMatchObject({ LONG_POLL_MAX_S: 10, LONG_POLL_DEFAULT_S: 10 });
-    });
-
-    it('keeps the 30 s default under a higher maximum', () => {
-      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '120' })).toMatchObject({ LONG_POLL_MAX_S: 120, LONG_POLL_DEFAULT_S: 30 });
+      expect(parseEnv(ApiEnv, { LONG_POLL_MAX_S: '600' })).toMatchObject({ LONG_POLL_MAX_S: 600, LONG_POLL_DEFAULT_S: 600 });
     });
 
     it('keeps an explicit default below the maximum', () => {
-      expect(parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '5' })).toMatchObject({ LONG_POLL_MAX_S: 60, LONG_POLL_DEFAULT_S: 5 });
+      expect(parseEnv(ApiEnv, { LONG_POLL_DEFAULT_S: '5' })).toMatchObject({ LONG_POLL_MAX_S: 300, LONG_POLL_DEFAULT_S: 5 });
     });
 
     it('rejects a non-positive LONG_POLL_DEFAULT_S', () => {
@@ -152,8 +149,8 @@ describe('parseEnv(WorkerEnv)', () => {
       WORKER_CONCURRENCY: 16,
       TURN_TIMEOUT_MS: 120_000,
       SHUTDOWN_TIMEOUT_MS: 10_000,
-      LOCK_DURATION_MS: 30_000,
-      STALLED_INTERVAL_MS: 30_000,
+      LOCK_DURATION_MS: 5_000,
+      STALLED_INTERVAL_MS: 3_000,
       MAX_STALLED_COUNT: 3,
       REAPER_INTERVAL_MS: 2_000,
       REAPER: true,
@@ -200,9 +197,9 @@ describe('parseEnv(WorkerEnv)', () => {
       expect(message).toContain('STALLED_INTERVAL_MS: STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS');
     });
 
-    it('applies the rule against the default LOCK_DURATION_MS (30 s)', () => {
-      expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300000' }).STALLED_INTERVAL_MS).toBe(300_000);
-      expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '300001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
+    it('applies the rule against the default LOCK_DURATION_MS (5 s)', () => {
+      expect(parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '50000' }).STALLED_INTERVAL_MS).toBe(50_000);
+      expect(configError(() => parseEnv(WorkerEnv, { STALLED_INTERVAL_MS: '50001' }))).toMatch(/^ {2}STALLED_INTERVAL_MS: /m);
     });
   });
 });

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AGENT_NAMES } from './schemas.ts';
 
 /**
  * Environment schemas. Apps read `process.env` once, in `main.ts`, and pass it here;
@@ -22,7 +21,10 @@ export const CommonEnv = z.object({
     .default('baton'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RUNNING_GRACE_MS: int(10_000, 100),
-  AGENT: z.enum(AGENT_NAMES).default('echo'),
+  /** The default agent: a built-in one or one of AGENTS_MODULE's (checked once the module is loaded). */
+  AGENT: z.string().default('echo'),
+  /** A TypeScript or JavaScript module exporting agents built with `defineAgent` (`export default [...]`). */
+  AGENTS_MODULE: z.string().min(1).optional(),
   ECHO_DELAY_MS: int(0),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
@@ -30,6 +32,11 @@ export const CommonEnv = z.object({
   HTTP_AGENT_URL: z.url({ protocol: /^https?$/ }).optional(),
   HTTP_AGENT_TOKEN: z.string().optional(),
   BATON_FAULT: z.string().optional(),
+  /**
+   * After how long a turn waiting for a person (`interrupted`) ends with an error; unset: it
+   * waits as long as it takes. The reaper ends it (the API shows it in GET as well).
+   */
+  INTERRUPT_TIMEOUT_S: z.coerce.number().int().min(1).optional(),
   /** Server-wide webhook endpoints (comma-separated URLs): told of every turn's end. */
   WEBHOOK_ENDPOINTS: z
     .string()
@@ -62,9 +69,13 @@ export const ApiEnv = CommonEnv.extend({
   PORT: int(3000),
   HOST: z.string().default('0.0.0.0'),
   BODY_LIMIT: z.string().default('1mb'),
-  /** Defaults to 30 s, or LONG_POLL_MAX_S when that is lower. */
+  /**
+   * How long `?wait=true` holds without a `timeout`: by default LONG_POLL_MAX_S, so a wait
+   * lasts until the turn ends or that maximum (Motus clients wait this way).
+   */
   LONG_POLL_DEFAULT_S: z.coerce.number().positive().optional(),
-  LONG_POLL_MAX_S: z.coerce.number().positive().default(60),
+  /** The longest a long-poll holds, whatever its `timeout` (Motus clients ask for 90 s). */
+  LONG_POLL_MAX_S: z.coerce.number().positive().default(300),
   MAX_SESSIONS: int(0),
   /** Sessions one API key (tenant) may hold; more are refused with 403 `session_quota_exceeded`. 0: no quota. */
   TENANT_MAX_SESSIONS: int(0),
@@ -120,15 +131,19 @@ export const ApiEnv = CommonEnv.extend({
     message: 'ADMIN_KEY must differ from every key in API_KEYS',
     path: ['ADMIN_KEY'],
   })
-  .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? Math.min(30, env.LONG_POLL_MAX_S) }));
+  .transform((env) => ({ ...env, LONG_POLL_DEFAULT_S: env.LONG_POLL_DEFAULT_S ?? env.LONG_POLL_MAX_S }));
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export const WorkerEnv = CommonEnv.extend({
   WORKER_CONCURRENCY: int(16, 1),
   TURN_TIMEOUT_MS: int(120_000, 1),
+  /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. 25: room for the echo contract's 20 tool steps, an interrupt and the reply. */
+  MAX_STEPS: int(25, 1),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
-  LOCK_DURATION_MS: int(30_000, 100),
-  STALLED_INTERVAL_MS: int(30_000, 100),
+  /** A turn's BullMQ lock, renewed every fifth of it: a dead worker's turn is free this long after its death. */
+  LOCK_DURATION_MS: int(5_000, 100),
+  /** How often a worker looks for jobs whose lock lapsed (one check per interval across workers). */
+  STALLED_INTERVAL_MS: int(3_000, 100),
   MAX_STALLED_COUNT: int(3, 0),
   REAPER_INTERVAL_MS: int(2_000, 50),
   REAPER: bool(true),
@@ -164,8 +179,8 @@ export const StartEnv = z.object({
 export type StartEnv = z.infer<typeof StartEnv>;
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ConfigError';
   }
 }

@@ -45,12 +45,13 @@ export class SessionNotFoundError extends AppError {
   }
 }
 
+/** A message with `if_busy: "reject"` while a turn runs, or waits for a person (`interrupted`). */
 export class SessionBusyError extends AppError {
-  constructor() {
+  constructor(status = 'running') {
     super(
       409,
       'session_running',
-      'Session is running; send with if_busy: "enqueue" to queue the message after this turn, or "interrupt" to cancel the turn and run it next',
+      `Session is ${status}; send with if_busy: "enqueue" to queue the message after this turn, or "interrupt" to cancel the turn and run it next`,
     );
   }
 }
@@ -189,5 +190,18 @@ export class SessionPausedError extends AppError {
 export class SessionArchivedError extends AppError {
   constructor() {
     super(410, 'session_archived', 'Session is archived (read-only)');
+  }
+}
+
+/** `POST /sessions/{id}/resume` on a session that waits for nobody. */
+export class SessionNotInterruptedError extends AppError {
+  constructor(status: string) {
+    super(409, 'session_not_interrupted', `Session is ${status}, not interrupted`);
+  }
+}
+
+export class InterruptNotFoundError extends AppError {
+  constructor(interruptId: string) {
+    super(404, 'interrupt_not_found', `Interrupt ${JSON.stringify(interruptId)} not found: the session waits on another one`);
   }
 }

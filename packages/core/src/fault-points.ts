@@ -3,7 +3,8 @@
  * prove that no crash point loses an accepted turn. Off unless the app passes a name
  * from its configuration (`BATON_FAULT`); a no-op in production.
  *
- * `kill:<point>` SIGKILLs the process there; `block:<point>:<ms>` blocks its event loop;
+ * `kill:<point>` SIGKILLs the process there (`kill:<point>:<n>`: the n-th time it gets there);
+ * `block:<point>:<ms>` blocks its event loop;
  * `skip:<point>` makes the hook answer 'skip' there: the process leaves out what follows
  * (`worker.cancel-message`: a cancel's pub/sub message is lost, as in a reconnect).
  */
@@ -13,7 +14,9 @@ export type FaultPoint =
   | 'worker.after-agent-reply'
   | 'worker.after-claim'
   | 'worker.after-finish'
-  | 'worker.cancel-message';
+  | 'worker.cancel-message'
+  /** A step of a multi-step turn is recorded; the next has not started. */
+  | 'worker.after-step';
 
 export type FaultHook = (point: FaultPoint) => 'skip' | undefined;
 
@@ -22,9 +25,11 @@ export const noFault: FaultHook = () => undefined;
 export function makeFaultHook(spec: string | undefined): FaultHook {
   if (!spec) return noFault;
   const [action, point, arg] = spec.split(':');
+  let hits = 0;
   return (at) => {
     if (at !== point) return;
     if (action === 'kill') {
+      if (++hits < Number(arg ?? 1)) return;
       process.kill(process.pid, 'SIGKILL');
     } else if (action === 'block') {
       const until = Date.now() + Number(arg ?? 1000);

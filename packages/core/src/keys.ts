@@ -48,6 +48,8 @@ export interface GlobalKeys {
   sessionIndex: string;
   /** Sorted set session id → when the reaper should next check its running turn (ms). */
   running: string;
+  /** String: held (`SET NX PX`) by the worker whose reaper pass runs this interval. */
+  reaperLock: string;
   /** Pub/sub channel: `<session id>` of a turn to cancel (workers abort the agent). */
   cancel: string;
   /** Sorted set `<session id>/<delivery id>` → when it was dead-lettered (ms). */
@@ -62,6 +64,7 @@ export function globalKeys(prefix: string): GlobalKeys {
   return {
     sessionIndex: `${prefix}:sessions`,
     running: `${prefix}:running`,
+    reaperLock: `${prefix}:running:lock`,
     cancel: `${prefix}:cancel`,
     deadLetters: `${prefix}:webhooks:dead`,
     tenantSessions: (tenant) => `${prefix}:sessions:t:${tenant}`,

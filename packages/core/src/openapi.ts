@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
-import { DeadLetterQuery, EventsQuery, ListQuery, WaitQuery } from './queries.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
+  ResumeAccepted,
   DeadLetter,
   Delivery,
   DeliveryAttempt,
@@ -14,7 +15,7 @@ import {
   SessionListItem,
   SessionResponse,
 } from './responses.ts';
-import { ChatMessage, CreateSessionRequest, MessageRequest, ToolCall, WebhookSpec } from './schemas.ts';
+import { ChatMessage, CreateSessionRequest, InterruptInfo, MessageRequest, ResumeRequest, ToolCall, WebhookSpec } from './schemas.ts';
 
 /**
  * The OpenAPI 3.1 document of the native API, built from the zod schemas the routes
@@ -30,6 +31,8 @@ const RESPONSE_SCHEMAS = {
   SessionListItem,
   MessageAccepted,
   CancelAccepted,
+  ResumeAccepted,
+  InterruptInfo,
   DeliveryAttempt,
   Delivery,
   DeadLetter,
@@ -42,12 +45,13 @@ const RESPONSE_SCHEMAS = {
 const REQUEST_SCHEMAS = {
   CreateSessionRequest,
   MessageRequest,
+  ResumeRequest,
   WebhookSpec,
   ChatMessageInput: ChatMessage,
   ToolCallInput: ToolCall,
 };
 type ResponseName = keyof typeof RESPONSE_SCHEMAS;
-type RequestName = 'CreateSessionRequest' | 'MessageRequest';
+type RequestName = 'CreateSessionRequest' | 'MessageRequest' | 'ResumeRequest';
 
 /** Every error `code` of the native API and its status. */
 export const ERROR_CODES = {
@@ -59,9 +63,11 @@ export const ERROR_CODES = {
   delivery_not_found: { status: 404, when: 'no such delivery in this session' },
   session_quota_exceeded: { status: 403, when: 'the API key holds its `TENANT_MAX_SESSIONS` sessions: delete some first' },
   storage_quota_exceeded: { status: 403, when: 'the API key\'s sessions hold its `TENANT_MAX_BYTES` of messages: delete sessions first' },
+  interrupt_not_found: { status: 404, when: 'the session waits on another interrupt (`interrupt_id` is not the one `GET /sessions/{id}` shows)' },
   session_exists: { status: 409, when: 'a session with this id exists' },
   session_running: { status: 409, when: 'a turn is running and `if_busy` is `"reject"`' },
   session_paused: { status: 409, when: 'the session is paused (OpenHands pause, V1 sandbox pause)' },
+  session_not_interrupted: { status: 409, when: 'resume of a session that waits for nobody ("Session is <status>, not interrupted")' },
   delivery_pending: { status: 409, when: 'the delivery is still being attempted' },
   message_limit_reached: { status: 409, when: 'history plus queued messages reached `MAX_MESSAGES_PER_SESSION`' },
   idempotency_key_in_flight: { status: 409, when: 'a request with this `Idempotency-Key` is still running (`Retry-After: 1`)' },
@@ -133,7 +139,8 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'createSession',
       tag: 'Sessions',
       summary: 'Create a session',
-      description: 'Optionally preloads its history (`state`), picks its agent and sets its default webhook.',
+      description:
+        'Optionally preloads its history (`state`), picks its agent (`agent`: a built-in one or one of the server\'s `AGENTS_MODULE`; 422 naming `body.agent` and listing the known ones otherwise), sets the agent\'s settings (`config`: `model`, `system`, `temperature`, `max_steps`…, checked against what that agent accepts; 422 naming `body.config.<field>`) and its default webhook.',
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
@@ -146,6 +153,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'List sessions, oldest first',
       description:
+        `Without \`limit\` or \`cursor\`, every session (up to ${LIST_ALL_MAX}), as Motus lists them. ` +
         'When there is more, `X-Next-Cursor` and `Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`.',
       query: ListQuery(options.pageLimitMax),
       replies: { 200: { description: 'One page of sessions', body: ['SessionListItem'], headers: ['x-next-cursor', 'link'] } },
@@ -157,6 +165,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: 'Get a session (or long-poll until its turn ends)',
       description:
+        `While \`interrupted\` the body carries \`interrupts\`. ` +
         `With \`wait=true\` the answer waits until the status is no longer \`running\`, at most \`timeout\` seconds ` +
         `(default ${options.longPollDefaultS}, capped at ${options.longPollMaxS}); at the timeout it answers 200 with \`running\`; ` +
         '404 if the session is deleted meanwhile.',
@@ -217,8 +226,8 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       tag: 'Sessions',
       summary: "The session's events as Server-Sent Events",
       description:
-        'Events `status` `{status, turn_id}`, `delta` `{turn_id, content, offset}`, `message` `{turn_id, message}`, ' +
-        '`error` `{turn_id, error}`, each with an increasing `id`, and `deleted` (then the stream ends). Without ' +
+        'Events `status` `{status, turn_id}`, `delta` `{turn_id, content, offset}`, `message` `{turn_id, message}` (each message a turn ' +
+        'records: tool calls, tool results, the reply), `interrupted` `{turn_id, interrupts}`, `error` `{turn_id, error}`, each with an increasing `id`, and `deleted` (then the stream ends). Without ' +
         '`Last-Event-ID` (header or `last_event_id`) it starts with a `status` snapshot; with one, with the events after it. ' +
         'Heartbeat comments keep idle streams open. A client that stops reading is closed after `SSE_WRITE_TIMEOUT_S`; ' +
         'it resumes with `Last-Event-ID`.',
@@ -232,9 +241,24 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'cancelTurn',
       tag: 'Sessions',
       summary: 'Cancel the running turn',
-      description: 'The turn ends with `error: "Turn cancelled"` (a `turn.cancelled` webhook); `cancelled_turn_id` is null when nothing ran.',
+      description:
+        'The turn ends with `error: "Turn cancelled"` (a `turn.cancelled` webhook); `cancelled_turn_id` is null when nothing ran. ' +
+        'A turn waiting for a person (`interrupted`) ends at once.',
       replies: { 202: { description: 'Accepted: the running agent is told to abort', body: 'CancelAccepted', headers: ['location'] } },
       errors: ['session_not_found'],
+    },
+    {
+      method: 'post',
+      path: '/sessions/{id}/resume',
+      operationId: 'resumeTurn',
+      tag: 'Sessions',
+      summary: 'Answer the interrupt an `interrupted` turn waits on: the turn goes on',
+      description:
+        'The value is stored with the interrupt and the turn is queued again (any worker continues it from its last recorded step; ' +
+        'the agent gets `{interrupt, value}`). For `tool_approval` send `{approved, reason?}`.',
+      body: 'ResumeRequest',
+      replies: { 200: { description: 'The turn runs again', body: 'ResumeAccepted' } },
+      errors: ['session_not_found', 'interrupt_not_found', 'session_not_interrupted'],
     },
     {
       method: 'get',

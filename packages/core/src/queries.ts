@@ -8,10 +8,22 @@ export const WaitQuery = z.object({
   timeout: z.coerce.number().min(0, 'must be >= 0').optional().describe('Seconds to wait at most (capped at LONG_POLL_MAX_S)'),
 });
 
+/**
+ * `GET /sessions` without `limit` or `cursor` lists every session (as Motus does: its
+ * clients read no cursor), up to this many; beyond it the answer carries the next cursor.
+ */
+export const LIST_ALL_MAX = 10_000;
+
 /** `GET /sessions`: one page, oldest first; `max` is PAGE_LIMIT_MAX. */
 export const ListQuery = (max: number) =>
   z.object({
-    limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).default(Math.min(50, max)),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(max, `must be at most ${max}`)
+      .optional()
+      .describe(`Page size (default ${Math.min(50, max)} with a cursor; without limit and cursor: every session, up to ${LIST_ALL_MAX})`),
     cursor: z.string().max(200).optional().describe('The `X-Next-Cursor` of the previous page'),
     order: z.enum(['oldest', 'newest']).default('oldest').describe('`oldest` first (creation order, the default) or `newest` first'),
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_NAMES, ChatMessage, SESSION_STATUSES, TURN_EVENT_TYPES } from './schemas.ts';
+import { AGENT_NAMES, ChatMessage, InterruptInfo, SESSION_STATUSES, TURN_EVENT_TYPES } from './schemas.ts';
 
 /**
  * The native API's response bodies. The routes build their bodies typed by these
@@ -14,12 +14,18 @@ const Id = z.guid();
 /** Motus `SessionResponse`, plus Baton's extra fields (clients ignore what they don't know). */
 export const SessionResponse = z.strictObject({
   session_id: Id,
-  status: z.enum(SESSION_STATUSES).describe('`running` while a turn runs; `error` when the last turn failed'),
+  status: z
+    .enum(SESSION_STATUSES)
+    .describe('`running` while a turn runs; `interrupted` while it waits for a person (see `interrupts`); `error` when the last turn failed'),
   response: ChatMessage.nullable().describe("The last turn's reply, or null"),
   error: z.string().nullable().describe('Why the last turn failed, or null'),
-  agent: z.string().describe(`The session's agent: ${AGENT_NAMES.join(', ')}`),
+  agent: z.string().describe(`The session's agent: a built-in one (${AGENT_NAMES.join(', ')}) or one of the server's AGENTS_MODULE`),
   total_messages: z.int().min(0),
   pending_messages: z.int().min(0).describe('Messages waiting in the inbox (`if_busy: "enqueue"`)'),
+  interrupts: z
+    .array(InterruptInfo)
+    .optional()
+    .describe('Only while `interrupted`: what the turn waits for; answer with `POST /sessions/{id}/resume`'),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -45,6 +51,13 @@ export const MessageAccepted = z.strictObject({
   cancelled_turn_id: Id.optional().describe('With `if_busy: "interrupt"`: the running turn it cancelled'),
 });
 export type MessageAccepted = z.infer<typeof MessageAccepted>;
+
+/** The 200 body of `POST /sessions/{id}/resume`. */
+export const ResumeAccepted = z.strictObject({
+  session_id: Id,
+  status: z.enum(SESSION_STATUSES).describe('`running`: the turn goes on, on any worker'),
+});
+export type ResumeAccepted = z.infer<typeof ResumeAccepted>;
 
 /** The 202 body of `POST /sessions/{id}/cancel`. */
 export const CancelAccepted = z.strictObject({
@@ -94,6 +107,9 @@ export const ErrorBody = z.strictObject({
     message: z.string(),
     details: z.array(FieldIssueBody).optional().describe('One entry per invalid field (422)'),
   }),
+  detail: z
+    .string()
+    .describe('The message as FastAPI (the Motus server) words it, for Motus clients: `Session not found`, `Session is running`…'),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 

@@ -100,9 +100,31 @@ describe('CreateSessionRequest', () => {
     expect(CreateSessionRequest.parse({})).toEqual({ state: [] });
   });
 
-  it('rejects an unknown agent and unknown fields in state messages', () => {
-    expect(issues(CreateSessionRequest.safeParse({ agent: 'gpt' }))).toEqual(['agent: invalid_value']);
+  it('takes any agent name (the service checks it exists) and a config object; rejects unknown fields in state messages', () => {
+    expect(CreateSessionRequest.parse({ agent: 'calculator', config: { temperature: 0.2 } })).toEqual({
+      state: [],
+      agent: 'calculator',
+      config: { temperature: 0.2 },
+    });
+    expect(issues(CreateSessionRequest.safeParse({ agent: '' }))).toEqual(['agent: too_small']);
+    expect(issues(CreateSessionRequest.safeParse({ config: [1] }))).toEqual(['config: invalid_type']);
     expect(issues(CreateSessionRequest.safeParse({ state: [{ content: 'x', extra: 1 }] }))).toEqual(['state.0: unrecognized_keys']);
+  });
+});
+
+describe('ChatMessage reasoning fields (Motus)', () => {
+  it('accepts reasoning and reasoning_details and keeps them as given', () => {
+    const details = [{ type: 'reasoning.encrypted', data: 'opaque==', id: 'r1', format: 'anthropic-claude-v1', index: 0 }];
+    const message = { role: 'assistant', content: 'hi', reasoning: 'I thought.', reasoning_details: details };
+    expect(compactMessage(ChatMessage.parse(message))).toStrictEqual(message);
+    expect(compactMessage(ChatMessage.parse({ role: 'assistant', content: null, reasoning: null, reasoning_details: null }))).toStrictEqual({
+      role: 'assistant',
+      content: null,
+      reasoning: null,
+      reasoning_details: null,
+    });
+    expect(issues(ChatMessage.safeParse({ reasoning: 3 }))).toEqual(['reasoning: invalid_type']);
+    expect(issues(ChatMessage.safeParse({ reasoning_details: ['text'] }))).toEqual(['reasoning_details.0: invalid_type']);
   });
 });
 

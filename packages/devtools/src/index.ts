@@ -4,3 +4,4 @@ export * from './redis-server.ts';
 export * from './baton-process.ts';
 export * from './redis-cluster.ts';
 export * from './reply-dropper.ts';
+export * from './fake-openai.ts';

@@ -19,8 +19,15 @@ export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 1000 } as const;
 export const TurnJob = z.strictObject({
   session_id: z.string().min(1),
   turn_id: z.string().min(1),
+  /** The turn's resumes before this job (absent: 0). A turn that waited for a person goes on in a job of its own. */
+  run: z.int().min(0).optional(),
 });
 export type TurnJob = z.infer<typeof TurnJob>;
+
+/** A turn's job id: the turn id, then `<turn id>.<run>` for each resume after an interrupt. */
+export function turnJobId(turnId: string, run = 0): string {
+  return run > 0 ? `${turnId}.${run}` : turnId;
+}
 
 export const TURN_JOB_NAME = 'turn.run';
 
@@ -29,8 +36,8 @@ export const TURN_JOB_NAME = 'turn.run';
  * recorded on the session): retry it a few times with backoff. The job id is the turn
  * id, so a turn enqueued twice (by the API and later the reaper) runs once.
  */
-export const turnJobOptions = (turnId: string): JobsOptions => ({
-  jobId: turnId,
+export const turnJobOptions = (turnId: string, run = 0): JobsOptions => ({
+  jobId: turnJobId(turnId, run),
   attempts: 5,
   backoff: { type: 'exponential', delay: 1000 },
   removeOnComplete: KEEP_COMPLETED,

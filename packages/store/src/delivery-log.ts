@@ -3,13 +3,17 @@ import { type ChatMessage, type TurnEventType, globalKeys, sessionKeys } from '@
 import { decodeMessage } from './message-record.ts';
 import { callScript, defineScripts } from './scripts.ts';
 
-/** A turn-end event waiting in a session's outbox, as finish.lua / delete.lua wrote it. */
+/** A turn event waiting in a session's outbox, as finish.lua / delete.lua / step.lua wrote it. */
 export interface OutboxEvent {
   turn_id: string;
+  /** Set when the event is not the turn's end (`turn.interrupted`: the interrupt's id); deliveries are keyed by it. */
+  event_id?: string;
   type: TurnEventType;
   /** When the turn ended (ms, as a string). */
   at: string;
-  status: 'idle' | 'error';
+  status: 'idle' | 'error' | 'interrupted';
+  /** `turn.interrupted`: the interrupt's JSON (`InterruptInfo`). */
+  interrupt?: string;
   /** The reply's JSON, or ''. */
   response: string;
   error: string;

@@ -2,6 +2,7 @@ export * from './session-store.ts';
 export { defineScripts } from './scripts.ts';
 export * from './session-watcher.ts';
 export * from './session-stream.ts';
+export * from './turn-steps.ts';
 export * from './connections.ts';
 export * from './session-service.ts';
 export * from './delivery-log.ts';

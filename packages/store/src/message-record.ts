@@ -6,6 +6,8 @@ export interface MessageMeta {
   at: number;
   /** The turn it started or answered. */
   turn?: string;
+  /** The step of its turn that recorded it (tool calls, tool results...: not the turn's message or reply). */
+  step?: number;
   /** A client's own id for it (agenhq `client_id`). */
   client_id?: string;
 }

@@ -196,3 +196,66 @@ it('archive (V1 sandbox deleted): the resent call cancels the queued turns once 
     expect.objectContaining({ turn_id: queued, type: 'turn.cancelled' }),
   ]);
 });
+
+/** A session whose turn has been claimed (a worker's fence), its message in the history. */
+async function claimedTurn(id: string, turnId = randomUUID()) {
+  await reader.submit({ sessionId: id, turnId, message: user('go'), webhook: null, policy: 'reject' });
+  const claim = await reader.claim(id, turnId);
+  if (claim.kind !== 'ok') throw new Error(`claim: ${claim.kind}`);
+  return { turnId, fence: claim.fence };
+}
+const call: ChatMessage = { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'clock', arguments: '{}' } }] };
+const result: ChatMessage = { role: 'tool', tool_call_id: 'c1', content: '12:00' };
+
+it('step (a worker recording a step): the resent call is the same step, recorded once, not "stale"', async () => {
+  const id = await newSession();
+  const { turnId, fence } = await claimedTurn(id);
+  const step = () => store.steps.record({ sessionId: id, turnId, fence, index: 0, messages: [call, result] });
+  const recorded = await withLostReply(step, async () => ((await reader.messages(id))?.length ?? 0) === 3);
+  // "stale" would make the worker drop a turn it still holds.
+  expect(recorded).toEqual({ kind: 'ok', notify: false });
+  expect(await reader.messages(id)).toEqual([user('go'), call, result]);
+  // The next step goes on from there; a second try of step 0 by the same claim is refused.
+  expect(await store.steps.record({ sessionId: id, turnId, fence, index: 0, messages: [call] })).toEqual({ kind: 'stale' });
+  expect(await store.steps.record({ sessionId: id, turnId, fence, index: 1, messages: [] })).toEqual({ kind: 'ok', notify: false });
+});
+
+it('step with an interrupt, then resume: each resent call answers as the first time (not "stale", not 409)', async () => {
+  const id = await newSession();
+  const { turnId, fence } = await claimedTurn(id);
+  const interrupt = { type: 'user_input' as const, payload: { question: 'why?' } };
+  const stepped = await withLostReply(
+    () => store.steps.record({ sessionId: id, turnId, fence, index: 0, messages: [], interrupt }),
+    async () => (await reader.get(id))?.status === 'interrupted',
+  );
+  expect(stepped).toMatchObject({ kind: 'ok', interrupt: { type: 'user_input', interrupt_id: expect.any(String) } });
+  const [waiting] = (await reader.get(id))?.interrupts ?? [];
+  const resumed = await withLostReply(
+    () => store.steps.resume(id, waiting?.interrupt_id as string, 'because'),
+    async () => (await reader.get(id))?.status === 'running',
+  );
+  expect(resumed).toEqual({ kind: 'ok', turnId, run: 1 });
+  // The job of run 1 claims the turn, with the answer; another resume is refused.
+  expect(await reader.claim(id, turnId, 1)).toMatchObject({ kind: 'ok', steps: 1, resume: { interrupt: waiting, value: 'because' } });
+  expect(await store.steps.resume(id, waiting?.interrupt_id as string, 'again')).toEqual({ kind: 'not_interrupted', status: 'running' });
+});
+
+it('cancel of a turn waiting for a person: the resent call answers "ended", and the turn it started is not cancelled', async () => {
+  const id = await newSession();
+  const { turnId, fence } = await claimedTurn(id);
+  await reader.steps.record({ sessionId: id, turnId, fence, index: 0, messages: [], interrupt: { type: 'tool_approval', payload: null } });
+  const next = randomUUID();
+  await reader.submit({ sessionId: id, turnId: next, message: user('next'), webhook: null, policy: 'enqueue' });
+  const cancelled = await withLostReply(() => store.cancel(id), async () => (await reader.get(id))?.turn_id === next);
+  expect(cancelled).toEqual({ kind: 'ended', turnId, startedTurnId: next });
+  expect(await reader.get(id)).toMatchObject({ status: 'running', turn_id: next });
+  expect(await reader.claim(id, next)).toMatchObject({ kind: 'ok', cancelled: false });
+});
+
+it('set attributes (OpenHands PATCH): the resent call sets the same values, with the same answer', async () => {
+  const id = await newSession();
+  const patch = () => store.setAttributes(id, { title: 'Once', tags: '{"a":"1"}' });
+  const result = await withLostReply(patch, async () => (await reader.get(id))?.attributes.title === 'Once');
+  expect(result).toBe('ok');
+  expect((await reader.get(id))?.attributes).toEqual({ title: 'Once', tags: '{"a":"1"}' });
+});

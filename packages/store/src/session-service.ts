@@ -2,6 +2,7 @@ import {
   type ChatMessage,
   type CreateSessionRequest,
   type FaultHook,
+  type FieldIssue,
   type MessageRequest,
   type SessionView,
   SessionBusyError,
@@ -16,6 +17,9 @@ import {
   ValidationError,
   type WebhookSpec,
   type BusyPolicy,
+  EchoParams,
+  InterruptNotFoundError,
+  SessionNotInterruptedError,
   compactMessage,
   newSessionId,
   newTurnId,
@@ -32,8 +36,13 @@ export interface SessionServiceDeps {
   store: SessionStore;
   queue: TurnQueue;
   defaultAgent: string;
-  /** Agent name → null when it can run, else what to configure. */
+  /** Every agent a session may name → null when it can run, else what to configure. */
   agents: Record<string, string | null>;
+  /**
+   * Checks a session's `config` against what its agent accepts: the config to store, or the
+   * problems, each naming its field (`body.config.temperature`). Unset: any object is kept.
+   */
+  checkConfig?: (agent: string, config: Record<string, unknown>) => { ok: true; config: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };
   maxSessions: number;
   /** `TENANT_MAX_SESSIONS`: sessions one API key may hold (0: no quota; the admin key and auth off have none). */
   tenantMaxSessions?: number;
@@ -74,9 +83,19 @@ export class SessionService {
     input: CreateSessionRequest & { sessionId?: string; tenant?: string; attributes?: Record<string, string>; request?: RequestKey },
   ): Promise<SessionView> {
     const agent = input.agent ?? this.deps.defaultAgent;
+    if (!Object.hasOwn(this.deps.agents, agent)) {
+      const known = Object.keys(this.deps.agents).join(', ');
+      throw new ValidationError([{ path: 'body.agent', message: `unknown agent ${JSON.stringify(agent)}; the agents are ${known}` }]);
+    }
     const missing = this.deps.agents[agent];
     if (missing) {
       throw new ValidationError([{ path: 'body.agent', message: `agent "${agent}" is not configured on this server: ${missing}` }]);
+    }
+    let config = input.config ?? {};
+    if (this.deps.checkConfig) {
+      const checked = this.deps.checkConfig(agent, config);
+      if (!checked.ok) throw new ValidationError(checked.issues);
+      config = checked.config;
     }
     if (input.webhook) await this.deps.checkWebhookUrl?.(input.webhook.url, 'body.webhook.url');
     const tenant = input.tenant ?? '';
@@ -110,6 +129,7 @@ export class SessionService {
         webhook: input.webhook ?? null,
         attributes: input.attributes ?? {},
         incarnation,
+        config,
       })
       .catch(async (err: unknown) => {
         // Redis is full: the id recorded under the Idempotency-Key goes too, so nothing is left.
@@ -142,6 +162,7 @@ export class SessionService {
    */
   async sendMessage(sessionId: string, request: MessageRequest, options: { clientId?: string; tenant?: string; request?: RequestKey } = {}): Promise<Accepted> {
     const { webhook, if_busy, ...fields } = request;
+    checkEchoParams(fields.user_params);
     if (webhook) await this.deps.checkWebhookUrl?.(webhook.url, 'body.webhook.url');
     return this.startTurn(sessionId, { message: compactMessage(fields), webhook, policy: if_busy, ...options });
   }
@@ -182,17 +203,41 @@ export class SessionService {
     return this.getSession(sessionId);
   }
 
-  /** Cancels the running turn, if any: it ends with `Turn cancelled` (and a `turn.cancelled` webhook). */
+  /**
+   * Cancels the running turn, if any: it ends with `Turn cancelled` (and a `turn.cancelled`
+   * webhook). A turn waiting for a person ends at once; the queued message it starts gets its job.
+   */
   async cancel(sessionId: string): Promise<{ cancelled: string | null }> {
     const result = await this.deps.store.cancel(sessionId);
     if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
-    return { cancelled: result.kind === 'cancelling' ? result.turnId : null };
+    if (result.kind === 'ended' && result.startedTurnId) await this.enqueue(sessionId, result.startedTurnId);
+    return { cancelled: result.kind === 'cancelling' || result.kind === 'ended' ? result.turnId : null };
   }
 
   /** Makes the session read-only for good, cancelling its running turn. */
   async archive(sessionId: string): Promise<void> {
     const result = await this.deps.store.cancel(sessionId, 'archive');
     if (result.kind === 'not_found') throw new SessionNotFoundError(sessionId);
+  }
+
+  /**
+   * Answers the interrupt a turn waits on (`POST /sessions/{id}/resume`): the value is stored
+   * with it and the turn is queued again, for any worker. `tenant`: others' sessions are not found.
+   */
+  async resumeInterrupt(sessionId: string, interruptId: string, value: unknown, tenant = ''): Promise<{ status: 'running' }> {
+    const result = await this.deps.store.steps.resume(sessionId, interruptId, value, tenant);
+    if (result.kind === 'not_interrupted') throw new SessionNotInterruptedError(result.status);
+    if (result.kind === 'interrupt_not_found') throw new InterruptNotFoundError(interruptId);
+    if (result.kind !== 'ok') throw new SessionNotFoundError(sessionId);
+    // Strict mode: the resume is on the replicas before the answer.
+    await this.deps.replicas?.confirm(sessionId);
+    // Stored: if this enqueue fails the reaper queues the job (its entry was written first).
+    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: result.turnId, run: result.run }).catch(() => undefined);
+    return { status: 'running' };
+  }
+
+  private async enqueue(sessionId: string, turnId: string): Promise<void> {
+    await this.deps.queue.enqueue({ session_id: sessionId, turn_id: turnId }).catch(() => undefined);
   }
 
   async timeline(sessionId: string): Promise<TimelineEntry[]> {
@@ -220,7 +265,7 @@ export class SessionService {
       case 'not_found':
         throw new SessionNotFoundError(sessionId);
       case 'busy':
-        throw new SessionBusyError();
+        throw new SessionBusyError(result.status);
       case 'paused':
         throw new SessionPausedError();
       case 'archived':
@@ -234,7 +279,9 @@ export class SessionService {
         return { sessionId, turnId: result.turnId, queued: true };
       case 'interrupting':
         await this.deps.replicas?.confirm(sessionId);
-        return { sessionId, turnId: result.turnId, queued: true, cancelledTurnId: result.cancelledTurnId };
+        // A turn that waited for a person ended in the script, which started the first queued turn.
+        if (result.startedTurnId) await this.enqueue(sessionId, result.startedTurnId);
+        return { sessionId, turnId: result.turnId, queued: result.startedTurnId !== result.turnId, cancelledTurnId: result.cancelledTurnId };
     }
     const { turnId } = result;
     this.fault('api.after-state-write');
@@ -252,4 +299,14 @@ export class SessionService {
     if (!deleted) throw new SessionNotFoundError(sessionId);
     if (counted) await this.deps.usage?.forget(counted);
   }
+}
+
+/** `user_params.echo` is the echo agent's test contract: checked on every message that carries it. */
+function checkEchoParams(userParams: Record<string, unknown> | null | undefined): void {
+  if (userParams?.echo === undefined) return;
+  const parsed = EchoParams.safeParse(userParams.echo);
+  if (parsed.success) return;
+  throw new ValidationError(
+    parsed.error.issues.map((issue) => ({ path: ['body', 'user_params', 'echo', ...issue.path].join('.'), message: issue.message })),
+  );
 }

@@ -71,6 +71,7 @@ describe('create / get', () => {
       total_messages: 3,
       pending_messages: 0,
       turn_id: null,
+      interrupts: [],
       created_at: new Date(T0).toISOString(),
       updated_at: new Date(T0).toISOString(),
     });
@@ -114,19 +115,20 @@ describe('submit', () => {
     expect(await store.get(id)).toMatchObject({
       status: 'running',
       turn_id: turnId,
+      interrupts: [],
       total_messages: 1,
       pending_messages: 0,
       updated_at: new Date(T0 + 10).toISOString(),
     });
     expect(await store.messages(id)).toEqual([user('hello')]);
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10 });
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10, run: 0 });
   });
 
   it('answers busy while a turn runs, with the reject policy, and stores nothing', async () => {
     const id = await newSession();
     const first = await submit(id, 'one');
     const { result } = await submit(id, 'two', 'reject');
-    expect(result).toEqual({ kind: 'busy' });
+    expect(result).toEqual({ kind: 'busy', status: 'running' });
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: first.turnId, total_messages: 1, pending_messages: 0 });
   });
 
@@ -179,7 +181,7 @@ describe('submit under an Idempotency-Key', () => {
   it('a refusal records nothing: a retry once the session is free starts the turn', async () => {
     const id = await newSession();
     const running = await submit(id, 'one');
-    expect(await send(id, 'two', 'reject', request('k5'))).toEqual({ kind: 'busy' });
+    expect(await send(id, 'two', 'reject', request('k5'))).toEqual({ kind: 'busy', status: 'running' });
     await store.finish(id, running.turnId, '*', { ok: true, reply: assistant('echo: one') });
     const retry = await send(id, 'two', 'reject', request('k5'));
     expect(retry.kind).toBe('started');
@@ -196,14 +198,51 @@ describe('submit under an Idempotency-Key', () => {
   });
 });
 
+describe('reasoning fields (Motus)', () => {
+  it('keeps reasoning and reasoning_details of messages as given, in the history and at claim', async () => {
+    const thought: ChatMessage = { role: 'assistant', content: 'hi', reasoning: 'Said hi.', reasoning_details: [{ type: 'reasoning.text', text: 'Said hi.', index: 0 }] };
+    const id = await newSession([user('hello'), thought]);
+    expect(await store.messages(id)).toEqual([user('hello'), thought]);
+    const { turnId } = await submit(id, 'again');
+    const claimed = await store.claim(id, turnId);
+    expect(claimed.kind === 'ok' && claimed.history[1]).toStrictEqual(thought);
+  });
+});
+
 describe('claim', () => {
   it('returns the agent and the history, and bumps the fence on every claim', async () => {
     const id = await newSession([assistant('earlier')]);
     const { turnId } = await submit(id, 'now');
     const first = await store.claim(id, turnId);
-    expect(first).toEqual({ kind: 'ok', fence: '1', agent: 'echo', cancelled: false, history: [assistant('earlier'), user('now')] });
+    expect(first).toEqual({
+      kind: 'ok',
+      fence: '1',
+      agent: 'echo',
+      cancelled: false,
+      history: [assistant('earlier'), user('now')],
+      steps: 0,
+      turnStart: 2,
+      outboxPending: false,
+      config: {},
+    });
     const second = await store.claim(id, turnId);
     expect(second).toMatchObject({ kind: 'ok', fence: '2' });
+  });
+
+  it("returns the session's agent config as stored at create ({} without one)", async () => {
+    const sessionId = randomUUID();
+    const config = { model: 'gpt-x', temperature: 0.2, nested: { ok: true } };
+    expect(await store.create({ sessionId, agent: 'assistant', tenant: '', state: [], config })).toBe(true);
+    const turnId = randomUUID();
+    await store.submit({ sessionId, turnId, message: { role: 'user', content: 'go', user_params: { units: 'metric' } }, webhook: null, policy: 'reject' });
+    const claimed = await store.claim(sessionId, turnId);
+    expect(claimed).toMatchObject({ kind: 'ok', agent: 'assistant', config });
+    // The message's user_params are stored with it, for the agent to read.
+    expect(claimed.kind === 'ok' && claimed.history.at(-1)).toEqual({ role: 'user', content: 'go', user_params: { units: 'metric' } });
+
+    const other = await newSession();
+    const { turnId: plain } = await submit(other, 'no config');
+    expect(await store.claim(other, plain)).toMatchObject({ kind: 'ok', config: {} });
   });
 
   it('answers stale for a turn that is not the running one, gone for a missing session', async () => {
@@ -338,7 +377,7 @@ describe('finish', () => {
       total_messages: 4,
     });
     // The promoted turn keeps its own acceptance time; its reaper check is re-marked (no later).
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100 });
+    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100, run: 0 });
     expect(Number(await redis.zscore(store.keys.running, id))).toBe(scheduled - 1);
 
     // B fails: the error is the finished turn's outcome, and C starts.

@@ -10,10 +10,13 @@ import {
   sessionKeys,
   type GlobalKeys,
   type TurnEventType,
+  type InterruptInfo,
 } from '@baton/core';
 import { type MessageMeta, decodeMessage, decodeStored, encodeMessage } from './message-record.ts';
 import { callScript, defineScripts } from './scripts.ts';
 import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
+import { TurnSteps } from './turn-steps.ts';
+import { inOrder } from './in-order.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -38,9 +41,12 @@ export type SubmitResult =
   /** `runningTurnId` is '' when the message waits because the session is paused. */
   | { kind: 'queued'; turnId: string; runningTurnId: string }
   /** `if_busy: "interrupt"`: queued, and the running turn `cancelledTurnId` is being cancelled. */
-  | { kind: 'interrupting'; turnId: string; cancelledTurnId: string }
-  /** The request's Idempotency-Key came with a different request before. */
-  | { kind: 'busy' | 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
+  /** `startedTurnId`: a turn that waited for a person ended at once, and this queued turn started (queue its job). */
+  | { kind: 'interrupting'; turnId: string; cancelledTurnId: string; startedTurnId?: string }
+  /** `status`: `running`, or `interrupted` when the turn waits for a person. */
+  | { kind: 'busy'; status: SessionStatus }
+  /** `reused`: the request's Idempotency-Key came with a different request before. */
+  | { kind: 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
 
 /**
  * A request's `Idempotency-Key` and its fingerprint (method, path and body). The turn it
@@ -53,8 +59,26 @@ export interface RequestKey {
 }
 
 export type ClaimResult =
-  /** `cancelled`: a cancel was asked for before the claim; finish it as cancelled. */
-  | { kind: 'ok'; fence: string; agent: string; cancelled: boolean; history: ChatMessage[] }
+  | {
+      kind: 'ok';
+      fence: string;
+      agent: string;
+      /** A cancel was asked for before the claim; finish it as cancelled. */
+      cancelled: boolean;
+      history: ChatMessage[];
+      /** How many steps of the turn are recorded (by any worker): the next step's index. */
+      steps: number;
+      /** Index in `history` of the turn's first step message (= history length before the turn's steps). */
+      turnStart: number;
+      /** The `user_params` of the message that started the turn, if any. */
+      userParams?: Record<string, unknown>;
+      /** Set after a resume until a step is recorded: the interrupt and the person's answer. */
+      resume?: { interrupt: InterruptInfo; value: unknown };
+      /** Turn-end events wait in the outbox (a waiting turn ended by a cancel): flush them. */
+      outboxPending: boolean;
+      /** The session's agent settings, as stored at create (`{}` when none). */
+      config: Record<string, unknown>;
+    }
   | { kind: 'stale' | 'gone' };
 
 /** One entry of a session's timeline: a history message or a queued one. */
@@ -106,6 +130,8 @@ export class SessionStore {
   readonly keys: GlobalKeys;
   /** The sessions' event streams (SSE), written by these scripts and by workers' deltas. */
   readonly streams: SessionStreams;
+  /** Steps of multi-step turns, interrupts and resumes. */
+  readonly steps: TurnSteps;
   private readonly now: () => number;
   private readonly streamTtlMs: number;
   /** On a cluster a script cannot reach the global indexes (other slots). */
@@ -121,6 +147,7 @@ export class SessionStore {
     this.isCluster = Boolean((redis as { isCluster?: boolean }).isCluster);
     this.streamTtlMs = options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS;
     this.streams = new SessionStreams(redis, { prefix: options.prefix, ttlMs: this.streamTtlMs });
+    this.steps = new TurnSteps(redis, { ...options, now: this.now, streamTtlMs: this.streamTtlMs });
   }
 
   sessionKeys(sessionId: string) {
@@ -138,6 +165,8 @@ export class SessionStore {
     attributes?: Record<string, string>;
     /** This session's incarnation id (`newIncarnation()`; default a fresh one). */
     incarnation?: string;
+    /** The agent's settings (validated by the caller); given to the agent on every step. */
+    config?: Record<string, unknown>;
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
@@ -146,6 +175,7 @@ export class SessionStore {
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
+    const config = input.config && Object.keys(input.config).length ? JSON.stringify(input.config) : '';
     // A tenant's sessions are in its own index too (what it lists and counts).
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
     const replies = (await inOrder(this.redis, [
@@ -158,6 +188,7 @@ export class SessionStore {
           webhook,
           attrs,
           input.incarnation ?? newIncarnation(),
+          config,
           ...state,
         ]),
     ]).catch(async (err: unknown) => {
@@ -281,7 +312,7 @@ export class SessionStore {
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
     const request = input.request ? createHash('sha256').update(input.request.key).digest('base64url') : '';
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`, k.outbox, k.turns];
     const args = [
       input.turnId,
       now,
@@ -304,14 +335,16 @@ export class SessionStore {
         await callScript(this.redis, 'submit', keys, args))
       : await callScript(this.redis, 'submitMarked', [...keys, this.keys.running], [...args, input.sessionId, checkAt]);
     // The turn id is this call's, or the one a retry under the same Idempotency-Key started.
-    const [kind, other, turnId] = reply as [string, string | undefined, string | undefined];
+    const [kind, other, turnId, started] = reply as [string, string | undefined, string | undefined, string | undefined];
     if (kind === 'started') return { kind, turnId: turnId as string };
     if (kind === 'queued') return { kind, turnId: turnId as string, runningTurnId: other ?? '' };
     if (kind === 'interrupting') {
-      await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${other}`);
-      return { kind, turnId: turnId as string, cancelledTurnId: other as string };
+      // A running turn's worker is told to stop; a waiting one (`started` is set) ended in the script.
+      if (started === undefined) await this.redis.publish(this.keys.cancel, `${input.sessionId}\n${other}`);
+      return { kind, turnId: turnId as string, cancelledTurnId: other as string, ...(started ? { startedTurnId: started } : {}) };
     }
-    return { kind: kind as 'busy' | 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
+    if (kind === 'busy') return { kind, status: (other ?? 'running') as SessionStatus };
+    return { kind: kind as 'paused' | 'archived' | 'not_found' | 'full' | 'reused' };
   }
 
   /** Adds a message to the history without starting a turn. */
@@ -324,6 +357,13 @@ export class SessionStore {
       now,
       this.options.maxMessages ?? 0,
     ])) as 'ok' | 'not_found' | 'archived' | 'full';
+  }
+
+  /** Sets surface attributes (null clears one); another tenant's session is not found. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>, tenant = ''): Promise<'ok' | 'not_found' | 'archived'> {
+    const patch = Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v ?? false]));
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'setAttributes', [k.meta], [JSON.stringify(patch), this.now(), tenant])) as 'ok' | 'not_found' | 'archived';
   }
 
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
@@ -353,14 +393,21 @@ export class SessionStore {
    * Cancels the running turn (the worker running it aborts its agent; it ends as
    * `Turn cancelled`). `archive` also makes the session read-only for good.
    */
-  async cancel(sessionId: string, mode: 'cancel' | 'archive' = 'cancel'): Promise<{ kind: 'cancelling'; turnId: string } | { kind: 'idle' | 'not_found' }> {
+  async cancel(
+    sessionId: string,
+    mode: 'cancel' | 'archive' = 'cancel',
+  ): Promise<{ kind: 'cancelling'; turnId: string } | { kind: 'ended'; turnId: string; startedTurnId: string | null } | { kind: 'idle' | 'not_found' }> {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
-    const script = () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.outbox, k.turns], [mode, now]);
-    // Archiving ends the queued turns: the reaper's entry first (as in resume), so it delivers
-    // their events even if this process dies right after.
-    const reply = mode === 'archive' ? (await inOrder(this.redis, [() => this.markRunning(sessionId, now), script]))[1] : await script();
-    const [kind, turnId] = reply as string[];
+    // A turn waiting for a person ends in the script, its event in the outbox, and archiving
+    // ends the queued turns: the reaper's entry, due now, is written first so a worker
+    // delivers their events even if this process dies next.
+    const [, reply] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
+      () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream], [mode, now, this.streamTtlMs, randomUUID()]),
+    ]);
+    const [kind, turnId, started] = reply as string[];
+    if (kind === 'ended') return { kind, turnId: turnId as string, startedTurnId: started || null };
     if (kind !== 'cancelling') return { kind: kind as 'idle' | 'not_found' };
     await this.redis.publish(this.keys.cancel, `${sessionId}\n${turnId}`);
     return { kind: 'cancelling', turnId: turnId as string };
@@ -396,16 +443,34 @@ export class SessionStore {
     return entries;
   }
 
-  async claim(sessionId: string, turnId: string): Promise<ClaimResult> {
+  /** `run`: the turn's resumes so far (0 until its first resume); each run has a job of its own. */
+  async claim(sessionId: string, turnId: string, run = 0): Promise<ClaimResult> {
     const k = this.sessionKeys(sessionId);
-    const reply = (await callScript(this.redis, 'claim', [k.meta, k.messages], [turnId])) as string[];
+    // The agent config is written once, at create: read beside the script, in the same round trip.
+    const [reply, config] = (await Promise.all([
+      callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run]),
+      this.redis.hget(k.meta, 'config'),
+    ])) as [(string | number)[], string | null];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
+    const stored = (reply.slice(7) as string[]).map(decodeStored);
+    // The turn's step messages carry its id and their step; its own message only the id.
+    let turnStart = stored.findIndex(({ meta }) => meta?.turn === turnId && meta.step !== undefined);
+    if (turnStart < 0) turnStart = stored.length;
+    let own: ChatMessage | undefined;
+    for (let i = turnStart - 1; i >= 0 && !own; i--) if (stored[i]?.meta?.turn === turnId) own = stored[i]?.message;
+    const resume = reply[5] ? (JSON.parse(reply[5] as string) as { interrupt: InterruptInfo; value: unknown }) : undefined;
     return {
       kind: 'ok',
       fence: reply[1] as string,
       agent: reply[2] as string,
       cancelled: reply[3] === '1',
-      history: reply.slice(4).map(decodeMessage),
+      steps: Number(reply[4]),
+      history: stored.map(({ message }) => message),
+      turnStart,
+      ...(own?.user_params ? { userParams: own.user_params } : {}),
+      ...(resume ? { resume } : {}),
+      outboxPending: Number(reply[6]) > 0,
+      config: config ? (JSON.parse(config) as Record<string, unknown>) : {},
     };
   }
 
@@ -438,13 +503,15 @@ export class SessionStore {
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
     const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`];
+    // The turns that waited (queued, or for a person) end as cancelled with no worker to deliver
+    // their events: the reaper's entry, due now, is written first (it flushes the outbox of a
+    // deleted session).
     const now = this.now();
-    // The reaper's entry first (as in resume): the turns that waited end as cancelled, and with
-    // no turn running no worker would deliver their events; the reaper flushes the outbox.
-    const [, reply] = (await inOrder(this.redis, [
-      () => this.markRunning(sessionId, now),
+    const [, deleted] = await inOrder(this.redis, [
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
       () => callScript(this.redis, 'delete', keys, [now, randomUUID()]),
-    ])) as [unknown, [string, string, string, string] | null];
+    ]);
+    const reply = deleted as [string, string, string, string] | null;
     if (!reply) return null;
     const [createdAt, status, turnId, tenant] = reply;
     const member = `${pad(Number(createdAt))}:${sessionId}`;
@@ -462,8 +529,9 @@ export class SessionStore {
     await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
   }
 
-  async dueRunning(limit: number): Promise<RunningEntry[]> {
-    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', this.now(), 'WITHSCORES', 'LIMIT', 0, limit);
+  /** Entries due by `upTo` (default now), earliest first; `skip` passes over the first ones. */
+  async dueRunning(limit: number, upTo = this.now(), skip = 0): Promise<RunningEntry[]> {
+    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', upTo, 'WITHSCORES', 'LIMIT', skip, limit);
     const out: RunningEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
     return out;
@@ -473,20 +541,74 @@ export class SessionStore {
     return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
   }
 
+  /**
+   * A turn ended and its events are queued: its session leaves the running index unless a
+   * turn runs again (or waits) or events wait in its outbox. On a cluster the index is in
+   * another slot, so no script can check and remove at once: the entry stays until its check
+   * time and the reaper drops it then. True when the entry was removed.
+   */
+  async settleRunning(sessionId: string): Promise<boolean> {
+    if (this.isCluster) return false;
+    const k = this.sessionKeys(sessionId);
+    return (await callScript(this.redis, 'settleRunning', [k.meta, k.outbox, this.keys.running], [sessionId])) === 1;
+  }
+
+  /**
+   * Takes the reaper's turn for this interval: at most one worker holds it (`SET NX PX`, as
+   * BullMQ's stalled-job check); it lapses after `ms`, never released, so passes stay `ms` apart.
+   */
+  async claimReaperPass(token: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  /** `postpone` for many sessions in one command (the reaper's healthy turns). */
+  async postponeMany(sessionIds: string[], ms: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const at = this.now() + ms;
+    await this.redis.zadd(this.keys.running, ...sessionIds.flatMap((id) => [at, id]));
+  }
+
+  /** `runningTurn`'s status, turn id and run for many sessions at once (null: gone). */
+  async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string; run: number } | null)[]> {
+    const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
+    let replies: (string | null)[][];
+    if (this.isCluster) {
+      // Sent together; each goes to its session's node.
+      replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
+    } else {
+      const pipe = this.redis.pipeline();
+      for (const id of sessionIds) pipe.hmget(this.sessionKeys(id).meta, ...fields);
+      replies = ((await pipe.exec()) ?? []).map(([err, reply]) => {
+        if (err) throw err;
+        return reply as (string | null)[];
+      });
+    }
+    return replies.map(([status, turnId, stepTurn, run]) =>
+      status ? { status: status as SessionStatus, turnId: turnId ?? '', run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0 } : null,
+    );
+  }
+
   async postpone(sessionId: string, ms: number): Promise<void> {
     await this.redis.zadd(this.keys.running, this.now() + ms, sessionId);
   }
 
-  /** Status and running turn of a session, for the reaper. */
-  async runningTurn(sessionId: string): Promise<{ status: SessionStatus; turnId: string; acceptedAt: number } | null> {
-    const [status, turnId, acceptedAt] = await this.redis.hmget(
+  /** Status and running turn of a session, for the reaper; `run`: the turn's resumes (its job is `turnJobId(turn, run)`). */
+  async runningTurn(sessionId: string): Promise<{ status: SessionStatus; turnId: string; acceptedAt: number; run: number } | null> {
+    const [status, turnId, acceptedAt, stepTurn, run] = await this.redis.hmget(
       this.sessionKeys(sessionId).meta,
       'status',
       'turn_id',
       'turn_accepted_at',
+      'step_turn',
+      'run',
     );
     if (!status) return null;
-    return { status: status as SessionStatus, turnId: turnId ?? '', acceptedAt: Number(acceptedAt ?? 0) };
+    return {
+      status: status as SessionStatus,
+      turnId: turnId ?? '',
+      acceptedAt: Number(acceptedAt ?? 0),
+      run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0,
+    };
   }
 }
 
@@ -495,25 +617,9 @@ export function listCursor(view: SessionView): string {
   return `${pad(Date.parse(view.created_at))}:${view.session_id}`;
 }
 
-/**
- * Runs Redis calls in the order given. On one server they are sent back to back and
- * Redis runs them in that order (one round trip, no pipeline object: ioredis copies
- * every defined script onto each pipeline, which costs more than the commands). On a
- * cluster they may go to different nodes, so each waits for the one before.
- */
-async function inOrder(redis: RedisClient, calls: (() => Promise<unknown>)[]): Promise<unknown[]> {
-  if ((redis as { isCluster?: boolean }).isCluster) {
-    const out: unknown[] = [];
-    for (const call of calls) out.push(await call());
-    return out;
-  }
-  // Separate calls, not a pipeline: ioredis pipelines cost the API far more CPU (measured with
-  // `BENCH_PHASES=a npm run bench`); written back to back, they still share one round trip.
-  return Promise.all(calls.map((call) => call()));
-}
-
 function toView(sessionId: string, f: (string | number | null)[]): SessionView {
   const [status, agent, turnId, response, error, createdAt, updatedAt, tenant, , paused, archived, attrs] = f as (string | null)[];
+  const interrupt = status === 'interrupted' ? (f[14] as string | null) : null;
   const running = status === 'running';
   return {
     session_id: sessionId,
@@ -528,6 +634,7 @@ function toView(sessionId: string, f: (string | number | null)[]): SessionView {
     total_messages: Number(f[12] ?? 0),
     pending_messages: Number(f[13] ?? 0),
     turn_id: turnId || null,
+    interrupts: interrupt ? [JSON.parse(interrupt) as InterruptInfo] : [],
     created_at: new Date(Number(createdAt)).toISOString(),
     updated_at: new Date(Number(updatedAt)).toISOString(),
   };

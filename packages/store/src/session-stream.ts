@@ -5,7 +5,7 @@ import { callScript, defineScripts } from './scripts.ts';
 /** How long a session's event stream outlives its newest event, unless configured (ms). */
 export const DEFAULT_STREAM_TTL_MS = 600_000;
 
-export type StreamEventType = 'status' | 'delta' | 'message' | 'error';
+export type StreamEventType = 'status' | 'delta' | 'message' | 'interrupted' | 'error';
 
 /**
  * One entry of a session's event stream. `data` is JSON text:

@@ -4,6 +4,7 @@ import {
   type CreateSessionRequest,
   type MessageRequest,
   type SessionView,
+  SessionArchivedError,
   SessionNotFoundError,
 } from '@baton/core';
 import type { SessionService } from './session-service.ts';
@@ -77,6 +78,13 @@ export class TenantSessions {
     return this.service.appendMessage(sessionId, message, { ...options, tenant: this.tenant });
   }
 
+  /** Sets or clears (null) surface attributes such as an OpenHands title. */
+  async setAttributes(sessionId: string, attributes: Record<string, string | null>): Promise<void> {
+    const outcome = await this.store.setAttributes(sessionId, attributes, this.tenant);
+    if (outcome === 'not_found') throw new SessionNotFoundError(sessionId);
+    if (outcome === 'archived') throw new SessionArchivedError();
+  }
+
   async pause(sessionId: string): Promise<SessionView> {
     await this.own(sessionId);
     return this.service.pause(sessionId);
@@ -90,6 +98,11 @@ export class TenantSessions {
   async cancel(sessionId: string): Promise<{ cancelled: string | null }> {
     await this.own(sessionId);
     return this.service.cancel(sessionId);
+  }
+
+  resumeInterrupt(sessionId: string, interruptId: string, value: unknown): Promise<{ status: 'running' }> {
+    // The owner is checked inside the resume script.
+    return this.service.resumeInterrupt(sessionId, interruptId, value, this.tenant);
   }
 
   async archive(sessionId: string): Promise<void> {

@@ -4,11 +4,22 @@ import { requestLog } from './request-context.ts';
 import { AppError, type ErrorBody, ServiceUnavailableError, StorageFullError } from '@baton/core';
 import { isRedisFull } from '@baton/store';
 
-/** The one error body of the native API: `{"error": {"code", "message", "details"?}}`. */
+/**
+ * The one error body of the native API: `{"error": {"code", "message", "details"?}, "detail"}`.
+ * `detail` is the message as a FastAPI server (Motus) words it, which Motus clients show.
+ */
 export function errorBody(err: AppError): ErrorBody {
   // Every AppError's details are FieldIssue[] (ValidationError, WebhookUrlError).
   const details = err.details as ErrorBody['error']['details'];
-  return { error: { code: err.code, message: err.message, ...(details !== undefined ? { details } : {}) } };
+  return { error: { code: err.code, message: err.message, ...(details !== undefined ? { details } : {}) }, detail: motusDetail(err) };
+}
+
+/** Motus's own words where its clients look for them ("session not found" tells a missing session from a missing interrupt). */
+function motusDetail(err: AppError): string {
+  if (err.code === 'session_not_found') return 'Session not found';
+  // Motus words it "Session is running"; Baton's message adds how to queue or interrupt instead.
+  if (err.code === 'session_running') return err.message.split(';')[0] as string;
+  return err.message;
 }
 
 export class RouteNotFoundError extends AppError {

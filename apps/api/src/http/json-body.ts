@@ -62,3 +62,12 @@ function tooDeep(body: unknown): string | null {
   }
   return null;
 }
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** `BODY_LIMIT` (`100kb`, `1mb`, `512`...) in bytes, as express reads it. */
+export function bodyLimitBytes(limit: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
+  if (!m) throw new Error(`BODY_LIMIT: not a size: ${limit}`);
+  return Math.floor(Number(m[1]) * (UNITS[(m[2] ?? 'b').toLowerCase()] as number));
+}

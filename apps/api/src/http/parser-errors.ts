@@ -20,7 +20,7 @@ function refusal(code: string | undefined): [number, string, string] {
 /**
  * Requests Node's HTTP parser refuses before Express sees them (a control character in the
  * path, headers over the size limit, headers that never finish) get the native error body,
- * `{"error": {"code", "message"}}`, with a stable code, instead of a bare status line. As
+ * `{"error": {"code", "message"}, "detail"}`, with a stable code, instead of a bare status line. As
  * Node's own handler does, nothing is written on a reset connection or after a response began.
  */
 export function answerParserErrors(server: Server): void {
@@ -28,7 +28,7 @@ export function answerParserErrors(server: Server): void {
     const started = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
     if (err.code === 'ECONNRESET' || !socket.writable || started) return void socket.destroy();
     const [status, code, message] = refusal(err.code);
-    const body = JSON.stringify({ error: { code, message } });
+    const body = JSON.stringify({ error: { code, message }, detail: message });
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         'content-type: application/json; charset=utf-8\r\n' +

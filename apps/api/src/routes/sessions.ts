@@ -2,9 +2,12 @@ import { Router, type Request, type Response } from 'express';
 import {
   type CancelAccepted,
   CreateSessionRequest,
+  LIST_ALL_MAX,
   ListQuery,
   type MessageAccepted,
   MessageRequest,
+  ResumeRequest,
+  type ResumeAccepted,
   SessionNotFoundError,
   type SessionListItem,
   type SessionResponse,
@@ -14,7 +17,7 @@ import {
   AppError,
   ValidationError,
 } from '@baton/core';
-import type { SessionService, SessionStore, SessionWatcher } from '@baton/store';
+import type { SessionService, SessionStore, SessionWatcher, TenantSessions } from '@baton/store';
 import { tenantOf } from '../http/auth.ts';
 import { allow } from '../http/errors.ts';
 import { parse } from '../http/validate.ts';
@@ -48,6 +51,7 @@ export function sessionResponse(view: SessionView): SessionResponse {
     agent: view.agent,
     total_messages: view.total_messages,
     pending_messages: view.pending_messages,
+    ...(view.status === 'interrupted' ? { interrupts: view.interrupts } : {}),
     created_at: view.created_at,
     updated_at: view.updated_at,
   };
@@ -71,11 +75,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .get(async (req, res) => {
       const query = parse(ListQuery(deps.pageLimitMax), req.query, 'query');
       const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const page = await sessions(res).list(query.limit, cursor, query.order);
+      const limit = query.limit ?? Math.min(50, deps.pageLimitMax);
+      // Neither: every session (as Motus, whose clients read no cursor), up to LIST_ALL_MAX.
+      const page =
+        query.limit === undefined && cursor === undefined
+          ? await listAll(sessions(res), deps.pageLimitMax, query.order)
+          : await sessions(res).list(limit, cursor, query.order);
       if (page.nextCursor) {
         const next = encodeCursor(page.nextCursor);
         const order = query.order === 'newest' ? '&order=newest' : '';
-        res.set('x-next-cursor', next).set('link', `</sessions?limit=${query.limit}${order}&cursor=${next}>; rel="next"`);
+        res.set('x-next-cursor', next).set('link', `</sessions?limit=${limit}${order}&cursor=${next}>; rel="next"`);
       }
       res.json(
         page.items.map(
@@ -132,6 +141,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .all(allow('GET', 'POST'));
 
   router
+    .route('/sessions/:id/resume')
+    .post(async (req, res) => {
+      const id = sessionId(req);
+      const body = parse(ResumeRequest, req.body ?? {}, 'body');
+      const { status } = await sessions(res).resumeInterrupt(id, body.interrupt_id, body.value);
+      res.status(200).json({ session_id: id, status } satisfies ResumeAccepted);
+    })
+    .all(allow('POST'));
+
+  router
     .route('/sessions/:id/cancel')
     .post(async (req, res) => {
       const id = sessionId(req);
@@ -142,6 +161,23 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     .all(allow('POST'));
 
   return router;
+}
+
+/** Every session, page by page, up to LIST_ALL_MAX; `nextCursor` when there are more. */
+async function listAll(
+  sessions: TenantSessions,
+  pageSize: number,
+  order: 'oldest' | 'newest',
+): Promise<{ items: SessionView[]; nextCursor: string | null }> {
+  const items: SessionView[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await sessions.list(Math.min(pageSize, LIST_ALL_MAX - items.length), cursor, order);
+    items.push(...page.items);
+    if (!page.nextCursor) return { items, nextCursor: null };
+    if (items.length >= LIST_ALL_MAX) return { items, nextCursor: page.nextCursor };
+    cursor = page.nextCursor;
+  }
 }
 
 /** Session ids are UUIDs; anything else cannot name a session. */

@@ -101,6 +101,8 @@ async function streamed(
         break;
       }
       case 'message': {
+        // A step's message (a tool call or result): the reply comes later.
+        if (event.data.step !== undefined) break;
         // What the deltas did not print yet (all of it when the agent does not stream).
         const { content } = event.data.message;
         const text = reply.printed > 0 && typeof content === 'string' ? reply.rest(content) : replyText(event.data.message);
@@ -109,6 +111,8 @@ async function streamed(
       case 'error':
         if (reply.printed > 0) ctx.stdout.write('\n');
         return { kind: 'failed', error: event.data.error };
+      case 'interrupted':
+        return { kind: 'failed', error: `the turn waits for a person: ${JSON.stringify(event.data.interrupts)} (POST /sessions/{id}/resume)` };
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { ChatMessage, TurnEventPayload, WebhookSpec } from '@baton/core';
+import type { ChatMessage, InterruptInfo, TurnEventPayload, WebhookSpec } from '@baton/core';
 import type { WebhookQueue } from '@baton/queue';
 import { type Delivery, type DeliveryLog, type OutboxEvent, decodeMessage } from '@baton/store';
 
@@ -104,6 +104,7 @@ export function eventPayload(sessionId: string, event: OutboxEvent, history?: Hi
     response: event.response ? decodeMessage(event.response) : null,
     error: event.error || null,
   };
+  if (event.interrupt) payload.interrupts = [JSON.parse(event.interrupt) as InterruptInfo];
   if (history) {
     payload.messages = history.messages;
     payload.messages_truncated = history.truncated;
@@ -120,9 +121,11 @@ function toDelivery(
   firstDelayMs: number,
 ): Delivery {
   const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? { messages: [], truncated: false, total: 0 }) : undefined);
+  // A turn's end is its own event; each of its interrupts another (`event_id`: the interrupt's id).
+  const eventId = event.event_id ?? event.turn_id;
   const delivery: Delivery = {
-    id: `${event.turn_id}.${target.slot}`,
-    webhook_id: `msg_${event.turn_id}`,
+    id: `${eventId}.${target.slot}`,
+    webhook_id: `msg_${eventId}`,
     session_id: sessionId,
     turn_id: event.turn_id,
     type: event.type,

@@ -4,7 +4,7 @@
 -- id (after a DELETE) neither sees nor is changed by them.
 -- KEYS: meta, messages, deliveries
 -- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
---       incarnation, message JSON...
+--       incarnation, agent config JSON ('' for none), message JSON...
 local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant', 'incarnation')
 if existing[1] then
   -- This very call again (the API's Redis client resends a command whose reply was lost
@@ -21,8 +21,9 @@ redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3
 redis.call('PERSIST', KEYS[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[7]) end
 local batch = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   batch[#batch + 1] = ARGV[i]
   if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
 end

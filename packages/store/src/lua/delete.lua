@@ -16,7 +16,8 @@ if call == ARGV[2] then return {created, status, turn, tenant} end
 local f = redis.call('HMGET', KEYS[1], 'created_at', 'status', 'turn_id', 'turn_webhook', 'webhook', 'tenant', 'incarnation')
 if not f[1] then return false end
 local session = {tenant = f[6] or '', webhook = f[5] or '', incarnation = f[7] or ''}
-if f[2] == 'running' then cancelled_event(KEYS[5], f[3], f[4] or '', ARGV[1], 0, session) end
+-- A turn waiting for a person (`interrupted`) ends as cancelled too (no worker holds it).
+if f[2] == 'running' or f[2] == 'interrupted' then cancelled_event(KEYS[5], f[3], f[4] or '', ARGV[1], 0, session) end
 for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
   local r = parse_record(record)
   cancelled_event(KEYS[5], r.turn_id, r.webhook, ARGV[1], 0, session)

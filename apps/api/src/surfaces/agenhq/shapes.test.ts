@@ -24,6 +24,7 @@ function view(overrides: Partial<SessionView> = {}): SessionView {
     total_messages: 0,
     pending_messages: 0,
     turn_id: null,
+    interrupts: [],
     created_at: '2025-01-01T00:00:00.000Z',
     updated_at: '2025-01-01T00:00:01.000Z',
     ...overrides,

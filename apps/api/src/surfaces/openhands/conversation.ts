@@ -16,6 +16,23 @@ export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 /** Session attributes this surface keeps. */
 export const ATTR_TITLE = 'title';
 export const ATTR_TAGS = 'tags';
+/** The start request's `agent` and `workspace`, secrets masked (JSON). */
+export const ATTR_AGENT = 'oh_agent';
+export const ATTR_WORKSPACE = 'oh_workspace';
+
+/** Largest `agent` or `workspace` kept (JSON characters): every read of the session carries them. */
+export const MAX_SPEC_CHARS = 32_768;
+
+const SECRET_KEY = /api_?key|secret|token|password|credential/i;
+
+/**
+ * `value` as JSON with every string under a secret-looking key replaced by `**********`,
+ * as the agent server shows its SecretStr fields; null when it is larger than MAX_SPEC_CHARS.
+ */
+export function maskedSpec(value: Record<string, unknown>): string | null {
+  const text = JSON.stringify(value, (key, v: unknown) => (key && SECRET_KEY.test(key) && typeof v === 'string' ? '**********' : v));
+  return text.length <= MAX_SPEC_CHARS ? text : null;
+}
 
 /**
  * A session's status as an OpenHands execution status:
@@ -34,13 +51,19 @@ export function executionStatus(view: SessionView): ExecutionStatus {
 }
 
 /**
- * The agent server's ConversationInfo, with the fields Baton can fill honestly.
- * Agent, workspace and LLM settings are not Baton's to report (the session's agent is
- * Baton's own), so they are left out; `baton` carries Baton's view of the session.
+ * The agent server's ConversationInfo, with the fields Baton can fill honestly: `agent`
+ * and `workspace` are what the start request sent (secrets masked; the session runs
+ * Baton's own agent), `stats` has no LLM usage to report; `baton` carries Baton's view of
+ * the session.
  */
 export function conversationInfo(view: SessionView) {
+  const agent = parseObject(view.attributes[ATTR_AGENT]);
+  const workspace = parseObject(view.attributes[ATTR_WORKSPACE]);
   return {
     id: view.session_id,
+    ...(agent ? { agent } : {}),
+    ...(workspace ? { workspace } : {}),
+    stats: { usage_to_metrics: {} },
     title: view.attributes[ATTR_TITLE] ?? null,
     tags: parseTags(view.attributes[ATTR_TAGS]),
     execution_status: executionStatus(view),
@@ -62,11 +85,15 @@ export function conversationInfo(view: SessionView) {
 }
 
 function parseTags(raw: string | undefined): Record<string, string> {
-  if (!raw) return {};
+  return (parseObject(raw) as Record<string, string> | null) ?? {};
+}
+
+function parseObject(raw: string | undefined): Record<string, unknown> | null {
+  if (!raw) return null;
   try {
-    const tags = JSON.parse(raw) as unknown;
-    return typeof tags === 'object' && tags !== null && !Array.isArray(tags) ? (tags as Record<string, string>) : {};
+    const value = JSON.parse(raw) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
-    return {};
+    return null;
   }
 }

@@ -1,13 +1,16 @@
 import { Router, type Request, type Response } from 'express';
-import { AppError, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
+import { AppError, LIST_ALL_MAX, SessionBusyError, SessionExistsError, type SessionView } from '@baton/core';
 import { type RequestKey, type TenantSessions, listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
-import { ATTR_TAGS, ATTR_TITLE, EXECUTION_STATUSES, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
+
+/** The agent server's conversation orders; its default is CREATED_AT_DESC. */
+const SORT_ORDERS = ['CREATED_AT', 'UPDATED_AT', 'CREATED_AT_DESC', 'UPDATED_AT_DESC'] as const;
 
 /** The agent server's page size limit (`limit` is `gt=0, le=100`). */
 const MAX_LIMIT = 100;
@@ -74,17 +77,16 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .get(async (req, res) => {
       const check = new Checker();
       const limit = optional(queryValue(req, 'limit'), (v) => check.int(v, ['query', 'limit'], { gt: 0, le: MAX_LIMIT })) ?? MAX_LIMIT;
-      const cursor = optional(queryValue(req, 'page_id'), (v) => decodePageId(check, v));
+      const pageId = queryValue(req, 'page_id');
       const status = statusFilter(check, req);
-      const sort = queryValue(req, 'sort_order');
-      if (sort !== undefined) {
-        const order = check.literal(sort, ['CREATED_AT', 'UPDATED_AT', 'CREATED_AT_DESC', 'UPDATED_AT_DESC'], ['query', 'sort_order'], 'enum');
-        if (order && order !== 'CREATED_AT') {
-          check.add('value_error', ['query', 'sort_order'], 'Baton lists conversations in creation order only: use CREATED_AT', sort);
-        }
-      }
+      // Newest first unless asked otherwise, as upstream.
+      const order = optional(queryValue(req, 'sort_order'), (v) => check.literal(v, SORT_ORDERS, ['query', 'sort_order'], 'enum')) ?? 'CREATED_AT_DESC';
+      const byUpdated = order === 'UPDATED_AT' || order === 'UPDATED_AT_DESC';
+      const cursor = pageId === undefined ? undefined : byUpdated ? decodeUpdatedPageId(check, pageId) : decodePageId(check, pageId);
       check.done();
-      const page = await scanConversations(sessions(res), { limit, cursor, status });
+      const page = byUpdated
+        ? await byUpdate(sessions(res), { limit, after: cursor, status, newestFirst: order === 'UPDATED_AT_DESC' })
+        : await scanConversations(sessions(res), { limit, cursor, status, newestFirst: order === 'CREATED_AT_DESC' });
       res.json({ items: page.items.map(conversationInfo), next_page_id: page.next ? encodePageId(page.next) : null });
     })
     .all(allow('GET'));
@@ -106,11 +108,35 @@ export function openhandsRoutes(deps: AppDeps): Router {
     .get(async (req, res) => {
       res.json(conversationInfo(await sessions(res).getSession(conversationId(req))));
     })
+    .patch(async (req, res) => {
+      // UpdateConversationRequest: a new title; tags replace all tags when given.
+      const id = conversationId(req);
+      const check = new Checker();
+      const body = check.model(req.body ?? {}, ['body']);
+      const meta = body ? parseTitleAndTags(check, body) : {};
+      check.done();
+      const attributes: Record<string, string | null> = {};
+      if (meta.title !== undefined) attributes[ATTR_TITLE] = meta.title;
+      if (meta.tags !== undefined) attributes[ATTR_TAGS] = meta.tags;
+      if (Object.keys(attributes).length) await sessions(res).setAttributes(id, attributes);
+      else await sessions(res).getSession(id);
+      res.json(success);
+    })
     .delete(async (req, res) => {
       await sessions(res).deleteSession(conversationId(req));
       res.json(success);
     })
-    .all(allow('GET', 'DELETE'));
+    .all(allow('GET', 'PATCH', 'DELETE'));
+
+  router
+    .route('/:id/agent_final_response')
+    .get(async (req, res) => {
+      // The text of the agent's last reply ("" before the first one), as upstream.
+      const messages = await sessions(res).messages(conversationId(req));
+      const last = [...messages].reverse().find((m) => m.role === 'assistant');
+      res.json({ response: last?.content ?? '' });
+    })
+    .all(allow('GET'));
 
   router
     .route('/:id/run')
@@ -253,24 +279,45 @@ function parseStart(raw: unknown): StartRequest {
     if (body.initial_message !== undefined && body.initial_message !== null) {
       start.initial = parseSendMessage(check, body.initial_message, ['body', 'initial_message']);
     }
-    if (body.title !== undefined && body.title !== null) {
-      const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
-      if (title !== undefined) start.attributes[ATTR_TITLE] = title;
+    // Kept to answer as sent (secrets masked); the session still runs Baton's agent.
+    for (const [field, attr] of [['agent', ATTR_AGENT], ['workspace', ATTR_WORKSPACE]] as const) {
+      const spec = body[field];
+      if (spec === undefined || spec === null) continue;
+      const dict = check.dict(spec, ['body', field]);
+      const text = dict ? maskedSpec(dict) : null;
+      if (text) start.attributes[attr] = text;
     }
-    if (body.tags !== undefined && body.tags !== null) {
-      const tags = check.dict(body.tags, ['body', 'tags']);
-      if (tags) {
-        const before = check.issues.length;
-        for (const [key, value] of Object.entries(tags)) {
-          if (!/^[a-z0-9]+$/.test(key)) check.add('value_error', ['body', 'tags', key], 'Tag keys must be lowercase alphanumeric', key);
-          check.string(value, ['body', 'tags', key], { max: 256 });
-        }
-        if (check.issues.length === before && Object.keys(tags).length) start.attributes[ATTR_TAGS] = JSON.stringify(tags);
-      }
-    }
+    const meta = parseTitleAndTags(check, body);
+    if (meta.title) start.attributes[ATTR_TITLE] = meta.title;
+    if (meta.tags) start.attributes[ATTR_TAGS] = meta.tags;
   }
   check.done();
   return start;
+}
+
+/**
+ * `title` (1..200 characters) and `tags` (`{key: value}`, keys lowercase alphanumeric,
+ * values up to 256 characters) of a start or update request. `tags` is the JSON to keep,
+ * `null` for `{}` (no tags); each is undefined when not given (or invalid).
+ */
+function parseTitleAndTags(check: Checker, body: Record<string, unknown>): { title?: string; tags?: string | null } {
+  const out: { title?: string; tags?: string | null } = {};
+  if (body.title !== undefined && body.title !== null) {
+    const title = check.string(body.title, ['body', 'title'], { min: 1, max: 200 });
+    if (title !== undefined) out.title = title;
+  }
+  if (body.tags !== undefined && body.tags !== null) {
+    const tags = check.dict(body.tags, ['body', 'tags']);
+    if (tags) {
+      const before = check.issues.length;
+      for (const [key, value] of Object.entries(tags)) {
+        if (!/^[a-z0-9]+$/.test(key)) check.add('value_error', ['body', 'tags', key], 'Tag keys must be lowercase alphanumeric', key);
+        check.string(value, ['body', 'tags', key], { max: 256 });
+      }
+      if (check.issues.length === before) out.tags = Object.keys(tags).length ? JSON.stringify(tags) : null;
+    }
+  }
+  return out;
 }
 
 /** `run: false` adds the message to the history; `run: true` also runs it (after the current turn when busy). */
@@ -336,13 +383,13 @@ function optional<T>(value: string | undefined, parse: (value: string) => T | un
  */
 async function scanConversations(
   sessions: TenantSessions,
-  options: { limit: number; cursor?: string; status?: ExecutionStatus },
+  options: { limit: number; cursor?: string; status?: ExecutionStatus; newestFirst?: boolean },
 ): Promise<{ items: SessionView[]; next: string | null }> {
   const items: SessionView[] = [];
   const batch = Math.min(options.limit + 1, MAX_LIMIT + 1);
   let cursor = options.cursor;
   for (;;) {
-    const page = await sessions.list(batch, cursor);
+    const page = await sessions.list(batch, cursor, options.newestFirst ? 'newest' : 'oldest');
     for (const view of page.items) {
       if (options.status && executionStatus(view) !== options.status) continue;
       if (items.length === options.limit) return { items, next: listCursor(items[items.length - 1] as SessionView) };
@@ -353,6 +400,32 @@ async function scanConversations(
   }
 }
 
+
+/**
+ * Conversations by last update (no index keeps that order): every conversation is read, up
+ * to LIST_ALL_MAX, and sorted; a page starts after the `<updated ms>:<id>` key of the one
+ * before. A conversation updated between two pages may show on both, or on neither.
+ */
+async function byUpdate(
+  sessions: TenantSessions,
+  options: { limit: number; after?: string; status?: ExecutionStatus; newestFirst: boolean },
+): Promise<{ items: SessionView[]; next: string | null }> {
+  const all = await scanConversations(sessions, { limit: LIST_ALL_MAX, ...(options.status ? { status: options.status } : {}) });
+  const key = (view: SessionView) => `${String(Date.parse(view.updated_at)).padStart(13, '0')}:${view.session_id}`;
+  const sorted = all.items.map((view) => ({ view, key: key(view) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  if (options.newestFirst) sorted.reverse();
+  const after = options.after;
+  const rest = after === undefined ? sorted : sorted.filter((e) => (options.newestFirst ? e.key < after : e.key > after));
+  const items = rest.slice(0, options.limit).map((e) => e.view);
+  const last = rest[options.limit - 1];
+  return { items, next: rest.length > options.limit && last ? `u${last.key}` : null };
+}
+
+function decodeUpdatedPageId(check: Checker, pageId: string): string | undefined {
+  const member = Buffer.from(pageId, 'base64url').toString();
+  if (/^u\d{13}:[0-9a-f-]{36}$/.test(member)) return member.slice(1);
+  return check.add('value_error', ['query', 'page_id'], 'Not a next_page_id from this API', pageId);
+}
 
 function encodePageId(member: string): string {
   return Buffer.from(member).toString('base64url');

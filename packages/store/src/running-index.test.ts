@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { ChatMessage } from '@baton/core';
+import { SessionStore } from './session-store.ts';
+
+/** The reaper's running index: an entry leaves it when its turn ends, and its pass lock. */
+const T0 = 1_700_000_000_000;
+let redis: Redis;
+let store: SessionStore;
+
+beforeAll(() => {
+  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+});
+afterAll(() => redis.quit());
+beforeEach(() => {
+  store = new SessionStore(redis, { prefix: `t-${randomUUID()}`, runningGraceMs: 5_000, now: () => T0 });
+});
+
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+
+async function startTurn(sessionId: string, policy: 'reject' | 'enqueue' = 'reject'): Promise<string> {
+  const turnId = randomUUID();
+  await store.submit({ sessionId, turnId, message: user('hi'), webhook: null, policy });
+  return turnId;
+}
+
+async function newSession(webhook?: string): Promise<string> {
+  const sessionId = randomUUID();
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [], ...(webhook ? { webhook: { url: webhook, include_messages: false } } : {}) });
+  return sessionId;
+}
+
+async function finishTurn(sessionId: string, turnId: string, ok = true) {
+  const claim = await store.claim(sessionId, turnId);
+  if (claim.kind !== 'ok') throw new Error(`claim: ${claim.kind}`);
+  return store.finish(sessionId, turnId, claim.fence, ok ? { ok: true, reply: { role: 'assistant', content: 'x' } } : { ok: false, error: 'boom' });
+}
+
+const inIndex = async (sessionId: string) => (await redis.zscore(store.keys.running, sessionId)) !== null;
+
+describe('settleRunning', () => {
+  it('removes the entry of a session whose turn ended (idle or error) with nothing in its outbox', async () => {
+    const done = await newSession();
+    await finishTurn(done, await startTurn(done));
+    const failed = await newSession();
+    await finishTurn(failed, await startTurn(failed), false);
+    expect(await inIndex(done)).toBe(true);
+    expect(await store.settleRunning(done)).toBe(true);
+    expect(await store.settleRunning(failed)).toBe(true);
+    expect(await inIndex(done)).toBe(false);
+    expect(await inIndex(failed)).toBe(false);
+    // Again (a resend after a lost reply): nothing left to remove, no error.
+    expect(await store.settleRunning(done)).toBe(false);
+  });
+
+  it('keeps the entry while a turn runs, also the next queued one', async () => {
+    const id = await newSession();
+    const first = await startTurn(id);
+    expect(await store.settleRunning(id)).toBe(false);
+    await startTurn(id, 'enqueue');
+    const finished = await finishTurn(id, first);
+    expect(finished).toMatchObject({ kind: 'ok', nextTurnId: expect.any(String) });
+    expect(await store.settleRunning(id)).toBe(false);
+    expect(await inIndex(id)).toBe(true);
+  });
+
+  it('keeps the entry while turn-end events wait in the outbox (the reaper flushes them)', async () => {
+    const id = await newSession('https://example.com/hook');
+    await finishTurn(id, await startTurn(id));
+    expect(await redis.llen(store.sessionKeys(id).outbox)).toBe(1);
+    expect(await store.settleRunning(id)).toBe(false);
+    expect(await inIndex(id)).toBe(true);
+    await redis.del(store.sessionKeys(id).outbox);
+    expect(await store.settleRunning(id)).toBe(true);
+  });
+});
+
+describe('claimReaperPass', () => {
+  it('gives the pass to one worker until the lock lapses', async () => {
+    expect(await store.claimReaperPass('a', 60_000)).toBe(true);
+    expect(await store.claimReaperPass('b', 60_000)).toBe(false);
+    expect(await store.claimReaperPass('a', 60_000)).toBe(false);
+    expect(await redis.pttl(store.keys.reaperLock)).toBeGreaterThan(0);
+    await redis.del(store.keys.reaperLock); // as when it lapses
+    expect(await store.claimReaperPass('b', 60_000)).toBe(true);
+  });
+});
+
+describe('dueRunning', () => {
+  it('reads entries due by a given time, earliest first, skipping the first ones when asked', async () => {
+    for (const [id, due] of [['c', 30], ['a', 10], ['b', 20], ['d', 40]] as const) await redis.zadd(store.keys.running, T0 + due, id);
+    expect((await store.dueRunning(10, T0 + 30)).map((e) => e.sessionId)).toEqual(['a', 'b', 'c']);
+    expect(await store.dueRunning(2, T0 + 30, 1)).toEqual([{ sessionId: 'b', dueAt: T0 + 20 }, { sessionId: 'c', dueAt: T0 + 30 }]);
+  });
+});
