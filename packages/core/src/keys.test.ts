@@ -83,7 +83,7 @@ describe('globalKeys', () => {
   it('builds the global keys under the prefix, outside any session’s hash tag', () => {
     const keys = globalKeys('baton');
     const { tenantSessions, tenantDeadLetters, ...fixed } = keys;
-    expect(fixed).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead' });
+    expect(fixed).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', reaperLock: 'baton:running:lock', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead' });
     expect([tenantSessions('t_1'), tenantDeadLetters('t_1')]).toEqual(['baton:sessions:t:t_1', 'baton:webhooks:dead:t:t_1']);
     for (const key of [...Object.values(fixed), tenantSessions('t_1'), tenantDeadLetters('t_1')]) expect(key).not.toContain('{');
   });
