@@ -91,7 +91,7 @@ async function oneSize(redisUrl: string, size: number): Promise<ReaperRow> {
       while (repairedAt.size < orphans.length) {
         for (const id of orphans) {
           if (repairedAt.has(id)) continue;
-          const job = await queue.queue.getJob(`turn-${id}`);
+          const job = await queue.queueFor(id).getJob(`turn-${id}`);
           if (job) repairedAt.set(id, job.timestamp);
         }
         if (repairedAt.size < orphans.length) await sleep(50);
@@ -123,8 +123,15 @@ async function seed(client: Redis, store: SessionStore, queue: TurnQueue, count:
     const pipe = client.pipeline();
     for (const id of ids) pipe.hset(store.sessionKeys(id).meta, 'status', 'running', 'turn_id', `turn-${id}`, 'turn_accepted_at', now);
     await pipe.exec();
-    await queue.queue.addBulk(
-      ids.map((id) => ({ name: TURN_JOB_NAME, data: { session_id: id, turn_id: `turn-${id}` }, opts: turnJobOptions(`turn-${id}`) })),
+    // Each session's job on its own shard (one shard unless TURN_QUEUE_SHARDS says otherwise).
+    await Promise.all(
+      queue.shards.map((shard, i) =>
+        shard.addBulk(
+          ids
+            .filter((id) => queue.shardOf(id) === i)
+            .map((id) => ({ name: TURN_JOB_NAME, data: { session_id: id, turn_id: `turn-${id}` }, opts: turnJobOptions(`turn-${id}`) })),
+        ),
+      ),
     );
   }
 }

@@ -17,6 +17,7 @@ import { durabilityPhase } from './durability.ts';
 import { storageMarkdown, storagePhase } from './storage.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
+import { type LayoutResult, shardSpread } from './shards.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -29,9 +30,11 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * Redis servers of its own; f: multi-step turns; r: the reaper; s: Redis bytes per turn with and without a webhook).
+ * Redis servers of its own; f: multi-step turns; r: the reaper; s: queue shards on a 3-master
+ * Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json;
+ * m: Redis bytes per turn with and without a webhook, bench/storage.ts).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,s').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,s,m').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 /** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
 const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
@@ -250,17 +253,24 @@ async function main() {
       log(report.reaper);
     }
 
-    // (s) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.
-    if (PHASES.has('s')) {
-      log('(s) storage per turn');
+    // (m) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.
+    if (PHASES.has('m')) {
+      log('(m) storage per turn');
       report.storage = await storagePhase(QUIET);
       log(JSON.stringify(report.storage, null, 2));
     }
 
-    report.round_trips = ROUND_TRIPS;
-    if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
+    // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
+    if (PHASES.has('s')) {
+      log('(s) queue shards on a 3-master Redis Cluster');
+      report.queue_shards = await shardSpread(QUIET, log);
+      writeFileSync(join(dir, 'shards.json'), `${JSON.stringify({ date: report.date, machine: report.machine, ...report.queue_shards as object }, null, 2)}\n`);
+    }
+
+    report.round_trips = ROUND_TRIPS;
+    if (!['a', 'b', 'c', 'd'].every((p) => PHASES.has(p))) return void log('partial run: no report written');
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(dir, 'latest.md'), markdown(report));
     log(`report written to bench/results/latest.{json,md}`);
@@ -422,6 +432,8 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
 ${reaperRows(r.reaper)}
+${shardRow(r.queue_shards?.layouts)}
+
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
 
@@ -451,6 +463,14 @@ ${row('`appendfsync everysec` (default)', e.modes.everysec)}
 ${row('`appendfsync always`', e.modes.always)}
 ${row('`everysec` + `REDIS_WAIT_REPLICAS=1`, one replica', e.modes.wait1)}
 `;
+}
+
+/** (s): commands per master, sharded (16) beside unsharded (1), on a 3-master cluster. */
+function shardRow(layouts: LayoutResult[] | undefined): string {
+  const [one, many] = layouts ?? [];
+  if (!one || !many) return '';
+  const layout = (l: LayoutResult) => `${l.max_over_min} (${l.shards === 1 ? '1 queue' : `${l.shards} shards`}: ${l.commands_per_master.join(' / ')}; ${l.seconds} s)`;
+  return `| (s) Redis Cluster, 3 masters, ${many.turns} turns: commands per master, max/min | ${layout(many)} | ${layout(one)} | | ≤ 2 — ${many.max_over_min <= 2 ? 'met' : '**missed**'} |`;
 }
 
 /** (f): a 5-step echo turn beside a 1-step one, and what each extra step costs. */

@@ -1,5 +1,5 @@
 /**
- * Phase (s) of `npm run bench`: Redis bytes per turn after 5,000 turns (used_memory delta /
+ * Phase (m) of `npm run bench`: Redis bytes per turn after 5,000 turns (used_memory delta /
  * turns), each mode on a Redis of its own with one API and one worker process:
  * - `none`: no webhook;
  * - `webhook`: a session webhook with `include_messages`, Baton's defaults (the last 100
@@ -81,11 +81,11 @@ export async function storagePhase(quiet: Record<string, string>) {
   return out;
 }
 
-/** (s): Redis bytes per turn, with and without a webhook, beside the unbounded baseline. */
+/** (m): Redis bytes per turn, with and without a webhook, beside the unbounded baseline. */
 export function storageMarkdown(s: any): string {
   const row = (name: string, m: any) => `| ${name} | ${m.turns} | ${m.bytes_per_turn} | ${m.used_memory_mb} |`;
   return `
-(s) Redis bytes per turn after ${s.none.turns} turns (${s.sessions} sessions, ${s.message}), each mode on a Redis of its own:
+(m) Redis bytes per turn after ${s.none.turns} turns (${s.sessions} sessions, ${s.message}), each mode on a Redis of its own:
 
 | Mode | turns | Redis bytes per turn | used_memory delta (MB) |
 |---|---|---|---|

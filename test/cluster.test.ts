@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import type { Cluster } from 'ioredis';
+import { CLUSTER_DEFAULT_SHARDS, keySlot, queueShardPrefixes, shardOf } from '@baton/core';
 import { RedisCluster } from '@baton/devtools';
 import { isClusterUrl } from '@baton/store';
 import { Baton, http, waitForIdle } from './support/baton.ts';
@@ -73,7 +74,35 @@ it('runs turns end to end on a Redis Cluster, with sessions on all three masters
     const held = [...new Set(keys.map((k) => /\{([^}]+)\}/.exec(k)?.[1]))].sort();
     expect(held).toEqual([...expected].sort());
   }
-  // BullMQ's keys, under the `{prefix}` hash tag, all live on one node.
-  const queueNodes = await Promise.all(cluster.nodes('master').map((m) => m.keys(`{${baton.prefix}}:*`)));
-  expect(queueNodes.filter((keys) => keys.length > 0)).toHaveLength(1);
+});
+
+it('spreads the queues over the masters: each shard under its own hash tag, shards on every master (16 by default)', async () => {
+  const masters = cluster.nodes('master');
+  const address = (m: (typeof masters)[number]) => `${m.options.host}:${m.options.port}`;
+  const prefixes = queueShardPrefixes(baton.prefix, 'turns', CLUSTER_DEFAULT_SHARDS);
+  const masterOf = (key: string) => cluster.slots[keySlot(key)]?.[0] ?? '';
+  // The default layout on a cluster puts shards on all three masters (6/5/5).
+  expect(new Set(prefixes.map((p) => masterOf(`${p}:turns:wait`))).size).toBe(3);
+
+  // A session per master, by the master of its turn queue shard.
+  const byMaster = new Map<string, string>();
+  while (byMaster.size < 3) {
+    const id = randomUUID();
+    const owner = masterOf(`${prefixes[shardOf(id, CLUSTER_DEFAULT_SHARDS)]}:turns:wait`);
+    if (!byMaster.has(owner)) byMaster.set(owner, id);
+  }
+  for (const id of byMaster.values()) {
+    expect((await http(baton.url, 'PUT', `/sessions/${id}`)).status).toBe(201);
+    expect((await http(baton.url, 'POST', `/sessions/${id}/messages`, { content: 'hi' })).status).toBe(202);
+  }
+  for (const id of byMaster.values()) expect(await waitForIdle(baton.url, id, 20)).toMatchObject({ response: { content: 'echo: hi' } });
+
+  // Every master ran turns from a shard of its own: its finished jobs sit there, in the
+  // shard of their session; nothing went to the unsharded `{prefix}` layout.
+  for (const [owner, id] of byMaster) {
+    const shard = prefixes[shardOf(id, CLUSTER_DEFAULT_SHARDS)]!;
+    const node = masters.find((m) => address(m) === owner)!;
+    expect(await node.zcard(`${shard}:turns:completed`)).toBeGreaterThanOrEqual(1);
+  }
+  for (const master of masters) expect(await master.keys(`{${baton.prefix}}:turns:*`)).toEqual([]);
 });

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { shardOf } from '@baton/core';
 import { type BatonProcess, freePort, waitUntil } from '@baton/devtools';
 import { Baton, createSession, http, waitForIdle } from './support/baton.ts';
 
@@ -156,6 +158,35 @@ describe('with a worker', () => {
       ['turns', true],
       ['webhooks', true],
     ]);
+  });
+
+  it('with sharded queues, /metrics sums the shards and Bull Board lists each shard', async () => {
+    // No worker: the turns stay waiting, one in each of the three shards.
+    const sharded = await Baton.start({ redisUrl: inject('redisUrl'), workers: 0, env: { ADMIN_KEY, TURN_QUEUE_SHARDS: '3' } });
+    try {
+      const byShard = new Map<number, string>();
+      while (byShard.size < 3) {
+        const id = randomUUID();
+        if (!byShard.has(shardOf(id, 3))) byShard.set(shardOf(id, 3), id);
+      }
+      for (const id of byShard.values()) {
+        expect((await http(sharded.url, 'PUT', `/sessions/${id}`)).status).toBe(201);
+        expect((await http(sharded.url, 'POST', `/sessions/${id}/messages`, { content: 'hi' })).status).toBe(202);
+      }
+      await waitUntil(async () => {
+        const text = (await http(sharded.url, 'GET', '/metrics', undefined, bearer(ADMIN_KEY))).body as string;
+        return text.includes('baton_queue_jobs{queue="turns",state="waiting"} 3\n');
+      }, { what: 'the three waiting turns, summed over the shards, in /metrics' });
+
+      const queues = await http(sharded.url, 'GET', '/admin/queues/api/queues', undefined, bearer(ADMIN_KEY));
+      const names = (queues.body.queues as { name: string }[]).map((q) => q.name).sort();
+      expect(names).toHaveLength(7);
+      expect(names).toContain('canary');
+      expect(names.filter((n) => new RegExp(`^\\{${sharded.prefix}:t\\d+(\\.\\d+)?\\}:turns$`).test(n))).toHaveLength(3);
+      expect(names.filter((n) => new RegExp(`^\\{${sharded.prefix}:w\\d+(\\.\\d+)?\\}:webhooks$`).test(n))).toHaveLength(3);
+    } finally {
+      await sharded.stop();
+    }
   });
 
   it('hides Bull Board (404) and leaves /metrics open when ADMIN_KEY is not set', async () => {

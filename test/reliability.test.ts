@@ -93,7 +93,8 @@ describe('keys', () => {
     const global = keys.filter((k) => !k.includes(id) && k !== `${b.prefix}:running:lock`).sort();
     expect(global).toEqual([`${b.prefix}:running`, `${b.prefix}:sessions`]);
     await untilIdle(b.url, id);
-    const queueKeys = await b.keys(`{${b.prefix}}:turns:*`);
+    // `{prefix}:turns:…`, or `{prefix:t<n>}:turns:…` on sharded queues (TURN_QUEUE_SHARDS).
+    const queueKeys = await b.keys(`{${b.prefix}*:turns:*`);
     expect(queueKeys.length).toBeGreaterThan(0);
   });
 });

@@ -55,7 +55,9 @@ export class Baton {
   }
 
   private env(extra?: Record<string, string>): Record<string, string> {
-    return { REDIS_URL: this.options.redisUrl, BATON_PREFIX: this.prefix, ...this.options.env, ...extra };
+    // `TURN_QUEUE_SHARDS=4 npx vitest run test/x.test.ts` runs a suite on sharded queues.
+    const shards: Record<string, string> = process.env.TURN_QUEUE_SHARDS ? { TURN_QUEUE_SHARDS: process.env.TURN_QUEUE_SHARDS } : {};
+    return { REDIS_URL: this.options.redisUrl, BATON_PREFIX: this.prefix, ...shards, ...this.options.env, ...extra };
   }
 
   async startApi(env?: Record<string, string>): Promise<BatonProcess> {

@@ -1,6 +1,6 @@
 import { once, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ApiEnv, ConfigError, makeFaultHook, makeLogger, parseEnv } from '@baton/core';
+import { ApiEnv, ConfigError, makeFaultHook, makeLogger, parseEnv, queueShards } from '@baton/core';
 import { AgentCatalog, agentAvailability, agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule } from '@baton/agents';
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
@@ -63,8 +63,10 @@ async function main(): Promise<void> {
     maxMessages: env.MAX_MESSAGES_PER_SESSION,
     requestTtlMs: env.IDEMPOTENCY_TTL_S * 1000,
   });
-  const queue = new TurnQueue(redis, env.BATON_PREFIX);
-  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
+  // Sharded queues (TURN_QUEUE_SHARDS): a session's jobs go to the shard of its id.
+  const shards = queueShards(env);
+  const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
+  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
   const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env)), webhookQueue);
   const watcher = new SessionWatcher(subscriber);
   const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
@@ -118,9 +120,9 @@ async function main(): Promise<void> {
     waiters,
     ops: {
       canary,
-      metrics: new ApiMetrics({ turns: queue.queue, webhooks: webhookQueue.queue }, logger),
+      metrics: new ApiMetrics({ turns: queue, webhooks: webhookQueue }, logger),
       adminKey: env.ADMIN_KEY,
-      board: { queues: [queue.queue, webhookQueue.queue, canary.queue], readOnly: env.ADMIN_BOARD_READONLY },
+      board: { queues: [...queue.shards, ...webhookQueue.shards, canary.queue], readOnly: env.ADMIN_BOARD_READONLY },
     },
   });
 

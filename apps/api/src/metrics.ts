@@ -1,7 +1,12 @@
-import type { Queue } from 'bullmq';
+import type { JobType } from 'bullmq';
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Anything that counts its jobs by state: a BullMQ queue, or a sharded one (summed over its shards). */
+export interface CountsJobs {
+  getJobCounts(...states: JobType[]): Promise<Record<string, number>>;
+}
 
 /** Queue states reported by `baton_queue_jobs`. */
 export const QUEUE_STATES = ['waiting', 'active', 'failed', 'delayed'] as const;
@@ -20,7 +25,7 @@ export class ApiMetrics {
   /** The queues' job counts (also in `/ready`'s body), read at most once per `cacheMs`. */
   readonly queueCounts: QueueCounts;
 
-  constructor(queues: Record<string, Queue>, logger: Logger, cacheMs = 2000) {
+  constructor(queues: Record<string, CountsJobs>, logger: Logger, cacheMs = 2000) {
     collectDefaultMetrics({ register: this.registry });
     this.http = new Histogram({
       name: 'baton_http_request_duration_seconds',
@@ -33,7 +38,7 @@ export class ApiMetrics {
     this.queueCounts = counts;
     const gauge: Gauge<'queue' | 'state'> = new Gauge({
       name: 'baton_queue_jobs',
-      help: `Jobs in each BullMQ queue, by state (read when scraped, cached ${cacheMs} ms; the same in every API process)`,
+      help: `Jobs in each queue (summed over its shards), by state (read when scraped, cached ${cacheMs} ms; the same in every API process)`,
       labelNames: ['queue', 'state'],
       registers: [this.registry],
       collect: async () => {
@@ -60,7 +65,7 @@ export class QueueCounts {
   private cached: { at: number; value: Promise<Record<string, Record<string, number>>> } | null = null;
 
   constructor(
-    private readonly queues: Record<string, Queue>,
+    private readonly queues: Record<string, CountsJobs>,
     private readonly cacheMs: number,
   ) {}
 

@@ -1,13 +1,14 @@
 import { Worker } from 'bullmq';
-import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, queuePrefix } from '@baton/core';
+import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, parseShardList, queuePrefix, queueShards } from '@baton/core';
 import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
-import { CANARY_QUEUE, TURN_QUEUE, TurnQueue, WEBHOOK_QUEUE, WebhookQueue, recordCanary } from '@baton/queue';
+import { CANARY_QUEUE, TurnQueue, WebhookQueue, recordCanary } from '@baton/queue';
 import { DeliveryLog, SessionStore, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { parseSchedule } from '@baton/webhooks';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
 import { makeTurnProcessor } from './processors/turn-run.ts';
 import { startReaper } from './reaper.ts';
+import { drainLegacyQueue, makeShardWorkers } from './shard-workers.ts';
 import { makeWebhookProcessor } from './webhooks/deliver.ts';
 import { flushOutbox } from './webhooks/outbox.ts';
 
@@ -43,9 +44,12 @@ async function main(): Promise<void> {
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
     streamTtlMs: env.STREAM_TTL_S * 1000,
   });
-  const queue = new TurnQueue(redis, env.BATON_PREFIX);
+  // Sharded queues (TURN_QUEUE_SHARDS): this process consumes every shard, or WORKER_SHARDS.
+  const shards = queueShards(env);
+  const only = env.WORKER_SHARDS === undefined ? undefined : parseShardList(env.WORKER_SHARDS, Math.max(shards.turns, shards.webhooks));
+  const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
   const deliveries = new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env));
-  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX);
+  const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
   const flush = (sessionId: string) =>
     flushOutbox(
       {
@@ -76,64 +80,60 @@ async function main(): Promise<void> {
     if (active.cancel(key)) logger.info({ sessionId, turnId }, 'turn cancelled');
   });
 
-  const worker = new Worker(
-    TURN_QUEUE,
-    makeTurnProcessor({
-      store,
-      queue,
-      agentFor,
-      active,
-      turnTimeoutMs: env.TURN_TIMEOUT_MS,
-      maxSteps: env.MAX_STEPS,
-      ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
-      logger,
-      flushOutbox: flush,
-      fault,
-      ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
-      ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
-    }),
-    {
-      connection: redis,
-      prefix: queuePrefix(env.BATON_PREFIX),
-      concurrency: env.WORKER_CONCURRENCY,
-      lockDuration: env.LOCK_DURATION_MS,
-      // Renewed every fifth of the lock (BullMQ's default is half): a turn keeps its lock
-      // through an event loop stalled for up to about 4/5 of it, so a short lock (fast
-      // recovery from a dead worker) does not take slow but live turns away.
-      lockRenewTime: Math.max(50, Math.floor(env.LOCK_DURATION_MS / 5)),
-      stalledInterval: env.STALLED_INTERVAL_MS,
-      maxStalledCount: env.MAX_STALLED_COUNT,
-      autorun: false,
-    },
-  );
-  worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, turnId: job?.id, err: err.message }, 'turn job failed'));
+  const turnProcessor = makeTurnProcessor({
+    store,
+    queue,
+    agentFor,
+    active,
+    turnTimeoutMs: env.TURN_TIMEOUT_MS,
+    maxSteps: env.MAX_STEPS,
+    ...(interruptTimeoutMs ? { interruptTimeoutMs } : {}),
+    logger,
+    flushOutbox: flush,
+    fault,
+    ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
+    ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
+  });
+  const turnOptions = {
+    lockDuration: env.LOCK_DURATION_MS,
+    // Renewed every fifth of the lock (BullMQ's default is half): a turn keeps its lock
+    // through an event loop stalled for up to about 4/5 of it, so a short lock (fast
+    // recovery from a dead worker) does not take slow but live turns away.
+    lockRenewTime: Math.max(50, Math.floor(env.LOCK_DURATION_MS / 5)),
+    stalledInterval: env.STALLED_INTERVAL_MS,
+    maxStalledCount: env.MAX_STALLED_COUNT,
+    autorun: false,
+  };
+  // WORKER_CONCURRENCY is this process's total, split evenly between its shards.
+  const turnWorkers = makeShardWorkers(queue, turnProcessor, { connection: redis, concurrency: env.WORKER_CONCURRENCY, only, options: turnOptions });
+  for (const worker of turnWorkers) {
+    worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
+    worker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, turnId: job?.id, err: err.message }, 'turn job failed'));
+  }
 
   // Webhooks: a worker of their own, so slow receivers never hold a turn slot.
   const webhookLockMs = Math.max(env.LOCK_DURATION_MS, env.WEBHOOK_TIMEOUT_MS * 2);
-  const webhookWorker = new Worker(
-    WEBHOOK_QUEUE,
-    makeWebhookProcessor({
-      log: deliveries,
-      schedule,
-      secrets: env.WEBHOOK_SECRET,
-      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-      lockMs: webhookLockMs,
-      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
-      logger,
-      ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
-    }),
-    {
-      connection: redis,
-      prefix: queuePrefix(env.BATON_PREFIX),
-      concurrency: env.WEBHOOK_CONCURRENCY,
-      lockDuration: webhookLockMs,
-      stalledInterval: env.STALLED_INTERVAL_MS,
-      autorun: false,
-    },
-  );
-  webhookWorker.on('error', (err) => logger.warn({ err: err.message }, 'webhook worker error'));
-  webhookWorker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, deliveryId: job?.data?.delivery_id, err: err.message }, 'webhook job failed'));
+  const webhookProcessor = makeWebhookProcessor({
+    log: deliveries,
+    schedule,
+    secrets: env.WEBHOOK_SECRET,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    lockMs: webhookLockMs,
+    allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    logger,
+    ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
+  });
+  const webhookOptions = { lockDuration: webhookLockMs, stalledInterval: env.STALLED_INTERVAL_MS, autorun: false };
+  const webhookWorkers = makeShardWorkers(webhookQueue, webhookProcessor, {
+    connection: redis,
+    concurrency: env.WEBHOOK_CONCURRENCY,
+    only,
+    options: webhookOptions,
+  });
+  for (const webhookWorker of webhookWorkers) {
+    webhookWorker.on('error', (err) => logger.warn({ err: err.message }, 'webhook worker error'));
+    webhookWorker.on('failed', (job, err) => logger.warn({ sessionId: job?.data?.session_id, deliveryId: job?.data?.delivery_id, err: err.message }, 'webhook job failed'));
+  }
 
   // Readiness canaries (`/ready`): a queue and worker of their own, so they are answered
   // even when every turn slot is busy. A short lock: a canary held by a dead worker is freed fast.
@@ -153,15 +153,21 @@ async function main(): Promise<void> {
         env.REAPER_INTERVAL_MS,
       )
     : null;
-  void worker.run();
-  void webhookWorker.run();
-  void canaryWorker.run();
-  await Promise.all([worker.waitUntilReady(), webhookWorker.waitUntilReady(), canaryWorker.waitUntilReady()]);
+  const workers = [...turnWorkers, ...webhookWorkers, canaryWorker];
+  for (const w of workers) void w.run();
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Jobs left in the unsharded layout (before TURN_QUEUE_SHARDS was raised) still run.
+  const drains = only && !only.includes(0)
+    ? []
+    : [
+        drainLegacyQueue(queue, env.BATON_PREFIX, turnProcessor, { connection: redis, logger, options: turnOptions }),
+        drainLegacyQueue(webhookQueue, env.BATON_PREFIX, webhookProcessor, { connection: redis, logger, options: webhookOptions }),
+      ];
   const metricsServer = metrics && env.METRICS_PORT !== undefined
     ? await serveMetrics(metrics.registry, { port: env.METRICS_PORT, adminKey: env.ADMIN_KEY })
     : null;
   logger.info(
-    { concurrency: env.WORKER_CONCURRENCY, pid: process.pid, ...(metricsServer ? { metricsPort: portOf(metricsServer) } : {}) },
+    { concurrency: env.WORKER_CONCURRENCY, shards: { turns: turnWorkers.length, webhooks: webhookWorkers.length }, pid: process.pid, ...(metricsServer ? { metricsPort: portOf(metricsServer) } : {}) },
     'Baton worker ready',
   );
 
@@ -185,7 +191,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, env.SHUTDOWN_TIMEOUT_MS + 5_000).unref();
     await reaper?.stop();
-    await Promise.all([worker.close(), webhookWorker.close(), canaryWorker.close()]);
+    await Promise.all([...workers.map((w) => w.close()), ...drains.map((stopDrain) => stopDrain())]);
     metricsServer?.close();
     clearTimeout(deadline);
     await Promise.all([queue.close(), webhookQueue.close()]).catch(() => {});

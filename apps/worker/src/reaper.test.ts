@@ -85,19 +85,19 @@ describe('reapOnce', () => {
     clock = T0 + GRACE - 1;
     expect(await reapOnce(deps)).toBe(0);
     expect(flushed).toEqual([]);
-    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await queue.queueFor(id).getJob(turnId)).toBeUndefined();
     expect(await runningScore(id)).toBe(T0 + GRACE);
   });
 
   it('enqueues a started turn whose job never arrived, with the turn id as job id', async () => {
     const id = await newSession();
     const turnId = await accept(id, 'hi');
-    expect(await queue.jobState(turnId)).toEqual({ state: 'missing' });
+    expect(await queue.jobState(id, turnId)).toEqual({ state: 'missing' });
 
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(1);
 
-    const job = await queue.queue.getJob(turnId);
+    const job = await queue.queueFor(id).getJob(turnId);
     expect(job?.name).toBe(TURN_JOB_NAME);
     expect(job?.data).toEqual({ session_id: id, turn_id: turnId });
     expect(await job?.getState()).toBe('waiting');
@@ -114,7 +114,7 @@ describe('reapOnce', () => {
     clock = T0 + 10;
     expect((await store.dueRunning(10)).map((e) => e.sessionId)).toEqual([id]);
     expect(await reapOnce(deps)).toBe(0);
-    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await queue.queueFor(id).getJob(turnId)).toBeUndefined();
     expect(await runningScore(id)).toBe(T0 + GRACE);
   });
 
@@ -126,12 +126,12 @@ describe('reapOnce', () => {
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(0);
     expect(await runningScore(id)).toBe(clock + GRACE);
-    expect(await queue.queue.getWaitingCount()).toBe(1);
+    expect((await queue.getJobCounts('wait')).wait).toBe(1);
 
     // The next pass finds it alive again (no duplicate job either way).
     clock += GRACE;
     expect(await reapOnce(deps)).toBe(0);
-    expect(await queue.queue.getWaitingCount()).toBe(1);
+    expect((await queue.getJobCounts('wait')).wait).toBe(1);
   });
 
   it('releases the entry of a session that is no longer running', async () => {
@@ -145,7 +145,7 @@ describe('reapOnce', () => {
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(0);
     expect(await runningScore(id)).toBeNull();
-    expect(await queue.queue.getJob(turnId)).toBeUndefined();
+    expect(await queue.queueFor(id).getJob(turnId)).toBeUndefined();
     expect(await store.get(id)).toMatchObject({ status: 'idle', turn_id: turnId });
     // A worker that died right after finishing left its webhooks in the outbox: flushed here.
     expect(flushed).toEqual([id]);
@@ -170,9 +170,9 @@ describe('reapOnce', () => {
       throw new UnrecoverableError('redis went away');
     });
     await queue.enqueue({ session_id: id, turn_id: first });
-    await waitUntil(async () => (await queue.jobState(first)).state === 'failed', { what: 'the first job to fail' });
+    await waitUntil(async () => (await queue.jobState(id, first)).state === 'failed', { what: 'the first job to fail' });
     await Promise.all(workers.splice(0).map((w) => w.close()));
-    expect(await queue.jobState(first)).toEqual({ state: 'failed', reason: 'redis went away' });
+    expect(await queue.jobState(id, first)).toEqual({ state: 'failed', reason: 'redis went away' });
 
     clock = T0 + GRACE;
     const scheduled = (await runningScore(id)) as number;
@@ -180,7 +180,7 @@ describe('reapOnce', () => {
 
     expect(await store.get(id)).toMatchObject({ status: 'running', turn_id: second, pending_messages: 0, total_messages: 2 });
     expect(await store.messages(id)).toEqual([user('first'), user('second')]);
-    const next = await queue.queue.getJob(second);
+    const next = await queue.queueFor(id).getJob(second);
     expect(next?.data).toEqual({ session_id: id, turn_id: second });
     expect(await next?.getState()).toBe('waiting');
     // The started turn's check is re-marked, never later than it was.
@@ -197,7 +197,7 @@ describe('reapOnce', () => {
       throw new UnrecoverableError('no connection');
     });
     await queue.enqueue({ session_id: id, turn_id: turnId });
-    await waitUntil(async () => (await queue.jobState(turnId)).state === 'failed', { what: 'the job to fail' });
+    await waitUntil(async () => (await queue.jobState(id, turnId)).state === 'failed', { what: 'the job to fail' });
 
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(1);
@@ -215,7 +215,7 @@ describe('reapOnce', () => {
     const turnId = await accept(id, 'lost');
     await startWorker(async () => 'stale');
     await queue.enqueue({ session_id: id, turn_id: turnId });
-    await waitUntil(async () => (await queue.jobState(turnId)).state === 'completed', { what: 'the job to complete' });
+    await waitUntil(async () => (await queue.jobState(id, turnId)).state === 'completed', { what: 'the job to complete' });
 
     clock = T0 + GRACE;
     expect(await reapOnce(deps)).toBe(1);
@@ -223,22 +223,30 @@ describe('reapOnce', () => {
   });
 
   it('drains every due entry in one pass, batch after batch', async () => {
+    const ids: string[] = [];
     const turns: string[] = [];
-    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
+    for (let i = 0; i < 5; i++) {
+      ids.push(await newSession());
+      turns.push(await accept(ids[i]!, 'x'));
+    }
     clock = T0 + GRACE;
     expect(await reapOnce({ ...deps, batch: 2 })).toBe(5);
-    for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+    for (const [i, turnId] of turns.entries()) expect((await queue.jobState(ids[i]!, turnId)).state).toBe('alive');
   });
 
   it('stops taking batches once its budget is spent; the next pass goes on from there', async () => {
+    const ids: string[] = [];
     const turns: string[] = [];
-    for (let i = 0; i < 5; i++) turns.push(await accept(await newSession(), 'x'));
+    for (let i = 0; i < 5; i++) {
+      ids.push(await newSession());
+      turns.push(await accept(ids[i]!, 'x'));
+    }
     clock = T0 + GRACE;
     expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
-    expect(await queue.queue.getWaitingCount()).toBe(2);
+    expect((await queue.getJobCounts('wait')).wait).toBe(2);
     expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(2);
     expect(await reapOnce({ ...deps, batch: 2, budgetMs: 0 })).toBe(1);
-    for (const turnId of turns) expect((await queue.jobState(turnId)).state).toBe('alive');
+    for (const [i, turnId] of turns.entries()) expect((await queue.jobState(ids[i]!, turnId)).state).toBe('alive');
   });
 });
 
@@ -259,7 +267,7 @@ describe('a turn waiting for a person (interrupted)', () => {
     await reapOnce(deps);
     expect(await store.get(id)).toMatchObject({ status: 'interrupted' });
     expect(await runningScore(id)).toBeNull();
-    expect(await queue.queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
+    expect(await queue.getJobCounts('waiting', 'active')).toMatchObject({ waiting: 0, active: 0 });
   });
 
   it('with INTERRUPT_TIMEOUT_S: checked again until the wait is past it, then ended with an error and its event flushed', async () => {

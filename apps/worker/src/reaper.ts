@@ -66,7 +66,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
  */
 async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
   const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
-  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, turnId: turns[i].turnId, run: turns[i].run }] : []));
+  const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, sessionId: entry.sessionId, turnId: turns[i].turnId, run: turns[i].run }] : []));
   const alive = await deps.queue.aliveJobs(running);
   const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
   await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
@@ -82,7 +82,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
     await deps.store.releaseRunning(entry);
     return false;
   }
-  const job = await deps.queue.jobState(turn.turnId, turn.run);
+  const job = await deps.queue.jobState(entry.sessionId, turn.turnId, turn.run);
   const log = deps.logger.child({ sessionId: entry.sessionId, turnId: turn.turnId });
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {

@@ -159,6 +159,15 @@ describe('parseEnv(WorkerEnv)', () => {
     });
   });
 
+  it('checks WORKER_SHARDS against the shard count, and the shard counts\' range', () => {
+    expect(parseEnv(WorkerEnv, { TURN_QUEUE_SHARDS: '16', WORKER_SHARDS: '0-7' })).toMatchObject({ WORKER_SHARDS: '0-7', TURN_QUEUE_SHARDS: 16 });
+    expect(configError(() => parseEnv(WorkerEnv, { WORKER_SHARDS: '0-3' }))).toMatch(/^ {2}WORKER_SHARDS: "0-3": shards are numbered 0 to 0$/m);
+    expect(configError(() => parseEnv(WorkerEnv, { TURN_QUEUE_SHARDS: '4', WORKER_SHARDS: 'a' }))).toMatch(/^ {2}WORKER_SHARDS: "a" is not a shard number/m);
+    expect(configError(() => parseEnv(WorkerEnv, { TURN_QUEUE_SHARDS: '0', WEBHOOK_QUEUE_SHARDS: '300' }))).toMatch(
+      /^ {2}TURN_QUEUE_SHARDS: [^\n]*\n {2}WEBHOOK_QUEUE_SHARDS: /m,
+    );
+  });
+
   it('has no API-only variables', () => {
     const env = parseEnv(WorkerEnv, { PORT: '1234' });
     expect(env).not.toHaveProperty('PORT');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_QUEUE_SHARDS, parseShardList, queueShards } from './queue-shards.ts';
 
 /**
  * Environment schemas. Apps read `process.env` once, in `main.ts`, and pass it here;
@@ -63,6 +64,10 @@ export const CommonEnv = z.object({
   NODE_ENV: z.string().optional(),
   /** Key of the operator's pages: Bull Board (`/admin/queues`) and `/metrics` (Bearer or Basic auth). */
   ADMIN_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** Turn queues, each under a hash tag (cluster slot) of its own; unset: 16 on a Redis Cluster, else 1. Same value in every process. */
+  TURN_QUEUE_SHARDS: z.coerce.number().int().min(1).max(MAX_QUEUE_SHARDS).optional(),
+  /** Webhook delivery queues, likewise; unset: TURN_QUEUE_SHARDS's value. */
+  WEBHOOK_QUEUE_SHARDS: z.coerce.number().int().min(1).max(MAX_QUEUE_SHARDS).optional(),
 });
 
 export const ApiEnv = CommonEnv.extend({
@@ -163,10 +168,22 @@ export const WorkerEnv = CommonEnv.extend({
   WEBHOOK_MESSAGES_MAX_BYTES: int(262_144),
   /** Port of the worker's own Prometheus `/metrics` server; unset: none. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-}).refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {
-  message: 'STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS',
-  path: ['STALLED_INTERVAL_MS'],
-});
+  /** The queue shards this process consumes (`0-7`, `0-3,8`); unset: all of them. */
+  WORKER_SHARDS: z.string().optional(),
+})
+  .refine((env) => env.STALLED_INTERVAL_MS <= env.LOCK_DURATION_MS * 10, {
+    message: 'STALLED_INTERVAL_MS should be within 10× LOCK_DURATION_MS',
+    path: ['STALLED_INTERVAL_MS'],
+  })
+  .superRefine((env, ctx) => {
+    if (env.WORKER_SHARDS === undefined) return;
+    const { turns, webhooks } = queueShards(env);
+    try {
+      parseShardList(env.WORKER_SHARDS, Math.max(turns, webhooks));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, path: ['WORKER_SHARDS'] });
+    }
+  });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
 /** `npm start` (scripts/start.ts): where its private redis-server keeps its data, its port, and how often it fsyncs. */

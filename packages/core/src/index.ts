@@ -5,6 +5,7 @@ export * from './responses.ts';
 export * from './openapi.ts';
 export * from './openapi-examples.ts';
 export * from './keys.ts';
+export * from './queue-shards.ts';
 export * from './ids.ts';
 export * from './fault-points.ts';
 export * from './config.ts';

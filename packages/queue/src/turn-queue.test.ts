@@ -16,14 +16,15 @@ afterAll(() => redis.quit());
 it('jobState: missing, alive, then completed for a job that failed once and succeeded on retry', async () => {
   const prefix = `t-${randomUUID()}`;
   const queue = new TurnQueue(redis, prefix);
+  const sessionId = randomUUID();
   const turnId = randomUUID();
-  expect(await queue.jobState(turnId)).toEqual({ state: 'missing' });
+  expect(await queue.jobState(sessionId, turnId)).toEqual({ state: 'missing' });
 
-  await queue.enqueue({ session_id: randomUUID(), turn_id: turnId });
-  expect(await queue.jobState(turnId)).toEqual({ state: 'alive' });
+  await queue.enqueue({ session_id: sessionId, turn_id: turnId });
+  expect(await queue.jobState(sessionId, turnId)).toEqual({ state: 'alive' });
   // Enqueueing the same turn again is a no-op: the job id is the turn id.
-  await queue.enqueue({ session_id: randomUUID(), turn_id: turnId });
-  expect(await queue.queue.getJobCounts('wait')).toEqual({ wait: 1 });
+  await queue.enqueue({ session_id: sessionId, turn_id: turnId });
+  expect(await queue.getJobCounts('wait')).toEqual({ wait: 1 });
 
   let attempts = 0;
   const worker = new Worker(
@@ -36,11 +37,39 @@ it('jobState: missing, alive, then completed for a job that failed once and succ
     { connection: redis, prefix: queuePrefix(prefix) },
   );
   try {
-    await waitUntil(async () => (await queue.queue.getJob(turnId))?.finishedOn, { what: 'the job to finish', timeoutMs: 15_000 });
+    await waitUntil(async () => (await queue.queueFor(sessionId).getJob(turnId))?.finishedOn, { what: 'the job to finish', timeoutMs: 15_000 });
     expect(attempts).toBe(2);
-    expect(await queue.jobState(turnId)).toEqual({ state: 'completed' });
+    expect(await queue.jobState(sessionId, turnId)).toEqual({ state: 'completed' });
   } finally {
     await worker.close();
+    await queue.close();
+  }
+});
+
+it('sharded: a session\'s turns go to its own shard, in order, and jobState finds them there', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const queue = new TurnQueue(redis, prefix, 4);
+  try {
+    const sessions = Array.from({ length: 40 }, () => randomUUID());
+    const turns = new Map(sessions.map((s) => [s, [randomUUID(), randomUUID()]] as const));
+    for (const [session_id, ids] of turns) for (const turn_id of ids) await queue.enqueue({ session_id, turn_id });
+
+    const perShard = await Promise.all(queue.shards.map((q) => q.getWaiting(0, -1)));
+    // Every shard got some sessions; every job sits in its session's shard, in submit order.
+    expect(perShard.map((jobs) => jobs.length > 0)).toEqual([true, true, true, true]);
+    expect(perShard.flat()).toHaveLength(80);
+    for (const [shard, jobs] of perShard.entries()) {
+      for (const job of jobs) expect(queue.shardOf(job.data.session_id)).toBe(shard);
+    }
+    for (const [session, ids] of turns) {
+      const mine = perShard[queue.shardOf(session)]!.filter((j) => j.data.session_id === session).map((j) => j.id);
+      expect(mine).toEqual(ids);
+      expect(await queue.jobState(session, ids[0]!)).toEqual({ state: 'alive' });
+    }
+    // The shards' keys are under hash tags of their own.
+    expect(new Set(queue.shards.map((q) => q.opts.prefix)).size).toBe(4);
+    expect(await redis.exists(`{${prefix}}:turns:wait`)).toBe(0);
+  } finally {
     await queue.close();
   }
 });

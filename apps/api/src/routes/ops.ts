@@ -79,7 +79,14 @@ function boardApp(board: OpsDeps['board']): Express {
   const adapter = new ExpressAdapter();
   adapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: board.queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: board.readOnly })),
+    // Shards share their queue's name: each is listed under its hash tag (`{baton:t3}:turns`).
+    queues: board.queues.map(
+      (queue) =>
+        new BullMQAdapter(queue, {
+          readOnlyMode: board.readOnly,
+          ...(board.queues.filter((q) => q.name === queue.name).length > 1 ? { prefix: `${queue.opts.prefix}:` } : {}),
+        }),
+    ),
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'Baton queues' } },
   });

@@ -69,7 +69,7 @@ it('turns one event into a delivery per target, queued, and empties the outbox',
   ]);
   expect(deliveries.find((d) => d.target === 'message')?.token).toBe('tok');
   expect(await redis.llen(store.sessionKeys(sessionId).outbox)).toBe(0);
-  expect(await queue.queue.getWaitingCount()).toBe(3);
+  expect((await queue.getJobCounts('wait')).wait).toBe(3);
 });
 
 it('repeating a flush cut short after queueing (a crash) adds no delivery and no job', async () => {
@@ -80,7 +80,7 @@ it('repeating a flush cut short after queueing (a crash) adds no delivery and no
   await redis.rpush(store.sessionKeys(sessionId).outbox, entry!.raw);
   await flushOutbox({ log, queue, endpoints: [] }, sessionId);
   expect((await log.list(sessionId)).length).toBe(2);
-  expect(await queue.queue.getWaitingCount()).toBe(2);
+  expect((await queue.getJobCounts('wait')).wait).toBe(2);
   expect(await redis.llen(store.sessionKeys(sessionId).outbox)).toBe(0);
 });
 
