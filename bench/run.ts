@@ -18,6 +18,7 @@ import { storageMarkdown, storagePhase } from './storage.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
 import { type LayoutResult, shardSpread } from './shards.ts';
+import { historyPhase } from './history.ts';
 
 const SUBMIT_REQUESTS = Number(process.env.BENCH_SUBMIT_REQUESTS ?? 20_000);
 const E2E_TURNS = Number(process.env.BENCH_E2E_TURNS ?? 5_000);
@@ -30,11 +31,11 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
- * Redis servers of its own; f: multi-step turns; r: the reaper; s: queue shards on a 3-master
- * Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json;
+ * Redis servers of its own; f: multi-step turns; r: the reaper; h: turns on long histories; s: queue
+ * shards on a 3-master Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json;
  * m: Redis bytes per turn with and without a webhook, bench/storage.ts).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,s,m').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,h,s,m').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 /** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
 const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
@@ -251,6 +252,23 @@ async function main() {
       log('(r) reaper');
       report.reaper = await reaperBench(redis.url, REAPER_SESSIONS);
       log(report.reaper);
+    }
+
+    // (h) Turns on long histories: 1, 100 and 10,000 messages of ~1 KB (the first is the baseline).
+    if (PHASES.has('h')) {
+      log('(h) history');
+      await client.flushall();
+      const env = { REDIS_URL: redis.url, BATON_PREFIX: prefix, WORKER_CONCURRENCY: '4', MAX_MESSAGES_PER_SESSION: '100000', ...QUIET };
+      const api = await BatonProcess.start('api', env);
+      const worker = await BatonProcess.start('worker', env);
+      batons.push(api, worker);
+      const claimLua = readFileSync(join(ROOT, 'packages', 'store', 'src', 'lua', 'claim.lua'), 'utf8');
+      report.history = await historyPhase(
+        { client, store, apiUrl: api.url, workerCpu: () => processCpu(worker.child.pid as number), redisCpu: () => redisCpu(client) },
+        { claimLua },
+      );
+      log(JSON.stringify(report.history, null, 2));
+      await stopAll();
     }
 
     // (m) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.

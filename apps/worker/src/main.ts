@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     runningGraceMs: env.RUNNING_GRACE_MS,
     notifyAll: env.WEBHOOK_ENDPOINTS.length > 0,
     streamTtlMs: env.STREAM_TTL_S * 1000,
+    historyCacheBytes: env.HISTORY_CACHE_MB * 1024 * 1024,
   });
   // Sharded queues (TURN_QUEUE_SHARDS): this process consumes every shard, or WORKER_SHARDS.
   const shards = queueShards(env);

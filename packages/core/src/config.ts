@@ -144,6 +144,8 @@ export const WorkerEnv = CommonEnv.extend({
   TURN_TIMEOUT_MS: int(120_000, 1),
   /** The most steps a turn may take (an agent's tool loop); past it the turn ends with an error. 25: room for the echo contract's 20 tool steps, an interrupt and the reply. */
   MAX_STEPS: int(25, 1),
+  /** MiB of session histories a worker keeps between turns (least recently used dropped first); 0: none kept. */
+  HISTORY_CACHE_MB: int(64, 0),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   /** A turn's BullMQ lock, renewed every fifth of it: a dead worker's turn is free this long after its death. */
   LOCK_DURATION_MS: int(5_000, 100),

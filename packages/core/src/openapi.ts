@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
-import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, WaitQuery } from './queries.ts';
+import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, MessagesQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
   ResumeAccepted,
@@ -200,8 +200,13 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       operationId: 'getMessages',
       tag: 'Sessions',
       summary: "The session's history, oldest first",
-      replies: { 200: { description: 'The history', body: ['ChatMessage'] } },
-      errors: ['session_not_found'],
+      description:
+        'Without `limit`, the whole history. With `limit`, one page: when there is more, `X-Next-Cursor` and ' +
+        '`Link: <…>; rel="next"` carry the next page; pass the cursor back as `cursor`. Messages added while ' +
+        'a client walks the pages are on later pages (no gap, no repeat).',
+      query: MessagesQuery(options.pageLimitMax),
+      replies: { 200: { description: 'The history, or one page of it', body: ['ChatMessage'], headers: ['x-next-cursor', 'link'] } },
+      errors: ['session_not_found', 'validation_failed'],
     },
     {
       method: 'post',

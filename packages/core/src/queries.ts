@@ -28,6 +28,16 @@ export const ListQuery = (max: number) =>
     order: z.enum(['oldest', 'newest']).default('oldest').describe('`oldest` first (creation order, the default) or `newest` first'),
   });
 
+/**
+ * `GET /sessions/{id}/messages`: without `limit` the whole history (read in bounded chunks);
+ * with it one page, oldest first; `max` is PAGE_LIMIT_MAX.
+ */
+export const MessagesQuery = (max: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max, `must be at most ${max}`).optional().describe('Messages per page; without it, the whole history'),
+    cursor: z.string().max(200).optional().describe('The `X-Next-Cursor` of the previous page'),
+  });
+
 /** `GET /webhooks/dead-letters`. */
 export const DeadLetterQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
 

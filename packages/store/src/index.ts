@@ -16,3 +16,5 @@ export * from './rate-limiter.ts';
 export * from './write-coalescing.ts';
 export * from './redis-settings.ts';
 export * from './replica-wait.ts';
+export * from './history-cache.ts';
+export * from './timeline-page.ts';

@@ -27,6 +27,7 @@ import {
 } from '@baton/core';
 import type { TurnQueue } from '@baton/queue';
 import { type RequestKey, type SessionStore, type SubmitResult, type TimelineEntry, newIncarnation } from './session-store.ts';
+import type { TimelinePage } from './timeline-page.ts';
 import { isRedisFull } from './connections.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
@@ -155,6 +156,13 @@ export class SessionService {
     return messages;
   }
 
+  /** One page of the history (`limit` messages from position `from`) and the history's length. */
+  async messagesPage(sessionId: string, from: number, limit: number): Promise<{ items: ChatMessage[]; total: number }> {
+    const page = await this.deps.store.messagesPage(sessionId, from, limit);
+    if (!page) throw new SessionNotFoundError(sessionId);
+    return page;
+  }
+
   /**
    * Accepts a message. Once this resolves the turn is stored and will run, whatever
    * crashes next: the reaper re-enqueues a started turn whose job never arrived.
@@ -244,6 +252,13 @@ export class SessionService {
     const entries = await this.deps.store.timeline(sessionId);
     if (!entries) throw new SessionNotFoundError(sessionId);
     return entries;
+  }
+
+  /** One page of the timeline (`limit` entries from position `from`), by range reads. */
+  async timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage> {
+    const page = await this.deps.store.timelinePage(sessionId, from, limit, lookahead);
+    if (!page) throw new SessionNotFoundError(sessionId);
+    return page;
   }
 
   /**

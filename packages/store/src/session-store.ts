@@ -17,6 +17,8 @@ import { callScript, defineScripts } from './scripts.ts';
 import { DEFAULT_STREAM_TTL_MS, SessionStreams } from './session-stream.ts';
 import { TurnSteps } from './turn-steps.ts';
 import { inOrder } from './in-order.ts';
+import { HistoryCache, readListChunked } from './history-cache.ts';
+import { type TimelinePage, readTimelinePage } from './timeline-page.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -33,6 +35,8 @@ export interface StoreOptions {
   maxMessages?: number;
   /** How long a message's Idempotency-Key record is kept (ms; default 24 hours). */
   requestTtlMs?: number;
+  /** Bytes of session histories a worker keeps between turns (HISTORY_CACHE_MB; default 64 MiB; 0: none). */
+  historyCacheBytes?: number;
   now?: () => number;
 }
 
@@ -136,6 +140,8 @@ export class SessionStore {
   private readonly streamTtlMs: number;
   /** On a cluster a script cannot reach the global indexes (other slots). */
   private readonly isCluster: boolean;
+  /** The histories of sessions this process claimed turns of: a claim reads only what is new. */
+  readonly history: HistoryCache;
 
   constructor(
     private readonly redis: RedisClient,
@@ -147,6 +153,7 @@ export class SessionStore {
     this.isCluster = Boolean((redis as { isCluster?: boolean }).isCluster);
     this.streamTtlMs = options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS;
     this.streams = new SessionStreams(redis, { prefix: options.prefix, ttlMs: this.streamTtlMs });
+    this.history = new HistoryCache(options.historyCacheBytes);
     this.steps = new TurnSteps(redis, { ...options, now: this.now, streamTtlMs: this.streamTtlMs });
   }
 
@@ -255,11 +262,29 @@ export class SessionStore {
     return raw ? toView(sessionId, raw) : null;
   }
 
+  /** The whole history, read in bounded chunks (no single command returns more than ~500 messages or ~1 MiB). */
   async messages(sessionId: string): Promise<ChatMessage[] | null> {
-    const k = this.sessionKeys(sessionId);
-    const [exists, list] = await Promise.all([this.redis.exists(k.meta), this.redis.lrange(k.messages, 0, -1)]);
-    if (!exists) return null;
+    const page = await this.messagesPage(sessionId, 0, 0);
+    if (!page) return null;
+    // Up to the length seen now: messages added meanwhile are left for a later read.
+    const list = await readListChunked(this.redis, this.sessionKeys(sessionId).messages, 0, page.total);
     return list.map(decodeMessage);
+  }
+
+  /**
+   * History messages `from` to `from + limit - 1` (one range read) and the history's length.
+   * A history only grows while its session lives, so positions are stable cursors: walking the
+   * pages sees every message once, those added meanwhile included.
+   */
+  async messagesPage(sessionId: string, from: number, limit: number): Promise<{ items: ChatMessage[]; total: number } | null> {
+    const k = this.sessionKeys(sessionId);
+    const tx = this.redis.multi().exists(k.meta).llen(k.messages);
+    if (limit > 0) tx.lrange(k.messages, from, from + limit - 1);
+    const replies = (await tx.exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    if (!replies[0]?.[1]) return null;
+    const list = (replies[2]?.[1] as string[] | undefined) ?? [];
+    return { items: list.map(decodeMessage), total: Number(replies[1]?.[1]) };
   }
 
   /**
@@ -413,6 +438,11 @@ export class SessionStore {
     return { kind: 'cancelling', turnId: turnId as string };
   }
 
+  /** One page of the timeline by range reads; see `readTimelinePage`. */
+  timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage | null> {
+    return readTimelinePage(this.redis, this.sessionKeys(sessionId), from, limit, lookahead);
+  }
+
   /** History and queued messages with their metadata and status, oldest first. */
   async timeline(sessionId: string): Promise<TimelineEntry[] | null> {
     const k = this.sessionKeys(sessionId);
@@ -420,7 +450,8 @@ export class SessionStore {
     // good enough for display (statuses catch up on the next read).
     const [[status, runningTurn], history, inbox, outcomes] = await Promise.all([
       this.redis.hmget(k.meta, 'status', 'turn_id'),
-      this.redis.lrange(k.messages, 0, -1),
+      // In bounded chunks: a long history never makes one big command.
+      this.redis.llen(k.messages).then((length) => readListChunked(this.redis, k.messages, 0, length)),
       this.redis.lrange(k.inbox, 0, -1),
       this.redis.hgetall(k.turns),
     ]);
@@ -452,12 +483,22 @@ export class SessionStore {
       this.redis.hget(k.meta, 'config'),
     ])) as [(string | number)[], string | null];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
-    const stored = (reply.slice(7) as string[]).map(decodeStored);
-    // The turn's step messages carry its id and their step; its own message only the id.
-    let turnStart = stored.findIndex(({ meta }) => meta?.turn === turnId && meta.step !== undefined);
-    if (turnStart < 0) turnStart = stored.length;
+    // The script reads no history: the entries this process lacks are read now, in bounded chunks.
+    const state = { length: Number(reply[7]), lastHash: String(reply[8] ?? ''), incarnation: String(reply[9] ?? '') };
+    const stored = await this.history.read(this.redis, k.messages, sessionId, state);
+    // The turn's step messages carry its id and their step; its own message only the id (and
+    // comes before them): scanned from the end, the turn's entries are the last ones.
+    let turnStart = stored.length;
     let own: ChatMessage | undefined;
-    for (let i = turnStart - 1; i >= 0 && !own; i--) if (stored[i]?.meta?.turn === turnId) own = stored[i]?.message;
+    for (let i = stored.length - 1; i >= 0; i--) {
+      const meta = stored[i]?.meta;
+      if (meta?.turn !== turnId) continue;
+      if (meta.step !== undefined) turnStart = i;
+      else {
+        own = stored[i]?.message;
+        break;
+      }
+    }
     const resume = reply[5] ? (JSON.parse(reply[5] as string) as { interrupt: InterruptInfo; value: unknown }) : undefined;
     return {
       kind: 'ok',
@@ -465,7 +506,8 @@ export class SessionStore {
       agent: reply[2] as string,
       cancelled: reply[3] === '1',
       steps: Number(reply[4]),
-      history: stored.map(({ message }) => message),
+      // Copies: the cached messages are not the agent's to change.
+      history: stored.map(({ message }) => ({ ...message })),
       turnStart,
       ...(own?.user_params ? { userParams: own.user_params } : {}),
       ...(resume ? { resume } : {}),

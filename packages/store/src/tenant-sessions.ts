@@ -9,6 +9,7 @@ import {
 } from '@baton/core';
 import type { SessionService } from './session-service.ts';
 import type { RequestKey, SessionStore, TimelineEntry } from './session-store.ts';
+import type { TimelinePage } from './timeline-page.ts';
 
 /**
  * One tenant's sessions. Each API key is a tenant; a session another tenant owns is
@@ -73,6 +74,11 @@ export class TenantSessions {
     return this.service.messages(sessionId);
   }
 
+  async messagesPage(sessionId: string, from: number, limit: number): Promise<{ items: ChatMessage[]; total: number }> {
+    await this.own(sessionId);
+    return this.service.messagesPage(sessionId, from, limit);
+  }
+
   async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
     await this.own(sessionId);
     return this.service.appendMessage(sessionId, message, { ...options, tenant: this.tenant });
@@ -113,6 +119,11 @@ export class TenantSessions {
   async timeline(sessionId: string): Promise<TimelineEntry[]> {
     await this.own(sessionId);
     return this.service.timeline(sessionId);
+  }
+
+  async timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage> {
+    await this.own(sessionId);
+    return this.service.timelinePage(sessionId, from, limit, lookahead);
   }
 
   async deleteSession(sessionId: string): Promise<void> {

@@ -4,6 +4,7 @@ import {
   CreateSessionRequest,
   LIST_ALL_MAX,
   ListQuery,
+  MessagesQuery,
   type MessageAccepted,
   MessageRequest,
   ResumeRequest,
@@ -128,7 +129,18 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router
     .route('/sessions/:id/messages')
     .get(async (req, res) => {
-      res.json(await sessions(res).messages(sessionId(req)));
+      const id = sessionId(req);
+      const query = parse(MessagesQuery(deps.pageLimitMax), req.query, 'query');
+      if (query.limit === undefined && query.cursor === undefined) return void res.json(await sessions(res).messages(id));
+      const limit = query.limit ?? Math.min(50, deps.pageLimitMax);
+      const from = query.cursor === undefined ? 0 : decodeMessageCursor(query.cursor);
+      const page = await sessions(res).messagesPage(id, from, limit);
+      const end = from + page.items.length;
+      if (end < page.total) {
+        const next = Buffer.from(`m:${end}`).toString('base64url');
+        res.set('x-next-cursor', next).set('link', `</sessions/${id}/messages?limit=${limit}&cursor=${next}>; rel="next"`);
+      }
+      res.json(page.items);
     })
     .post(async (req, res) => {
       const id = sessionId(req);
@@ -189,6 +201,13 @@ export function sessionId(req: Request): string {
 
 function encodeCursor(member: string): string {
   return Buffer.from(member).toString('base64url');
+}
+
+/** A messages cursor is the next page's first position. */
+function decodeMessageCursor(cursor: string): number {
+  const match = /^m:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new ValidationError([{ path: 'query.cursor', message: 'not a cursor from this API' }]);
+  return Number(match[1]);
 }
 
 function decodeCursor(cursor: string): string {

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import type { TenantSessions } from '@baton/store';
+import type { TenantSessions, TimelineEntry } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
@@ -33,6 +33,22 @@ const ListQuery = (max: number) =>
     status: z.string().optional(),
     user_id: z.string().optional(),
   });
+
+/** The last `n` entries of a session's timeline. */
+async function timelineTail(scoped: TenantSessions, id: string, n: number): Promise<TimelineEntry[]> {
+  const { total } = await scoped.timelinePage(id, 0, 0);
+  return (await scoped.timelinePage(id, Math.max(0, total - n), n)).entries;
+}
+
+/** `GET /:id/events`: without `limit` or `cursor`, the whole timeline as a list (as agenhq). */
+const EventsQuery = (max: number) =>
+  z.object({
+    limit: z.coerce.number().int().min(1).max(max).optional(),
+    cursor: z.string().max(200).optional(),
+  });
+
+/** Entries read past a page for its user messages' reply times (a turn's reply is seldom further). */
+const REPLY_LOOKAHEAD = 50;
 
 export function agenhqRoutes(deps: AppDeps): Router {
   // The caller's sessions: another API key's are not found.
@@ -72,10 +88,21 @@ export function agenhqRoutes(deps: AppDeps): Router {
     .route('/:id/events')
     .get(async (req, res) => {
       const id = sessionId(req);
-      const entries = await sessions(res).timeline(id);
+      const query = validate(EventsQuery(deps.pageLimitMax), req.query, 'querystring');
       // Messages always carry metadata; should one not, it is dated with the session.
-      const fallbackAt = entries.every((e) => e.meta) ? new Date(0).toISOString() : (await sessions(res).getSession(id)).created_at;
-      res.json(toEvents(id, entries, fallbackAt));
+      const fallback = async (entries: TimelineEntry[]) =>
+        entries.every((e) => e.meta) ? new Date(0).toISOString() : (await sessions(res).getSession(id)).created_at;
+      if (query.limit === undefined && query.cursor === undefined) {
+        // The whole timeline, as agenhq answers it (read in bounded chunks).
+        const entries = await sessions(res).timeline(id);
+        return void res.json(toEvents(id, entries, await fallback(entries)));
+      }
+      // Baton extension: one page by range reads, `{items, next_cursor}` as the session list.
+      const limit = query.limit ?? Math.min(20, deps.pageLimitMax);
+      const from = query.cursor === undefined ? 0 : decodeEventCursor(query.cursor);
+      const page = await sessions(res).timelinePage(id, from, limit, REPLY_LOOKAHEAD);
+      const next = from + limit < page.total ? Buffer.from(`e:${from + limit}`).toString('base64url') : null;
+      res.json({ items: toEvents(id, page.entries, await fallback(page.entries), page.after), next_cursor: next });
     })
     .all(allow('GET'));
 
@@ -98,7 +125,8 @@ export function agenhqRoutes(deps: AppDeps): Router {
   /** The event as stored, dated as the timeline dates it; its status is the one it was accepted with. */
   async function storedEvent(scoped: TenantSessions, id: string, turnId: string, queued: boolean, message: string, clientId: string | null): Promise<AgenhqEvent> {
     let at = Date.now();
-    const entries = await scoped.timeline(id).catch(() => []);
+    // The message was just stored: it is among the timeline's last entries (read by range, not the whole history).
+    const entries = await timelineTail(scoped, id, 64).catch(() => []);
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i];
       if (entry?.meta?.turn === turnId && entry.message.role === 'user') {
@@ -124,6 +152,12 @@ export function agenhqRoutes(deps: AppDeps): Router {
 /** Cursors are the native API's: the store's cursor, base64url-encoded. */
 function encodeCursor(member: string): string {
   return Buffer.from(member).toString('base64url');
+}
+
+function decodeEventCursor(cursor: string): number {
+  const match = /^e:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new FastifyValidationError('querystring/cursor is not a cursor from this API');
+  return Number(match[1]);
 }
 
 function decodeCursor(cursor: string): string {

@@ -117,11 +117,14 @@ export function eventId(sessionId: string, entry: TimelineEntry): string {
   return nameUuid(`${sessionId}:${entry.seq}`);
 }
 
-/** The session's timeline as agenhq events, oldest first. `fallbackAt` dates messages stored without metadata. */
-export function toEvents(sessionId: string, entries: TimelineEntry[], fallbackAt: string): AgenhqEvent[] {
+/**
+ * The session's timeline as agenhq events, oldest first. `fallbackAt` dates messages stored
+ * without metadata; `later`: entries after a page, read only for its turns' replies.
+ */
+export function toEvents(sessionId: string, entries: TimelineEntry[], fallbackAt: string, later: TimelineEntry[] = []): AgenhqEvent[] {
   // A user message's event is updated when its turn's reply arrives.
   const repliedAt = new Map<string, number>();
-  for (const entry of entries) {
+  for (const entry of [...entries, ...later]) {
     const turn = entry.meta?.turn;
     if (turn && entry.message.role === 'assistant') repliedAt.set(turn, entry.meta?.at ?? 0);
   }
