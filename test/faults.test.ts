@@ -20,7 +20,9 @@ beforeAll(async () => {
     env: { ...FAST_RECOVERY, WEBHOOK_ALLOW_PRIVATE: 'true' },
     // A delivery held by a worker that dies is taken over when its lock lapses, at twice
     // WEBHOOK_TIMEOUT_MS: 4 s here rather than 30.
-    workerEnv: { ECHO_DELAY_MS: '20', WEBHOOK_SCHEDULE: '0,100,100', WEBHOOK_TIMEOUT_MS: '2000' },
+    // No endpoint breaker: the receiver-down scenario counts every attempt of the schedule
+    // (test/fairness.test.ts covers the breaker).
+    workerEnv: { ECHO_DELAY_MS: '20', WEBHOOK_SCHEDULE: '0,100,100', WEBHOOK_TIMEOUT_MS: '2000', WEBHOOK_BREAKER_FAILURES: '0' },
   });
 });
 afterEach(async () => {

@@ -101,3 +101,48 @@ describe('error bodies', () => {
     expect(invalid.body.detail).toMatch(/content/);
   });
 });
+
+describe('interrupts and resume, as the Motus client does them', () => {
+  /** The client's loop: long-poll with timeout=90 until idle, interrupted or error. */
+  async function untilEnd(id: string): Promise<any> {
+    for (;;) {
+      const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=90`, undefined, auth());
+      expect(res.status).toBe(200);
+      if (['idle', 'interrupted', 'error'].includes(res.body.status)) return res.body;
+    }
+  }
+
+  it('a turn that asks for input ends the wait as interrupted; resume continues it; a second resume is 409, an unknown interrupt 404', async () => {
+    const id = (await http(base, 'POST', '/sessions', {}, auth())).body.session_id as string;
+    const ask = { echo: { interrupt: { type: 'tool_approval', payload: { tool: 'deploy' } } } };
+    expect((await http(base, 'POST', `/sessions/${id}/messages`, { content: 'deploy it', user_params: ask }, auth())).status).toBe(202);
+
+    const waiting = await untilEnd(id);
+    expect(waiting).toMatchObject({ session_id: id, status: 'interrupted', response: null, error: null });
+    expect(waiting.interrupts).toEqual([{ interrupt_id: expect.any(String), type: 'tool_approval', payload: { tool: 'deploy' } }]);
+    const interruptId = waiting.interrupts[0].interrupt_id as string;
+
+    // While it waits: a message is refused, and an interrupt it does not wait on is not found (with `detail`).
+    const busy = await http(base, 'POST', `/sessions/${id}/messages`, { content: 'again' }, auth());
+    expect(busy.status).toBe(409);
+    expect(typeof busy.body.detail).toBe('string');
+    const unknown = await http(base, 'POST', `/sessions/${id}/resume`, { interrupt_id: 'no-such-interrupt', value: true }, auth());
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.detail).toMatch(/not found/);
+
+    const resumed = await http(base, 'POST', `/sessions/${id}/resume`, { interrupt_id: interruptId, value: { approved: true } }, auth());
+    expect(resumed.status).toBe(200);
+    expect(resumed.body).toEqual({ session_id: id, status: 'running' });
+
+    const done = await untilEnd(id);
+    expect(done).toMatchObject({ status: 'idle', response: { role: 'assistant', content: 'echo: deploy it {"approved":true}' }, error: null });
+
+    const again = await http(base, 'POST', `/sessions/${id}/resume`, { interrupt_id: interruptId, value: true }, auth());
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toBe('Session is idle, not interrupted');
+    // Another key's session is not found, as the client shows it.
+    const foreign = await http(base, 'POST', `/sessions/${id}/resume`, { interrupt_id: interruptId, value: true }, auth('motus-key-2'));
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.detail).toBe('Session not found');
+  });
+});

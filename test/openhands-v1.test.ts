@@ -201,7 +201,7 @@ describe('app conversations', () => {
     expect(bad.body).toEqual({ detail: "Invalid UUID format for ids: ['nope']" });
     const none = await http(base, 'GET', `${V1}/app-conversations`);
     expect(none.status).toBe(422);
-    expect(none.body).toEqual({ detail: [{ loc: ['query', 'ids'], msg: 'Field required', type: 'value_error' }] });
+    expect(none.body).toEqual({ detail: [{ loc: ['query', 'ids'], msg: 'Field required', type: 'missing' }] });
   });
 
   it('DELETE /app-conversations/{id} deletes it, and its sandbox once no conversation uses it', async () => {
@@ -374,22 +374,33 @@ describe('errors', () => {
     expect(route.body).toEqual({ detail: expect.any(String) });
   });
 
-  it('422 in FastAPI shape for content: [], a missing content, a wrong role and a bad limit', async () => {
+  it('422 in FastAPI shape, with pydantic type names, for content: [], a missing content or body, a wrong role and a bad limit', async () => {
     const { app_conversation_id: id } = await start();
     const empty = await sendMessage(id, { role: 'user', content: [], run: true });
     expect(empty.status).toBe(422);
     expect(empty.body).toEqual({
-      detail: [{ loc: ['body', 'content'], msg: 'List should have at least 1 item after validation, not 0', type: 'value_error' }],
+      detail: [
+        {
+          type: 'too_short',
+          loc: ['body', 'content'],
+          msg: 'List should have at least 1 item after validation, not 0',
+          input: [],
+          ctx: { field_type: 'List', min_length: 1, actual_length: 0 },
+        },
+      ],
     });
     const noContent = await sendMessage(id, { run: true });
     expect(noContent.status).toBe(422);
-    expect(noContent.body).toEqual({ detail: [{ loc: ['body', 'content'], msg: 'Field required', type: 'value_error' }] });
+    expect(noContent.body).toEqual({ detail: [{ loc: ['body', 'content'], msg: 'Field required', type: 'missing' }] });
+    const noBody = await http(base, 'POST', `${V1}/app-conversations/${id}/send-message`);
+    expect(noBody.status).toBe(422);
+    expect(noBody.body).toEqual({ detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] });
     const role = await sendMessage(id, { role: 'assistant', content: [{ type: 'text', text: 'x' }] });
     expect(role.status).toBe(422);
-    expect(role.body.detail).toEqual([{ loc: ['body', 'role'], msg: "Input should be 'user'", type: 'value_error' }]);
+    expect(role.body.detail).toEqual([{ loc: ['body', 'role'], msg: "Input should be 'user'", type: 'literal_error', input: 'assistant', ctx: { expected: "'user'" } }]);
     const limit = await http(base, 'GET', `${V1}/app-conversations/search?limit=0`);
     expect(limit.status).toBe(422);
-    expect(limit.body).toEqual({ detail: [{ loc: ['query', 'limit'], msg: 'Input should be greater than 0', type: 'value_error' }] });
+    expect(limit.body).toEqual({ detail: [{ loc: ['query', 'limit'], msg: 'Input should be greater than 0', type: 'greater_than', input: '0', ctx: { gt: 0 } }] });
     // Nothing reached the history.
     expect(await nativeMessages(id)).toEqual([]);
   });

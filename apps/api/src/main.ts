@@ -7,6 +7,7 @@ import {
   DeliveryLog,
   deliveryLogLimits,
   TenantUsage,
+  EndpointBreakers,
   IdempotencyStore,
   RateLimiter,
   SandboxStore,
@@ -24,6 +25,7 @@ import {
 import { makeConfigCheck } from './agent-config.ts';
 import { buildApp } from './app.ts';
 import { WaiterSlots } from './long-poll.ts';
+import { ConversationKeys } from './http/conversation-keys.ts';
 import { Keyring } from './http/auth.ts';
 import { bodyLimitBytes } from './http/json-body.ts';
 import { attachEventSockets } from './surfaces/openhands/socket.ts';
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
   const shards = queueShards(env);
   const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
-  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env)), webhookQueue);
+  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env)), webhookQueue, new EndpointBreakers(redis, env.BATON_PREFIX));
   const watcher = new SessionWatcher(subscriber);
   const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
     maxAgeMs: env.READY_MAX_AGE_MS,
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
     store,
     watcher,
     keyring,
+    conversationKeys: new ConversationKeys(keyring, service),
     waiters,
     shutdown: shutdown.signal,
     logger,

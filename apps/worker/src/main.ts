@@ -2,8 +2,9 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, parseShardList, queuePrefix, queueShards } from '@baton/core';
 import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TurnQueue, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, SessionStore, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
-import { parseSchedule } from '@baton/webhooks';
+import { DeliveryLog, EndpointBreakers, SessionStore, TenantSlots, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DEFAULT_MAX_COOLDOWN_MS, parseSchedule } from '@baton/webhooks';
+import { withTenantSlot } from './fairness/turn-slots.ts';
 import { ActiveTurns } from './active-turns.ts';
 import { WorkerMetrics, portOf, serveMetrics } from './metrics.ts';
 import { makeTurnProcessor } from './processors/turn-run.ts';
@@ -81,7 +82,17 @@ async function main(): Promise<void> {
     if (active.cancel(key)) logger.info({ sessionId, turnId }, 'turn cancelled');
   });
 
-  const turnProcessor = makeTurnProcessor({
+  // Fairness between tenants (README, Fairness): caps per tenant across every worker.
+  if (env.TENANT_MAX_WEBHOOKS_IN_FLIGHT === 0 || env.TENANT_MAX_WEBHOOKS_IN_FLIGHT >= env.WEBHOOK_CONCURRENCY) {
+    logger.warn(
+      { TENANT_MAX_WEBHOOKS_IN_FLIGHT: env.TENANT_MAX_WEBHOOKS_IN_FLIGHT, WEBHOOK_CONCURRENCY: env.WEBHOOK_CONCURRENCY },
+      "one tenant's receivers may hold every webhook slot of this worker: set TENANT_MAX_WEBHOOKS_IN_FLIGHT below WEBHOOK_CONCURRENCY",
+    );
+  }
+  const turnSlots = env.TENANT_MAX_RUNNING > 0
+    ? new TenantSlots(redis, env.BATON_PREFIX, 'turns', { max: env.TENANT_MAX_RUNNING, leaseMs: env.LOCK_DURATION_MS })
+    : null;
+  const runTurn = makeTurnProcessor({
     store,
     queue,
     agentFor,
@@ -95,6 +106,15 @@ async function main(): Promise<void> {
     ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
     ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
   });
+  const turnProcessor = turnSlots
+    ? withTenantSlot(runTurn, {
+        tenantOf: (sessionId) => store.tenantOf(sessionId),
+        slots: turnSlots,
+        wake: (sessionId, jobId) => queue.wake(sessionId, jobId),
+        leaseMs: env.LOCK_DURATION_MS,
+        logger,
+      })
+    : runTurn;
   const turnOptions = {
     lockDuration: env.LOCK_DURATION_MS,
     // Renewed every fifth of the lock (BullMQ's default is half): a turn keeps its lock
@@ -123,6 +143,13 @@ async function main(): Promise<void> {
     allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
     logger,
     ...(metrics ? { onAttempt: metrics.onAttempt } : {}),
+    ...(env.TENANT_MAX_WEBHOOKS_IN_FLIGHT > 0
+      ? {
+          slots: new TenantSlots(redis, env.BATON_PREFIX, 'webhooks', { max: env.TENANT_MAX_WEBHOOKS_IN_FLIGHT, leaseMs: webhookLockMs }),
+          wake: (sessionId: string, jobId: string) => webhookQueue.wake(sessionId, jobId),
+        }
+      : {}),
+    ...(env.WEBHOOK_BREAKER_FAILURES > 0 ? { breakers: makeBreakers(env, redis, webhookLockMs) } : {}),
   });
   const webhookOptions = { lockDuration: webhookLockMs, stalledInterval: env.STALLED_INTERVAL_MS, autorun: false };
   const webhookWorkers = makeShardWorkers(webhookQueue, webhookProcessor, {
@@ -210,6 +237,16 @@ async function main(): Promise<void> {
       if (!stopping) void stop('SIGTERM');
     });
   }
+}
+
+function makeBreakers(env: WorkerEnv, redis: ConstructorParameters<typeof EndpointBreakers>[0], probeMs: number): EndpointBreakers {
+  return new EndpointBreakers(redis, env.BATON_PREFIX, {
+    failures: env.WEBHOOK_BREAKER_FAILURES,
+    cooldownMs: env.WEBHOOK_BREAKER_COOLDOWN_MS,
+    maxCooldownMs: Math.max(DEFAULT_MAX_COOLDOWN_MS, env.WEBHOOK_BREAKER_COOLDOWN_MS),
+    probeMs,
+    disableAfterMs: env.WEBHOOK_DISABLE_AFTER_S * 1000,
+  });
 }
 
 function webhookSchedule(text: string, logTtlS: number): number[] {

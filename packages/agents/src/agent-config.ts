@@ -26,8 +26,8 @@ export const modelSettingsShape = {
 /** `openai` and `defineAgent` agents without a `configSchema` of their own. */
 export const ModelAgentConfig = z.strictObject(modelSettingsShape);
 
-/** `echo`: only the step limit (its test contract is read from each message's `user_params`). */
-export const EchoAgentConfig = z.strictObject({ max_steps: maxSteps.optional() });
+/** `echo`: the step limit and `confirm_tool_calls` (its test contract is read from each message's `user_params`). */
+export const EchoAgentConfig = z.strictObject({ max_steps: maxSteps.optional(), confirm_tool_calls: modelSettingsShape.confirm_tool_calls });
 
 /** `http`: anything, given to your agent as `config`; `max_steps` is Baton's. */
 export const HttpAgentConfig = z.looseObject({ max_steps: maxSteps.optional() });

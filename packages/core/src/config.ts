@@ -54,6 +54,12 @@ export const CommonEnv = z.object({
   DEAD_LETTERS_MAX: int(10_000),
   /** Bytes of messages one API key's sessions may hold (approximate; set it on the API and the workers); more: 403 `storage_quota_exceeded`. 0: no quota. */
   TENANT_MAX_BYTES: int(0),
+  /** Endpoint breaker: failures in a row (timeouts, connection errors, 5xx) that open it; 0: no breaker. */
+  WEBHOOK_BREAKER_FAILURES: int(5, 0),
+  /** Endpoint breaker: its first cool-down (ms); it doubles at each opening, up to 10 min. */
+  WEBHOOK_BREAKER_COOLDOWN_MS: int(5_000, 1),
+  /** An endpoint failing without a success for this long is disabled (its deliveries dead-lettered); 0: never. Svix: 5 days. */
+  WEBHOOK_DISABLE_AFTER_S: int(5 * 86_400, 0),
   /** How long a session's event stream (SSE) outlives its newest event. */
   STREAM_TTL_S: int(600, 1),
   /** Pretty (pino-pretty) log lines; unset: pretty when stdout is a terminal and NODE_ENV is not production. */
@@ -168,6 +174,10 @@ export const WorkerEnv = CommonEnv.extend({
   WEBHOOK_MESSAGES_MAX: int(100),
   /** ...and at most this many bytes of them (JSON); `messages_truncated: true` when older ones were left out. */
   WEBHOOK_MESSAGES_MAX_BYTES: int(262_144),
+  /** Turns one tenant may run at once across every worker; 0: no cap. Sessions without a tenant are not capped. */
+  TENANT_MAX_RUNNING: int(0),
+  /** Webhook deliveries one tenant may have in flight at once across every worker; 0: no cap. */
+  TENANT_MAX_WEBHOOKS_IN_FLIGHT: int(10),
   /** Port of the worker's own Prometheus `/metrics` server; unset: none. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** The queue shards this process consumes (`0-7`, `0-3,8`); unset: all of them. */

@@ -37,6 +37,21 @@ export class ShardedQueue {
     return sum;
   }
 
+  /**
+   * Wakes a job parked as delayed (its tenant was at its cap and a slot freed): it goes back
+   * to waiting. False when it is not delayed any more (it woke by itself, or is gone).
+   */
+  async wake(sessionId: string, jobId: string): Promise<boolean> {
+    const job = await this.queueFor(sessionId).getJob(jobId);
+    if (!job) return false;
+    try {
+      await job.promote();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.shards.map((queue) => queue.close()));
   }

@@ -18,3 +18,5 @@ export * from './redis-settings.ts';
 export * from './replica-wait.ts';
 export * from './history-cache.ts';
 export * from './timeline-page.ts';
+export * from './tenant-slots.ts';
+export * from './endpoint-breakers.ts';

@@ -24,7 +24,10 @@ type ScriptName =
   | 'streamDelta'
   | 'streamRead'
   | 'setAttributes'
-  | 'usageAdd';
+  | 'usageAdd'
+  | 'slotTake'
+  | 'slotRelease'
+  | 'breakerSave';
 
 /**
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
@@ -57,6 +60,9 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
   usageAdd: { file: 'usage-add.lua', keys: 1 },
+  slotTake: { file: 'slot-take.lua', keys: 2 },
+  slotRelease: { file: 'slot-release.lua', keys: 2 },
+  breakerSave: { file: 'breaker-save.lua', keys: 1 },
 };
 
 type Arg = string | number;

@@ -477,11 +477,12 @@ export class SessionStore {
   /** `run`: the turn's resumes so far (0 until its first resume); each run has a job of its own. */
   async claim(sessionId: string, turnId: string, run = 0): Promise<ClaimResult> {
     const k = this.sessionKeys(sessionId);
-    // The agent config is written once, at create: read beside the script, in the same round trip.
-    const [reply, config] = (await Promise.all([
+    // The agent config is written once, at create: read beside the script, in the same round trip,
+    // with the attributes (a confirmation policy set later overrides `confirm_tool_calls`).
+    const [reply, [config, attrs]] = (await Promise.all([
       callScript(this.redis, 'claim', [k.meta, k.messages, k.outbox], [turnId, run]),
-      this.redis.hget(k.meta, 'config'),
-    ])) as [(string | number)[], string | null];
+      this.redis.hmget(k.meta, 'config', 'attrs'),
+    ])) as [(string | number)[], [string | null, string | null]];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
     // The script reads no history: the entries this process lacks are read now, in bounded chunks.
     const state = { length: Number(reply[7]), lastHash: String(reply[8] ?? ''), incarnation: String(reply[9] ?? '') };
@@ -512,7 +513,7 @@ export class SessionStore {
       ...(own?.user_params ? { userParams: own.user_params } : {}),
       ...(resume ? { resume } : {}),
       outboxPending: Number(reply[6]) > 0,
-      config: config ? (JSON.parse(config) as Record<string, unknown>) : {},
+      config: withPolicy(config ? (JSON.parse(config) as Record<string, unknown>) : {}, attrs),
     };
   }
 
@@ -680,4 +681,21 @@ function toView(sessionId: string, f: (string | number | null)[]): SessionView {
     created_at: new Date(Number(createdAt)).toISOString(),
     updated_at: new Date(Number(updatedAt)).toISOString(),
   };
+}
+
+/** Session attribute holding a confirmation policy set after create ('true' | 'false'). */
+export const ATTR_CONFIRM_TOOL_CALLS = 'confirm_tool_calls';
+
+/** The agent config with the session's confirmation policy, when one was set, as `confirm_tool_calls`. */
+function withPolicy(config: Record<string, unknown>, attrs: string | null): Record<string, unknown> {
+  if (!attrs) return config;
+  let policy: unknown;
+  try {
+    policy = (JSON.parse(attrs) as Record<string, unknown>)[ATTR_CONFIRM_TOOL_CALLS];
+  } catch {
+    return config;
+  }
+  if (policy === 'true') return { ...config, confirm_tool_calls: true };
+  if (policy === 'false') return { ...config, confirm_tool_calls: false };
+  return config;
 }

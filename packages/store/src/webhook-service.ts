@@ -1,12 +1,16 @@
 import { DeliveryNotFoundError, DeliveryPendingError } from '@baton/core';
 import type { WebhookQueue } from '@baton/queue';
+import { endpointOf } from '@baton/webhooks';
 import { type DeliveryLog, type DeliveryView, deliveryView } from './delivery-log.ts';
+import type { EndpointBreakers } from './endpoint-breakers.ts';
 
 /** What the API offers about webhooks: the delivery log, dead letters and redelivery. */
 export class WebhookService {
   constructor(
     private readonly log: DeliveryLog,
     private readonly queue: WebhookQueue,
+    /** Endpoint breakers: a redelivery closes its endpoint's (a disabled endpoint is tried again). */
+    private readonly breakers?: Pick<EndpointBreakers, 'reset'>,
   ) {}
 
   async deliveries(sessionId: string): Promise<DeliveryView[]> {
@@ -26,6 +30,7 @@ export class WebhookService {
   /**
    * Sends a delivery again with the same `webhook-id` and body, running the retry
    * schedule from its start. Only a delivery that has ended (delivered, failed, dead).
+   * It also closes the endpoint's breaker: a disabled endpoint is tried again.
    */
   async redeliver(sessionId: string, deliveryId: string, options: { tenant?: string; now?: number } = {}): Promise<DeliveryView> {
     const now = options.now ?? Date.now();
@@ -40,6 +45,7 @@ export class WebhookService {
     delivery.next_attempt_at = new Date(now).toISOString();
     await this.log.save(delivery);
     await this.log.removeDeadLetter(delivery);
+    await this.breakers?.reset(endpointOf(delivery.url));
     await this.queue.enqueue([{ session_id: sessionId, delivery_id: deliveryId, redeliveries: delivery.redeliveries }]);
     return deliveryView(delivery);
   }

@@ -3,3 +3,4 @@ export * from './address.ts';
 export * from './schedule.ts';
 export * from './send.ts';
 export * from './log-url.ts';
+export * from './breaker.ts';

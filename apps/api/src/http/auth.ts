@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '@baton/core';
 
@@ -12,6 +12,8 @@ export class UnauthorizedError extends AppError {
 export interface Caller {
   tenant: string;
   admin: boolean;
+  /** Set for a key minted for one conversation: it may reach that conversation only. */
+  conversation?: string;
 }
 
 /**
@@ -48,6 +50,17 @@ export class Keyring {
     }
     return caller;
   }
+
+  /**
+   * An HMAC of `data` under the digest of the tenant's own API key (held in memory only),
+   * or null when the tenant has no API key here (auth off, the admin key's tenant '').
+   * Keys minted for one conversation are derived this way, so they can be shown again
+   * to the tenant without being stored.
+   */
+  mint(tenant: string, data: string): Buffer | null {
+    const entry = this.digests.find((e) => !e.caller.admin && e.caller.tenant === tenant);
+    return entry ? createHmac('sha256', entry.digest).update(data, 'utf8').digest() : null;
+  }
 }
 
 function sha256(value: string): Buffer {
@@ -60,15 +73,39 @@ export const keyFrom = {
   header: (name: string) => (req: Request) => req.get(name) ?? undefined,
 };
 
-/** Puts the caller's tenant in `res.locals.tenant`, or fails with 401 (in the surface's own error shape). */
-export function requireKey(keyring: Keyring, read: (req: Request) => string | undefined): RequestHandler {
-  return (req, res, next) => {
-    const caller = keyring.callerFor(read(req));
-    if (caller === null) return next(new UnauthorizedError());
+/** Another kind of key a surface accepts (keys minted for one conversation). */
+export type KeyFallback = (presented: string) => Promise<Caller | null>;
+
+/**
+ * Puts the caller's tenant in `res.locals.tenant` (and, for a key minted for one
+ * conversation, its id in `res.locals.conversation`), or fails with 401 (in the
+ * surface's own error shape).
+ */
+export function requireKey(keyring: Keyring, read: (req: Request) => string | undefined, fallback?: KeyFallback): RequestHandler {
+  const accept = (res: Response, caller: Caller) => {
     res.locals.tenant = caller.tenant;
     res.locals.admin = caller.admin;
-    next();
+    if (caller.conversation) res.locals.conversation = caller.conversation;
   };
+  return (req, res, next) => {
+    const presented = read(req);
+    const caller = keyring.callerFor(presented);
+    if (caller !== null) {
+      accept(res, caller);
+      return next();
+    }
+    if (!fallback || !presented) return next(new UnauthorizedError());
+    fallback(presented).then((found) => {
+      if (found === null) return next(new UnauthorizedError());
+      accept(res, found);
+      next();
+    }, next);
+  };
+}
+
+/** The one conversation a minted key may reach, or undefined for a tenant's own key. */
+export function conversationOf(res: Response): string | undefined {
+  return res.locals.conversation as string | undefined;
 }
 
 /** The caller's tenant, set by `requireKey` ('' when auth is off, or for the admin key). */

@@ -1,8 +1,19 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { WebhookJob } from '@baton/queue';
-import type { Delivery, DeliveryLog, DeliveryStatus } from '@baton/store';
-import { type SendResult, USER_AGENT, classifyResponse, logSafeUrl, retryDelay, sendWebhook, signPayload } from '@baton/webhooks';
+import type { Delivery, DeliveryLog, DeliveryStatus, EndpointBreakers, TenantSlots } from '@baton/store';
+import {
+  type SendResult,
+  USER_AGENT,
+  classifyResponse,
+  endpointOf,
+  isEndpointFailure,
+  logSafeUrl,
+  retryDelay,
+  sendWebhook,
+  signPayload,
+} from '@baton/webhooks';
+import { PARK_MS, type WakeJob, deferJob, releaseSlot } from '../fairness/slots.ts';
 
 /** The longest `Retry-After` honoured; a receiver cannot park a delivery for longer. */
 const MAX_RETRY_AFTER_MS = 24 * 3600_000;
@@ -24,6 +35,12 @@ export interface DeliverDeps {
   send?: typeof sendWebhook;
   /** Told of every attempt's outcome (metrics): `retry` when another attempt is scheduled. */
   onAttempt?: (outcome: AttemptOutcome) => void;
+  /** TENANT_MAX_WEBHOOKS_IN_FLIGHT: a tenant's deliveries in flight at once (none: no cap). */
+  slots?: TenantSlots;
+  /** Wakes a parked delivery job when one of its tenant's slots frees. */
+  wake?: WakeJob;
+  /** Per-endpoint circuit breakers (none: every delivery is sent). */
+  breakers?: EndpointBreakers;
 }
 
 export type AttemptOutcome = 'delivered' | 'retry' | 'failed' | 'dead';
@@ -42,37 +59,86 @@ export function makeWebhookProcessor(deps: DeliverDeps) {
     // Delivered, dead or stopped already (a repeated flush or a stalled job's rerun).
     if (!delivery || delivery.status !== 'pending') return 'skipped';
 
-    const result = await send({
-      url: delivery.url,
-      headers: requestHeaders(delivery, deps.secrets),
-      body: delivery.body,
-      timeoutMs: deps.timeoutMs,
-      allowPrivate: deps.allowPrivate,
-    });
-    const { status, delay } = record(delivery, result, deps);
-    // A worker that stalled past its lock (its event loop blocked, say) has had the job taken
-    // over: its attempt must not overwrite the newer record (it could put a delivered one back
-    // to pending, with nobody left to retry it).
-    if (token && deps.lockMs && (await job.extendLock(token, deps.lockMs)) !== 1) {
-      deps.logger.warn({ sessionId, deliveryId }, 'stale webhook attempt not recorded: another worker took the delivery over');
-      return 'stale';
+    // One tenant's deliveries in flight are capped across workers: over it, the job is parked
+    // (delayed) and the worker takes other tenants' deliveries; a finished one wakes it.
+    const tenant = delivery.tenant ?? '';
+    const capped = deps.slots && deps.wake && tenant ? { slots: deps.slots, wake: deps.wake } : null;
+    const jobId = job.id ?? deliveryId;
+    if (capped && !(await capped.slots.take(tenant, { sessionId, jobId }))) {
+      deps.logger.debug({ sessionId, deliveryId, tenant }, 'tenant at TENANT_MAX_WEBHOOKS_IN_FLIGHT: delivery parked');
+      return deferJob(job, token, Date.now() + PARK_MS);
     }
-    // Dead-lettered first: once the log says `dead`, the dead-letter list already has it.
-    if (status === 'dead') await deps.log.addDeadLetter(delivery);
-    await deps.log.save(delivery);
-    deps.onAttempt?.(status === 'pending' ? 'retry' : status);
-
-    // Never the whole URL: its path or query may hold the receiver's secret.
-    const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: logSafeUrl(delivery.url) });
-    if (status === 'delivered') log.debug({ status: result.statusCode, ms: result.latencyMs }, 'webhook delivered');
-    else log.warn({ status: result.statusCode, error: result.error, next: delivery.next_attempt_at, outcome: status }, 'webhook attempt failed');
-
-    if (delay !== null) {
-      await job.moveToDelayed(Date.now() + delay, token);
-      throw new DelayedError();
+    try {
+      return await attempt(deps, send, job, token, delivery);
+    } finally {
+      if (capped) await releaseSlot(capped.slots, capped.wake, tenant, jobId, deps.logger);
     }
-    return status;
   };
+}
+
+/** One attempt, unless the endpoint's breaker defers it or the endpoint is disabled. */
+async function attempt(deps: DeliverDeps, send: typeof sendWebhook, job: Job, token: string | undefined, delivery: Delivery): Promise<string> {
+  const { session_id: sessionId, id: deliveryId } = delivery;
+  const endpoint = endpointOf(delivery.url);
+  const admission = deps.breakers ? await deps.breakers.admit(endpoint) : ({ verdict: 'send' } as const);
+  if (admission.verdict === 'defer') {
+    // Not an attempt: the retry schedule is untouched. Spread the wake-ups a little.
+    return deferJob(job, token, admission.until + Math.floor((deps.random ?? Math.random)() * 250));
+  }
+  const result: SendResult =
+    admission.verdict === 'disabled'
+      ? disabledResult(endpoint, admission.since)
+      : await send({
+          url: delivery.url,
+          headers: requestHeaders(delivery, deps.secrets),
+          body: delivery.body,
+          timeoutMs: deps.timeoutMs,
+          allowPrivate: deps.allowPrivate,
+        });
+  if (deps.breakers && admission.verdict !== 'disabled' && result.errorCode !== 'EBLOCKED' && result.errorCode !== 'EINVALIDURL') {
+    await deps.breakers.record(endpoint, !isEndpointFailure(result)).catch((err: Error) =>
+      deps.logger.warn({ err: err.message, url: logSafeUrl(delivery.url) }, 'recording the endpoint breaker failed'),
+    );
+  }
+  // A disabled endpoint's delivery is dead-lettered at once, with the reason as its attempt's error.
+  const { status, delay } = admission.verdict === 'disabled' ? refuse(delivery, result) : record(delivery, result, deps);
+  // A worker that stalled past its lock (its event loop blocked, say) has had the job taken
+  // over: its attempt must not overwrite the newer record (it could put a delivered one back
+  // to pending, with nobody left to retry it).
+  if (token && deps.lockMs && (await job.extendLock(token, deps.lockMs)) !== 1) {
+    deps.logger.warn({ sessionId, deliveryId }, 'stale webhook attempt not recorded: another worker took the delivery over');
+    return 'stale';
+  }
+  // Dead-lettered first: once the log says `dead`, the dead-letter list already has it.
+  if (status === 'dead') await deps.log.addDeadLetter(delivery);
+  await deps.log.save(delivery);
+  deps.onAttempt?.(status === 'pending' ? 'retry' : status);
+
+  // Never the whole URL: its path or query may hold the receiver's secret.
+  const log = deps.logger.child({ sessionId, turnId: delivery.turn_id, deliveryId, url: logSafeUrl(delivery.url) });
+  if (status === 'delivered') log.debug({ status: result.statusCode, ms: result.latencyMs }, 'webhook delivered');
+  else log.warn({ status: result.statusCode, error: result.error, next: delivery.next_attempt_at, outcome: status }, 'webhook attempt failed');
+
+  if (delay !== null) {
+    await job.moveToDelayed(Date.now() + delay, token);
+    throw new DelayedError();
+  }
+  return status;
+}
+
+/** What a disabled endpoint's delivery records instead of an attempt. */
+function disabledResult(endpoint: string, since: number): SendResult {
+  const error =
+    `Endpoint disabled: ${endpoint} has failed since ${new Date(since).toISOString()} without a success ` +
+    '(WEBHOOK_DISABLE_AFTER_S); its deliveries are dead-lettered until one is redelivered';
+  return { statusCode: null, latencyMs: 0, retryAfterMs: null, responseBody: '', error, errorCode: 'EDISABLED' };
+}
+
+function refuse(delivery: Delivery, result: SendResult, now = Date.now()): { status: DeliveryStatus; delay: null } {
+  record(delivery, result, { schedule: [] }, now);
+  delivery.status = 'dead';
+  delivery.next_attempt_at = null;
+  return { status: 'dead', delay: null };
 }
 
 /** Standard Webhooks headers, plus `Authorization` when the webhook has a token. */

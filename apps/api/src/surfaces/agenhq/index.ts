@@ -5,6 +5,7 @@ import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import { allow } from '../../http/errors.ts';
 import { sessionId } from '../../routes/sessions.ts';
+import { answerQuestion, askEvents } from './ask-user.ts';
 import { ATTR, type AgenhqEvent, toEvent, toEvents, toSession } from './shapes.ts';
 import { FastifyValidationError, validate } from './validate.ts';
 
@@ -89,14 +90,20 @@ export function agenhqRoutes(deps: AppDeps): Router {
     .get(async (req, res) => {
       const id = sessionId(req);
       const query = validate(EventsQuery(deps.pageLimitMax), req.query, 'querystring');
+      if (query.limit === undefined && query.cursor === undefined) {
+        // The whole timeline, as agenhq answers it (read in bounded chunks).
+        const [view, entries] = await Promise.all([sessions(res).getSession(id), sessions(res).timeline(id)]);
+        // Messages always carry metadata; should one not, it is dated with the session.
+        const events = toEvents(id, entries, view.created_at);
+        // The agent's questions and their answers, in time order among the messages (stable).
+        const asks = askEvents(view);
+        return void res.json(
+          asks.length ? [...events, ...asks].map((e, i) => ({ e, i })).sort((a, b) => a.e.created_at.localeCompare(b.e.created_at) || a.i - b.i).map(({ e }) => e) : events,
+        );
+      }
       // Messages always carry metadata; should one not, it is dated with the session.
       const fallback = async (entries: TimelineEntry[]) =>
         entries.every((e) => e.meta) ? new Date(0).toISOString() : (await sessions(res).getSession(id)).created_at;
-      if (query.limit === undefined && query.cursor === undefined) {
-        // The whole timeline, as agenhq answers it (read in bounded chunks).
-        const entries = await sessions(res).timeline(id);
-        return void res.json(toEvents(id, entries, await fallback(entries)));
-      }
       // Baton extension: one page by range reads, `{items, next_cursor}` as the session list.
       const limit = query.limit ?? Math.min(20, deps.pageLimitMax);
       const from = query.cursor === undefined ? 0 : decodeEventCursor(query.cursor);
@@ -112,6 +119,10 @@ export function agenhqRoutes(deps: AppDeps): Router {
       const id = sessionId(req);
       const body = validate(MessageBody, req.body ?? {}, 'body');
       const clientId = body.client_id ?? undefined;
+      // A question waiting for the user: this message is the answer, and the turn goes on.
+      const view = await sessions(res).getSession(id);
+      const answered = await answerQuestion(sessions(res), view, body.message, clientId ?? null);
+      if (answered) return void res.json(answered);
       // The message is stored either way: it starts a turn now, or waits for the running one.
       const accepted = await sessions(res).sendMessage(
         id,

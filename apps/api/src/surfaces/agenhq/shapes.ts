@@ -71,7 +71,7 @@ export function toSession(view: SessionView): AgenhqSession {
   };
 }
 
-export type EventType = 'user_message' | 'agent_message' | 'system_message';
+export type EventType = 'user_message' | 'agent_message' | 'system_message' | 'agent_ask_user' | 'user_ask_user_response';
 export type EventStatus = 'completed' | 'queued' | 'processing' | 'canceled';
 
 /** agenhq session event (the send-message response and each item of the timeline). */
@@ -79,7 +79,8 @@ export interface AgenhqEvent {
   id: string;
   session_id: string;
   type: EventType;
-  payload: { type: EventType; message: string };
+  /** `{type, message}`; an `agent_ask_user` payload also carries the `question` as the agent gave it. */
+  payload: { type: EventType; message: string; [field: string]: unknown };
   status: EventStatus;
   client_id: string | null;
   session_goal_id: null;

@@ -10,14 +10,17 @@ import {
 import { type SandboxRecord, SandboxStore, isRedisFull } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
+import type { ConversationKeys } from '../../http/conversation-keys.ts';
+import { conversationEvents } from '../openhands/index.ts';
+import { Checker, queryValue } from '../openhands/validate.ts';
 import { allow } from '../../http/errors.ts';
-import { parse } from '../../http/validate.ts';
+import { parsePydantic as parse } from './pydantic.ts';
 import {
   SPECS,
   PageQuery,
   SendMessageBody,
   StartRequest,
-  appConversation,
+  appConversation as appConversationOf,
   badRequest,
   decodePageId,
   encodePageId,
@@ -55,9 +58,9 @@ const OK = { success: true } as const;
  * was asked for. An app conversation IS a Baton session (with a `sandbox_id`
  * attribute); a sandbox is a small record in the SandboxStore.
  */
-export function openhandsV1Routes(deps: AppDeps): Router {
+export function openhandsV1Routes(deps: AppDeps, keys: ConversationKeys): Router {
   const ops = new SandboxOps(deps.service, deps.sandboxes);
-  const conversations = conversationRoutes(deps, ops);
+  const conversations = conversationRoutes(deps, ops, keys);
   const sandboxes = sandboxRoutes(ops);
   const specs = specRoutes();
   const router = Router();
@@ -80,8 +83,13 @@ function stringQuery(req: Request, name: string): string | undefined {
 
 // ------------------------------------------------------------------ app conversations
 
-function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
+function conversationRoutes(deps: AppDeps, ops: SandboxOps, keys: ConversationKeys): Router {
   const { store } = deps;
+  /** AppConversation with its minted `session_api_key`. */
+  const appConversation = (view: SessionView, sandbox: SandboxRecord | null, origin: string) => ({
+    ...appConversationOf(view, sandbox, origin),
+    session_api_key: keys.keyFor(view),
+  });
   // The caller's conversations: another API key's are not found.
   const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
@@ -185,7 +193,7 @@ function conversationRoutes(deps: AppDeps, ops: SandboxOps): Router {
         await sessions(res).createSession({
           state: body.system_message_suffix ? [{ role: 'system', content: body.system_message_suffix }] : [],
           sessionId: conversationId,
-          attributes: attributesOf(body, sandbox.id, conversationId),
+          attributes: { ...attributesOf(body, sandbox.id, conversationId), ...keys.attributesFor(tenant, conversationId) },
         });
       } catch (err) {
         if (newSandbox || !(err instanceof SessionExistsError)) await leaveSandbox();
@@ -299,6 +307,29 @@ function attributesOf(body: StartRequest, sandboxId: string, conversationId: str
   if (body.pr_number.length) attributes.pr_number = JSON.stringify(body.pr_number);
   if (body.public !== undefined && body.public !== null) attributes.public = String(body.public);
   return attributes;
+}
+
+// ------------------------------------------------------------------ events
+
+/**
+ * `GET /api/v1/events/count?conversation_id__eq=`: how many events the conversation has,
+ * counted as the agent server's `events/count` counts them. Baton asks for the
+ * conversation (upstream counts every conversation's events without it).
+ */
+export function openhandsV1Events(deps: AppDeps): Router {
+  const router = Router();
+  router
+    .route('/count')
+    .get(async (req, res) => {
+      const check = new Checker();
+      const raw = queryValue(req, 'conversation_id__eq');
+      const id = raw === undefined ? check.missing(['query', 'conversation_id__eq']) : check.uuid(raw, ['query', 'conversation_id__eq']);
+      check.done();
+      const events = await conversationEvents(deps.service.scope(tenantOf(res)), id as string);
+      res.json(events.length);
+    })
+    .all(allow('GET'));
+  return router;
 }
 
 // ------------------------------------------------------------------ sandboxes

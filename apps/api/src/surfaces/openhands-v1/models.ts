@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError, type ChatMessage, type SessionView, ValidationError, isUuid } from '@baton/core';
 import type { SandboxRecord, SandboxStatus } from '@baton/store';
+import { RequestValidationError } from '../openhands/errors.ts';
 
 /**
  * Shapes of the OpenHands V1 app server (openhands/app_server: AppConversation,
@@ -141,7 +142,7 @@ export function decodePageId(pageId: string, pattern: RegExp): string {
 export function queryList(query: Record<string, unknown>, name: string): string[] {
   const raw = query[name];
   const values = raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)];
-  if (!values.length) throw new ValidationError([{ path: `query.${name}`, message: 'Field required' }]);
+  if (!values.length) throw new RequestValidationError([{ type: 'missing', loc: ['query', name], msg: 'Field required' }]);
   return values;
 }
 

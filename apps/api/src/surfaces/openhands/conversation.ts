@@ -19,6 +19,8 @@ export const ATTR_TAGS = 'tags';
 /** The start request's `agent` and `workspace`, secrets masked (JSON). */
 export const ATTR_AGENT = 'oh_agent';
 export const ATTR_WORKSPACE = 'oh_workspace';
+/** The confirmation policy last set with `POST …/confirmation_policy` (JSON), as shown. */
+export const ATTR_CONFIRMATION_POLICY = 'oh_confirmation_policy';
 
 /** Largest `agent` or `workspace` kept (JSON characters): every read of the session carries them. */
 export const MAX_SPEC_CHARS = 32_768;
@@ -67,7 +69,7 @@ export function conversationInfo(view: SessionView) {
     title: view.attributes[ATTR_TITLE] ?? null,
     tags: parseTags(view.attributes[ATTR_TAGS]),
     execution_status: executionStatus(view),
-    confirmation_policy: { kind: 'NeverConfirm' },
+    confirmation_policy: parseObject(view.attributes[ATTR_CONFIRMATION_POLICY]) ?? { kind: 'NeverConfirm' },
     security_analyzer: null,
     activated_knowledge_skills: [] as string[],
     metrics: null,

@@ -1,4 +1,6 @@
+import type { ErrorRequestHandler } from 'express';
 import { AppError, type FieldIssue } from '@baton/core';
+import { toAppError } from '../../http/errors.ts';
 
 /** One item of FastAPI's 422 body, as pydantic reports it. */
 export interface PydanticIssue {
@@ -47,3 +49,17 @@ export function fastApiError(err: AppError): unknown {
   if (err.code === 'session_archived') return { detail: 'Conversation is archived (read-only)' };
   return { detail: err.message };
 }
+
+/**
+ * A body that is not JSON is FastAPI's 422 `json_invalid` (loc `["body", <position>]`,
+ * "JSON decode error"), not the native 400. A body that is not UTF-8 stays 400.
+ */
+export const fastApiJsonErrors: ErrorRequestHandler = (err, _req, _res, next) => {
+  const e = toAppError(err);
+  if (e.code !== 'invalid_json' || /UTF-8/.test(e.message)) return next(err);
+  const reason = e.message.replace(/^Request body is not valid JSON:\s*/, '');
+  // Where the parser stopped; the end of the body when it ran out of input.
+  const raw = (err as { body?: unknown }).body;
+  const position = Number(/position (\d+)/.exec(reason)?.[1] ?? (typeof raw === 'string' ? raw.length : 0));
+  next(new RequestValidationError([{ type: 'json_invalid', loc: ['body', position], msg: 'JSON decode error', input: {}, ctx: { error: reason } }]));
+};

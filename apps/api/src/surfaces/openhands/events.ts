@@ -7,6 +7,9 @@ import type { TimelineEntry } from '@baton/store';
  * sent, or answered):
  * - each message (history and queued) → a `MessageEvent` whose `llm_message` is the
  *   message in the SDK's shape (`content: [TextContent | ImageContent]`);
+ * - each tool call of an assistant message → an `ActionEvent` right after its message (so an
+ *   action awaiting confirmation shows as upstream shows it: an action without an observation,
+ *   while the execution status is `waiting_for_confirmation`);
  * - each failed or cancelled turn → a `ConversationErrorEvent` (source `environment`)
  *   right after the message that started it.
  * Ids are UUIDs derived from the session id and the turn (or the history position for
@@ -35,12 +38,29 @@ export interface ErrorEventJson {
   detail: string;
 }
 
-export type EventJson = MessageEventJson | ErrorEventJson;
+/** A tool call the agent made: upstream's record of an action (also one awaiting confirmation). */
+export interface ActionEventJson {
+  kind: 'ActionEvent';
+  id: string;
+  timestamp: string;
+  source: 'agent';
+  thought: never[];
+  action: null;
+  tool_name: string;
+  tool_call_id: string;
+  tool_call: { id: string; name: string; arguments: string; origin: 'completion' };
+  llm_response_id: string;
+  security_risk: 'UNKNOWN';
+  summary: null;
+}
+
+export type EventJson = MessageEventJson | ErrorEventJson | ActionEventJson;
 
 /** Full class paths, as the agent server's `kind` filter compares them. */
 export const KIND_PATHS: Record<EventJson['kind'], string> = {
   MessageEvent: 'openhands.sdk.event.llm_convertible.message.MessageEvent',
   ConversationErrorEvent: 'openhands.sdk.event.conversation_error.ConversationErrorEvent',
+  ActionEvent: 'openhands.sdk.event.llm_convertible.action.ActionEvent',
 };
 
 const SOURCE_OF_ROLE: Record<ChatMessage['role'], EventSource> = {
@@ -107,6 +127,22 @@ export function timelineEvents(view: SessionView, entries: TimelineEntry[]): Eve
       activated_skills: [],
       extended_content: [],
     });
+    for (const call of entry.message.role === 'assistant' ? (entry.message.tool_calls ?? []) : []) {
+      events.push({
+        kind: 'ActionEvent',
+        id: stableId(sid, 'action', id, call.id),
+        timestamp,
+        source: 'agent',
+        thought: [],
+        action: null,
+        tool_name: call.function.name,
+        tool_call_id: call.id,
+        tool_call: { id: call.id, name: call.function.name, arguments: call.function.arguments, origin: 'completion' },
+        llm_response_id: id,
+        security_risk: 'UNKNOWN',
+        summary: null,
+      });
+    }
     if (turn && (entry.status === 'failed' || entry.status === 'canceled') && perTurn.get(turn) === 1) {
       const cancelled = entry.status === 'canceled';
       const current = view.turn_id === turn && view.error ? view.error : null;

@@ -3,8 +3,10 @@ import { AppError, LIST_ALL_MAX, SessionBusyError, SessionExistsError, type Sess
 import { type RequestKey, type TenantSessions, listCursor } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
+import type { ConversationKeys } from '../../http/conversation-keys.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
+import { confirmationRoutes } from './confirmation.ts';
 import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
@@ -25,10 +27,12 @@ const success = { success: true } as const;
  * route goes through the one SessionService, and conversations created here are
  * ordinary sessions (visible to every other API, to the same API key).
  */
-export function openhandsRoutes(deps: AppDeps): Router {
+export function openhandsRoutes(deps: AppDeps, keys: ConversationKeys): Router {
   // The caller's conversations: another API key's are not found.
   const sessions = (res: Response) => deps.service.scope(tenantOf(res));
   const router = Router();
+  // Before `/:id/events/:eventId`: `respond_to_confirmation` is a route, not an event id.
+  confirmationRoutes(router, sessions);
 
   router
     .route('/')
@@ -106,7 +110,8 @@ export function openhandsRoutes(deps: AppDeps): Router {
   router
     .route('/:id')
     .get(async (req, res) => {
-      res.json(conversationInfo(await sessions(res).getSession(conversationId(req))));
+      const view = await sessions(res).getSession(conversationId(req));
+      res.json({ ...conversationInfo(view), ...(await v1Fields(deps, keys, view, req)) });
     })
     .patch(async (req, res) => {
       // UpdateConversationRequest: a new title; tags replace all tags when given.
@@ -347,7 +352,7 @@ async function addLegacyEvent(sessions: TenantSessions, id: string, event: NonNu
   }
 }
 
-async function conversationEvents(sessions: TenantSessions, id: string): Promise<EventJson[]> {
+export async function conversationEvents(sessions: TenantSessions, id: string): Promise<EventJson[]> {
   const view = await sessions.getSession(id);
   const entries = await sessions.timeline(id);
   return timelineEvents(view, entries);
@@ -435,4 +440,25 @@ function decodePageId(check: Checker, pageId: string): string | undefined {
   const member = Buffer.from(pageId, 'base64url').toString();
   if (/^\d{13}:[0-9a-f-]{36}$/.test(member)) return member;
   return check.add('value_error', ['query', 'page_id'], 'Not a next_page_id from this API', pageId);
+}
+
+/** V0 ConversationStatus, from the sandbox a V1 conversation runs in. */
+const V1_STATUS = { STARTING: 'STARTING', RUNNING: 'RUNNING', PAUSED: 'STOPPED', ERROR: 'ERROR', MISSING: 'ARCHIVED' } as const;
+
+/**
+ * What the OpenHands web app reads of a V1 conversation (one started by the app server,
+ * `/api/v1/app-conversations`) beside the agent-server fields; nothing for others.
+ */
+async function v1Fields(deps: AppDeps, keys: ConversationKeys, view: SessionView, req: Request) {
+  const sandboxId = view.attributes.sandbox_id;
+  if (!sandboxId) return {};
+  const sandbox = await deps.sandboxes.get(sandboxId);
+  const status = view.archived ? 'ARCHIVED' : V1_STATUS[sandbox?.status ?? 'MISSING'];
+  return {
+    conversation_id: view.session_id,
+    status,
+    url: `${req.protocol}://${req.get('host') ?? 'localhost'}/api/conversations/${view.session_id}`,
+    session_api_key: keys.keyFor(view),
+    conversation_version: 'V1',
+  };
 }

@@ -147,7 +147,9 @@ export class ConversationFeed {
       if (entry.type === 'message') replied = true;
       if (entry.type !== 'status') continue;
       const { status } = JSON.parse(entry.data) as { status: string };
-      statuses.push(status === 'running' ? 'running' : status === 'error' ? 'error' : replied ? 'finished' : 'idle');
+      statuses.push(
+        status === 'running' ? 'running' : status === 'error' ? 'error' : status === 'interrupted' ? 'waiting_for_confirmation' : replied ? 'finished' : 'idle',
+      );
       replied = false;
     }
     statuses.pop();

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppError, TooManyWaitersError } from '@baton/core';
 import type { RateLimiter, SessionService, SessionStore, SessionWatcher, TenantSessions } from '@baton/store';
+import type { ConversationKeys } from '../../http/conversation-keys.ts';
 import type { Caller, Keyring } from '../../http/auth.ts';
 import type { WaiterSlots } from '../../long-poll.ts';
 import { parseSendMessage } from './messages.ts';
@@ -27,6 +28,8 @@ export interface EventSocketsDeps {
   store: SessionStore;
   watcher: SessionWatcher;
   keyring: Keyring;
+  /** Keys minted for one V1 conversation: accepted for that conversation's socket only. */
+  conversationKeys?: ConversationKeys;
   /** Sockets count in MAX_WAITERS, as long-polls do. */
   waiters: WaiterSlots;
   /** Aborted when the process shuts down: every socket is closed (1001), clients reconnect elsewhere. */
@@ -126,8 +129,9 @@ async function serve(deps: EventSocketsDeps, entry: Open, req: IncomingMessage, 
   const parsed = parseQuery(rawId, url.searchParams);
   if ('error' in parsed) return void ws.close(1008, parsed.error);
 
-  const caller = await authenticate(deps.keyring, url.searchParams, req, inbox);
+  const caller = await authenticate(deps, url.searchParams, req, inbox);
   if (caller === null) return void ws.close(CLOSE_AUTH_FAILED, 'Authentication failed');
+  if (caller.conversation !== undefined && caller.conversation !== parsed.id) return void ws.close(CLOSE_NOT_FOUND, 'Conversation not found');
   // The admin key sees every tenant's conversations, and has a rate-limit bucket of its own.
   const { tenant } = caller;
   const bucket = caller.admin ? 'admin' : tenant;
@@ -176,16 +180,18 @@ function parseQuery(rawId: string, query: URLSearchParams): { id: string; resend
  * The caller's tenant, or null. The key comes from the `session_api_key` query parameter,
  * else the `X-Session-API-Key` header, else a first frame `{"type": "auth", "session_api_key": …}`.
  */
-async function authenticate(keyring: Keyring, query: URLSearchParams, req: IncomingMessage, inbox: ClientFrames): Promise<Caller | null> {
+async function authenticate(deps: EventSocketsDeps, query: URLSearchParams, req: IncomingMessage, inbox: ClientFrames): Promise<Caller | null> {
+  const { keyring } = deps;
   if (!keyring.enabled) return keyring.callerFor(undefined);
+  const check = async (presented: string) => keyring.callerFor(presented) ?? (await deps.conversationKeys?.verify(presented)) ?? null;
   const header = req.headers['x-session-api-key'];
   const presented = query.get('session_api_key') ?? (Array.isArray(header) ? header[0] : header);
-  if (presented !== undefined) return keyring.callerFor(presented);
+  if (presented !== undefined) return check(presented);
   const frame = await inbox.first(AUTH_FRAME_TIMEOUT_MS);
   if (frame === null) return null;
   const data = parseJson(frame);
   if (!isObject(data) || data.type !== 'auth' || typeof data.session_api_key !== 'string') return null;
-  return keyring.callerFor(data.session_api_key);
+  return check(data.session_api_key);
 }
 
 /** A frame from the client: a message, added and run as `POST …/events` with `run: true` does. */
