@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/devtools';
 import { SessionStore } from '@baton/store';
 import { durabilityPhase } from './durability.ts';
+import { storageMarkdown, storagePhase } from './storage.ts';
 import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
 import { type LayoutResult, shardSpread } from './shards.ts';
@@ -31,9 +32,10 @@ const QUIET = { LOG_LEVEL: 'info', LOG_REQUESTS: 'false', ...(process.env.BENCH_
 /**
  * `BENCH_PHASES=a,b` runs only those parts (d needs c for its RSS figures; e: durability modes,
  * Redis servers of its own; f: multi-step turns; r: the reaper; h: turns on long histories; s: queue
- * shards on a 3-master Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json).
+ * shards on a 3-master Redis Cluster of its own, bench/shards.ts, which also writes bench/results/shards.json;
+ * m: Redis bytes per turn with and without a webhook, bench/storage.ts).
  */
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,h,s').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'a,b,c,d,e,f,r,h,s,m').split(','));
 const STEP_TURNS = Number(process.env.BENCH_STEP_TURNS ?? 2_000);
 /** `BENCH_REAPER_SESSIONS`: the active-session counts of phase r, beside its 100-session baseline. */
 const REAPER_SESSIONS = (process.env.BENCH_REAPER_SESSIONS ?? '100,10000,100000').split(',').map(Number);
@@ -268,6 +270,14 @@ async function main() {
       log(JSON.stringify(report.history, null, 2));
       await stopAll();
     }
+
+    // (m) Storage: Redis bytes per turn after 5,000 turns, with and without an include_messages webhook.
+    if (PHASES.has('m')) {
+      log('(m) storage per turn');
+      report.storage = await storagePhase(QUIET);
+      log(JSON.stringify(report.storage, null, 2));
+    }
+
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     // (s) Queue traffic per master of a Redis Cluster: unsharded vs sharded queues.
@@ -455,7 +465,7 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
 }
 
 /** (e): one row per durability mode, each on a Redis of its own with AOF on. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
@@ -258,6 +259,35 @@ async function sessionIds(): Promise<Set<string>> {
   }
   return ids;
 }
+
+describe('Idempotency-Key records stay small', () => {
+  it('a response body over IDEMPOTENCY_MAX_BODY_BYTES is not kept; a retry still gets its recorded turn and session, once', async () => {
+    const small = (await baton.startApi({ IDEMPOTENCY_MAX_BODY_BYTES: '64' })).url;
+    const record = (key: string) => `${baton.prefix}:idem:${KEY}:${createHash('sha256').update(key).digest('base64url')}`;
+
+    const created = await post('/sessions', {}, 'k-big-session', auth(), small);
+    expect(created.status).toBe(201);
+    expect(JSON.stringify(created.body).length).toBeGreaterThan(64);
+    // Nothing kept under the key: the response was over the cap.
+    expect(await baton.redis.exists(record('k-big-session'))).toBe(0);
+    const again = await post('/sessions', {}, 'k-big-session', auth(), small);
+    // Not a replay, yet the same session (recorded under the key when it was made), and no second one.
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.status).toBe(201);
+    expect(again.body.session_id).toBe(created.body.session_id);
+
+    const session = created.body.session_id as string;
+    const first = await post(`/sessions/${session}/messages`, { content: 'big' }, 'k-big-message', auth(), small);
+    expect(first.status).toBe(202);
+    expect(await baton.redis.exists(record('k-big-message'))).toBe(0);
+    await waitForIdleAs(session);
+    const retry = await post(`/sessions/${session}/messages`, { content: 'big' }, 'k-big-message', auth(), small);
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(retry.body.turn_id).toBe(first.body.turn_id);
+    expect(await history(session)).toEqual(['big', 'echo: big']);
+  });
+});
 
 async function waitForIdleAs(id: string) {
   const res = await http(base, 'GET', `/sessions/${id}?wait=true&timeout=10`, undefined, auth());

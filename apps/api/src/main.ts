@@ -5,6 +5,8 @@ import { AgentCatalog, agentAvailability, agentsConfigFromEnv, checkDefaultAgent
 import { CanaryQueue, TurnQueue, WebhookQueue } from '@baton/queue';
 import {
   DeliveryLog,
+  deliveryLogLimits,
+  TenantUsage,
   EndpointBreakers,
   IdempotencyStore,
   RateLimiter,
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
   const shards = queueShards(env);
   const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
-  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX), webhookQueue, new EndpointBreakers(redis, env.BATON_PREFIX));
+  const webhooks = new WebhookService(new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env)), webhookQueue, new EndpointBreakers(redis, env.BATON_PREFIX));
   const watcher = new SessionWatcher(subscriber);
   const canary = new CanaryQueue(redis, env.BATON_PREFIX, {
     maxAgeMs: env.READY_MAX_AGE_MS,
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
     agents: agentAvailability(agentsConfigFromEnv(env), moduleAgents),
     checkConfig: makeConfigCheck(new AgentCatalog(agentsConfigFromEnv(env), moduleAgents)),
     maxSessions: env.MAX_SESSIONS,
+    tenantMaxSessions: env.TENANT_MAX_SESSIONS,
+    ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
     checkWebhookUrl: makeWebhookUrlCheck({ allowPrivate: env.WEBHOOK_ALLOW_PRIVATE }),
     fault: makeFaultHook(env.BATON_FAULT),
     ...(env.REDIS_WAIT_REPLICAS > 0
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
     sseBufferBytes: env.SSE_BUFFER_BYTES,
     sseWriteTimeoutMs: env.SSE_WRITE_TIMEOUT_S * 1000,
     logRequests: env.LOG_REQUESTS,
-    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000 }),
+    idempotency: new IdempotencyStore(redis, { prefix: env.BATON_PREFIX, ttlMs: env.IDEMPOTENCY_TTL_S * 1000, pendingTtlMs: env.IDEMPOTENCY_PENDING_S * 1000, maxBodyBytes: env.IDEMPOTENCY_MAX_BODY_BYTES }),
     ...(rateLimiter ? { rateLimiter } : {}),
     waiters,
     ops: {

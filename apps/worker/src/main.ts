@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { ConfigError, WorkerEnv, makeFaultHook, makeLogger, parseEnv, parseShardList, queuePrefix, queueShards } from '@baton/core';
 import { agentsConfigFromEnv, checkDefaultAgent, loadAgentsModule, makeAgentRegistry } from '@baton/agents';
 import { CANARY_QUEUE, TurnQueue, WebhookQueue, recordCanary } from '@baton/queue';
-import { DeliveryLog, EndpointBreakers, SessionStore, TenantSlots, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
+import { DeliveryLog, EndpointBreakers, SessionStore, TenantSlots, TenantUsage, deliveryLogLimits, checkRedisSettings, makeWorkerConnection, waitForReady } from '@baton/store';
 import { DEFAULT_MAX_COOLDOWN_MS, parseSchedule } from '@baton/webhooks';
 import { withTenantSlot } from './fairness/turn-slots.ts';
 import { ActiveTurns } from './active-turns.ts';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   });
   // Turn and webhook metrics, served on METRICS_PORT when it is set.
   const metrics = env.METRICS_PORT === undefined ? null : new WorkerMetrics();
-  const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE);
+  const schedule = webhookSchedule(env.WEBHOOK_SCHEDULE, env.WEBHOOK_LOG_TTL_S);
   if (env.WEBHOOK_SECRET.length === 0) logger.warn('WEBHOOK_SECRET is not set: webhooks without a secret of their own go unsigned');
 
   const redis = makeWorkerConnection(env.REDIS_URL, 'baton-worker');
@@ -50,10 +50,20 @@ async function main(): Promise<void> {
   const shards = queueShards(env);
   const only = env.WORKER_SHARDS === undefined ? undefined : parseShardList(env.WORKER_SHARDS, Math.max(shards.turns, shards.webhooks));
   const queue = new TurnQueue(redis, env.BATON_PREFIX, shards.turns);
-  const deliveries = new DeliveryLog(redis, env.BATON_PREFIX);
+  const deliveries = new DeliveryLog(redis, env.BATON_PREFIX, deliveryLogLimits(env));
   const webhookQueue = new WebhookQueue(redis, env.BATON_PREFIX, shards.webhooks);
   const flush = (sessionId: string) =>
-    flushOutbox({ log: deliveries, queue: webhookQueue, endpoints: env.WEBHOOK_ENDPOINTS, firstDelayMs: schedule[0] ?? 0 }, sessionId);
+    flushOutbox(
+      {
+        log: deliveries,
+        queue: webhookQueue,
+        endpoints: env.WEBHOOK_ENDPOINTS,
+        firstDelayMs: schedule[0] ?? 0,
+        messagesMax: env.WEBHOOK_MESSAGES_MAX,
+        messagesMaxBytes: env.WEBHOOK_MESSAGES_MAX_BYTES,
+      },
+      sessionId,
+    );
   const active = new ActiveTurns();
   const agentFor = makeAgentRegistry(agentsConfigFromEnv(env), {
     modules: moduleAgents,
@@ -93,6 +103,7 @@ async function main(): Promise<void> {
     logger,
     flushOutbox: flush,
     fault,
+    ...(env.TENANT_MAX_BYTES > 0 ? { usage: new TenantUsage(redis, env.BATON_PREFIX, env.TENANT_MAX_BYTES) } : {}),
     ...(metrics ? { onTurnEnd: metrics.onTurnEnd } : {}),
   });
   const turnProcessor = turnSlots
@@ -238,12 +249,19 @@ function makeBreakers(env: WorkerEnv, redis: ConstructorParameters<typeof Endpoi
   });
 }
 
-function webhookSchedule(text: string): number[] {
+function webhookSchedule(text: string, logTtlS: number): number[] {
+  let schedule: number[];
   try {
-    return parseSchedule(text);
+    schedule = parseSchedule(text);
   } catch (err) {
     throw new ConfigError(`Invalid configuration:\n  WEBHOOK_SCHEDULE: ${(err as Error).message}`);
   }
+  // A delivery's log entry must outlive its retries: its job finds nothing to send once it is gone.
+  const longest = Math.max(0, ...schedule);
+  if (logTtlS > 0 && logTtlS * 1000 <= longest) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_LOG_TTL_S: must exceed the longest delay of WEBHOOK_SCHEDULE (${longest} ms)`);
+  }
+  return schedule;
 }
 
 main().catch((err) => {

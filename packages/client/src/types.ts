@@ -186,7 +186,12 @@ export interface TurnEventPayload {
   status: 'idle' | 'error' | 'interrupted';
   response: ChatMessage | null;
   error: string | null;
+  /** With `include_messages`: the history at the turn's end, its last `WEBHOOK_MESSAGES_MAX` messages within `WEBHOOK_MESSAGES_MAX_BYTES`. */
   messages?: ChatMessage[];
+  /** With `include_messages`: true when `messages` leaves out older messages of the history. */
+  messages_truncated?: boolean;
+  /** With `include_messages`: how many messages the history had at the turn's end. */
+  messages_total?: number;
   /** `turn.interrupted` only: what the turn waits for. */
   interrupts?: Interrupt[];
 }

@@ -46,6 +46,14 @@ export const CommonEnv = z.object({
     .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each must be an absolute http(s) URL' }))),
   /** Lifts the webhook address check (loopback, private, link-local...): local development and tests only. */
   WEBHOOK_ALLOW_PRIVATE: bool(false),
+  /** Webhook deliveries kept per session (the oldest finished ones are dropped first; pending ones stay); 0: no cap. */
+  WEBHOOK_LOG_MAX: int(100),
+  /** How long a delivery is kept after it was created (s; default 7 days); 0: while the session lives. */
+  WEBHOOK_LOG_TTL_S: int(7 * 24 * 3600),
+  /** Dead letters kept in the server's list and in each tenant's (the oldest are dropped); 0: no cap. */
+  DEAD_LETTERS_MAX: int(10_000),
+  /** Bytes of messages one API key's sessions may hold (approximate; set it on the API and the workers); more: 403 `storage_quota_exceeded`. 0: no quota. */
+  TENANT_MAX_BYTES: int(0),
   /** Endpoint breaker: failures in a row (timeouts, connection errors, 5xx) that open it; 0: no breaker. */
   WEBHOOK_BREAKER_FAILURES: int(5, 0),
   /** Endpoint breaker: its first cool-down (ms); it doubles at each opening, up to 10 min. */
@@ -80,6 +88,8 @@ export const ApiEnv = CommonEnv.extend({
   /** The longest a long-poll holds, whatever its `timeout` (Motus clients ask for 90 s). */
   LONG_POLL_MAX_S: z.coerce.number().positive().default(300),
   MAX_SESSIONS: int(0),
+  /** Sessions one API key (tenant) may hold; more are refused with 403 `session_quota_exceeded`. 0: no quota. */
+  TENANT_MAX_SESSIONS: int(0),
   /** A new message is refused (409 `message_limit_reached`) once history plus queued messages reach this. */
   MAX_MESSAGES_PER_SESSION: int(10_000, 1),
   PAGE_LIMIT_MAX: int(200, 1),
@@ -96,6 +106,8 @@ export const ApiEnv = CommonEnv.extend({
   MAX_WAITERS: int(10_000, 1),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),
+  /** The largest response body kept for replay under an Idempotency-Key (bytes); a larger one frees the key (a retry runs again). */
+  IDEMPOTENCY_MAX_BODY_BYTES: int(65_536, 0),
   /** How long a request's hold on its Idempotency-Key lasts unless renewed (its API process renews it while the request runs). */
   IDEMPOTENCY_PENDING_S: int(5, 1),
   /** Comma-separated API keys; when set, every route but /health needs one (each key is a tenant). */
@@ -158,6 +170,10 @@ export const WorkerEnv = CommonEnv.extend({
   WEBHOOK_SCHEDULE: z.string().default('0,5s,5m,30m,2h,5h,10h,10h'),
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   WEBHOOK_CONCURRENCY: int(50, 1),
+  /** `include_messages` webhooks carry at most the last this many messages of the history... */
+  WEBHOOK_MESSAGES_MAX: int(100),
+  /** ...and at most this many bytes of them (JSON); `messages_truncated: true` when older ones were left out. */
+  WEBHOOK_MESSAGES_MAX_BYTES: int(262_144),
   /** Turns one tenant may run at once across every worker; 0: no cap. Sessions without a tenant are not capped. */
   TENANT_MAX_RUNNING: int(0),
   /** Webhook deliveries one tenant may have in flight at once across every worker; 0: no cap. */

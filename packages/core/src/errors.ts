@@ -68,6 +68,23 @@ export class SessionLimitError extends AppError {
   }
 }
 
+/**
+ * A tenant (API key) holds its `TENANT_MAX_SESSIONS`: a refusal that lasts until it deletes
+ * sessions, so 403 (not 429: waiting does not help, and clients retry a 429).
+ */
+export class SessionQuotaError extends AppError {
+  constructor(limit: number) {
+    super(403, 'session_quota_exceeded', `This API key holds its quota of ${limit} sessions (TENANT_MAX_SESSIONS); delete some first`);
+  }
+}
+
+/** A tenant's sessions hold its `TENANT_MAX_BYTES` of messages: refused until it deletes sessions. */
+export class StorageQuotaError extends AppError {
+  constructor(limit: number) {
+    super(403, 'storage_quota_exceeded', `This API key's sessions hold its quota of ${limit} bytes of messages (TENANT_MAX_BYTES); delete sessions first`);
+  }
+}
+
 export class MessageLimitError extends AppError {
   constructor() {
     super(409, 'message_limit_reached', 'The session holds its maximum number of messages (MAX_MESSAGES_PER_SESSION); start a new session');

@@ -17,6 +17,8 @@ export interface SessionKeys {
   outbox: string;
   /** Hash delivery id → delivery JSON: each webhook delivery and its attempts. */
   deliveries: string;
+  /** Sorted set delivery id → when it was created (ms): the log's order, for trimming it. */
+  deliveriesAt: string;
   /** Hash turn id → `failed` | `canceled`, for turns that did not complete (timelines). */
   turns: string;
   /**
@@ -35,6 +37,7 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     events: `${base}:events`,
     outbox: `${base}:outbox`,
     deliveries: `${base}:deliveries`,
+    deliveriesAt: `${base}:deliveries:at`,
     turns: `${base}:turns`,
     stream: `${base}:stream`,
   };

@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   unauthorized: { status: 401, when: '`API_KEYS` is set and no valid `Authorization: Bearer <key>` was sent' },
   session_not_found: { status: 404, when: 'no such session (or an id that cannot be one)' },
   delivery_not_found: { status: 404, when: 'no such delivery in this session' },
+  session_quota_exceeded: { status: 403, when: 'the API key holds its `TENANT_MAX_SESSIONS` sessions: delete some first' },
+  storage_quota_exceeded: { status: 403, when: 'the API key\'s sessions hold its `TENANT_MAX_BYTES` of messages: delete sessions first' },
   interrupt_not_found: { status: 404, when: 'the session waits on another interrupt (`interrupt_id` is not the one `GET /sessions/{id}` shows)' },
   session_exists: { status: 409, when: 'a session with this id exists' },
   session_running: { status: 409, when: 'a turn is running and `if_busy` is `"reject"`' },
@@ -142,7 +144,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
-      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
+      errors: ['webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'session_quota_exceeded', 'storage_quota_exceeded', 'replication_timeout'],
     },
     {
       method: 'get',
@@ -180,7 +182,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       body: 'CreateSessionRequest',
       example: CREATE_SESSION_EXAMPLE,
       replies: { 201: created },
-      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'replication_timeout'],
+      errors: ['invalid_session_id', 'session_exists', 'webhook_url_invalid', 'webhook_url_refused', 'session_limit_reached', 'session_quota_exceeded', 'storage_quota_exceeded', 'replication_timeout'],
     },
     {
       method: 'delete',
@@ -220,7 +222,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
       body: 'MessageRequest',
       example: MESSAGE_EXAMPLE,
       replies: { 202: { description: 'Accepted: the turn will run', body: 'MessageAccepted', headers: ['location'] } },
-      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'webhook_url_invalid', 'webhook_url_refused', 'replication_timeout'],
+      errors: ['session_not_found', 'session_running', 'session_paused', 'session_archived', 'message_limit_reached', 'storage_quota_exceeded', 'webhook_url_invalid', 'webhook_url_refused', 'replication_timeout'],
     },
     {
       method: 'get',

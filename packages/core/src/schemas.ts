@@ -178,5 +178,10 @@ export interface TurnEventPayload {
   error: string | null;
   /** `turn.interrupted` only: what the turn waits for. */
   interrupts?: InterruptInfo[];
+  /** With `include_messages`: the history at the turn's end, its last `WEBHOOK_MESSAGES_MAX` messages within `WEBHOOK_MESSAGES_MAX_BYTES`. */
   messages?: ChatMessage[];
+  /** With `include_messages`: true when `messages` leaves out older messages of the history. */
+  messages_truncated?: boolean;
+  /** With `include_messages`: how many messages the history had at the turn's end. */
+  messages_total?: number;
 }

@@ -8,6 +8,14 @@ import type { JobsOptions } from 'bullmq';
  */
 export const TURN_QUEUE = 'turns';
 
+/**
+ * What each queue keeps of its finished jobs (BullMQ trims as jobs finish): completed jobs an
+ * hour, the newest 1,000; failed jobs a week, the newest 1,000. Redis holds no more than that
+ * whatever the traffic (a turn's outcome lives with its session; a delivery's in its log).
+ */
+export const KEEP_COMPLETED = { age: 3600, count: 1000 } as const;
+export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 1000 } as const;
+
 export const TurnJob = z.strictObject({
   session_id: z.string().min(1),
   turn_id: z.string().min(1),
@@ -32,8 +40,8 @@ export const turnJobOptions = (turnId: string, run = 0): JobsOptions => ({
   jobId: turnJobId(turnId, run),
   attempts: 5,
   backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 3600, count: 1000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
+  removeOnComplete: KEEP_COMPLETED,
+  removeOnFail: KEEP_FAILED,
 });
 
 /** Webhook deliveries: a queue of their own, so a slow receiver never holds a turn worker. */
@@ -56,8 +64,8 @@ export const webhookJobOptions = (deliveryId: string, redeliveries: number): Job
   jobId: `${deliveryId}.r${redeliveries}`,
   attempts: 5,
   backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 3600, count: 1000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
+  removeOnComplete: KEEP_COMPLETED,
+  removeOnFail: KEEP_FAILED,
 });
 
 /**

@@ -78,6 +78,27 @@ export function deliveryView(d: Delivery): DeliveryView {
   return view;
 }
 
+/** How much of the webhook side a session and the server keep (see README, Webhooks). */
+export interface DeliveryLogLimits {
+  /** Deliveries kept per session log (the oldest finished ones go first); 0: no cap. */
+  maxPerSession: number;
+  /** How long a delivery is kept after it was created (ms); 0: for ever (a live session's). */
+  maxAgeMs: number;
+  /** Dead letters kept in the server's list and in each tenant's (the oldest go); 0: no cap. */
+  maxDeadLetters: number;
+}
+
+export const DEFAULT_DELIVERY_LOG_LIMITS: DeliveryLogLimits = {
+  maxPerSession: 100,
+  maxAgeMs: 7 * 24 * 3600_000,
+  maxDeadLetters: 10_000,
+};
+
+/** The limits from the environment (`WEBHOOK_LOG_MAX`, `WEBHOOK_LOG_TTL_S`, `DEAD_LETTERS_MAX`). */
+export function deliveryLogLimits(env: { WEBHOOK_LOG_MAX: number; WEBHOOK_LOG_TTL_S: number; DEAD_LETTERS_MAX: number }): DeliveryLogLimits {
+  return { maxPerSession: env.WEBHOOK_LOG_MAX, maxAgeMs: env.WEBHOOK_LOG_TTL_S * 1000, maxDeadLetters: env.DEAD_LETTERS_MAX };
+}
+
 export interface DeadLetter {
   session_id: string;
   delivery_id: string;
@@ -91,12 +112,18 @@ export interface DeadLetter {
 export class DeliveryLog {
   private readonly global: ReturnType<typeof globalKeys>;
 
+  readonly limits: DeliveryLogLimits;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    limits: Partial<DeliveryLogLimits> = {},
+    /** The clock the log trims by (tests set it). */
+    private readonly now: () => number = Date.now,
   ) {
     defineScripts(redis);
     this.global = globalKeys(prefix);
+    this.limits = { ...DEFAULT_DELIVERY_LOG_LIMITS, ...limits };
   }
 
   private keys(sessionId: string) {
@@ -114,15 +141,20 @@ export class DeliveryLog {
   }
 
   /**
-   * The first `length` messages of the history (history only grows while the session lives),
-   * if the session is still the incarnation `incarnation`; none when it was deleted (a later
-   * session with the same id has a history of its own).
+   * The last `max` of the first `length` messages of the history (history only grows while the
+   * session lives: the first `length` are the history at the turn's end), if the session is
+   * still the incarnation `incarnation`; none when it was deleted (a later session with the
+   * same id has a history of its own). Reads only the tail it returns.
    */
-  async historyPrefix(sessionId: string, length: number, incarnation = ''): Promise<ChatMessage[]> {
-    if (length <= 0) return [];
+  async historyTail(sessionId: string, length: number, max: number, incarnation = ''): Promise<ChatMessage[]> {
+    if (length <= 0 || max <= 0) return [];
     const k = this.keys(sessionId);
     // One transaction (one slot): the incarnation read is the history's.
-    const replies = await this.redis.multi().hmget(k.meta, 'status', 'incarnation').lrange(k.messages, 0, length - 1).exec();
+    const replies = await this.redis
+      .multi()
+      .hmget(k.meta, 'status', 'incarnation')
+      .lrange(k.messages, Math.max(0, length - max), length - 1)
+      .exec();
     const [status, live] = replies?.[0]?.[1] as (string | null)[];
     if (!status || (live ?? '') !== incarnation) return [];
     return (replies?.[1]?.[1] as string[]).map(decodeMessage);
@@ -139,7 +171,12 @@ export class DeliveryLog {
 
   private write(delivery: Delivery, mode: 'nx' | 'set'): Promise<unknown> {
     const k = this.keys(delivery.session_id);
-    return callScript(this.redis, 'saveDelivery', [k.meta, k.deliveries], [delivery.id, JSON.stringify(delivery), mode]);
+    return callScript(
+      this.redis,
+      'saveDelivery',
+      [k.meta, k.deliveries, k.deliveriesAt],
+      [delivery.id, JSON.stringify(delivery), mode, Date.parse(delivery.created_at) || 0, this.now(), this.limits.maxPerSession, this.limits.maxAgeMs],
+    );
   }
 
   async get(sessionId: string, deliveryId: string): Promise<Delivery | null> {
@@ -162,10 +199,18 @@ export class DeliveryLog {
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
   }
 
-  /** Into the server's dead letters, and its tenant's. */
-  async addDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>, at = Date.now()): Promise<void> {
+  /** Into the server's dead letters, and its tenant's; each list keeps its newest `maxDeadLetters`. */
+  async addDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>, at = this.now()): Promise<void> {
     const member = `${delivery.session_id}/${delivery.id}`;
-    await Promise.all(this.deadLetterKeys(delivery.tenant).map((key) => this.redis.zadd(key, at, member)));
+    const max = this.limits.maxDeadLetters;
+    await Promise.all(
+      this.deadLetterKeys(delivery.tenant).map(async (key) => {
+        // One key per transaction: one slot on a cluster.
+        const tx = this.redis.multi().zadd(key, at, member);
+        if (max > 0) tx.zremrangebyrank(key, 0, -(max + 1));
+        await tx.exec();
+      }),
+    );
   }
 
   async removeDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>): Promise<void> {

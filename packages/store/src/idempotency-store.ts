@@ -33,7 +33,8 @@ export type BeginResult =
 export class IdempotencyStore {
   constructor(
     private readonly redis: RedisClient,
-    readonly options: { prefix: string; ttlMs: number; pendingTtlMs: number },
+    /** `maxBodyBytes`: the largest response body kept for replay (default 64 KiB); see `keepsBody`. */
+    readonly options: { prefix: string; ttlMs: number; pendingTtlMs: number; maxBodyBytes?: number },
   ) {
     defineScripts(redis);
   }
@@ -58,6 +59,16 @@ export class IdempotencyStore {
     if (record.state === 'pending' && record.owner === owner) return { kind: 'new', owner };
     if (record.state === 'pending') return { kind: 'in_flight', retryAfterMs: Math.max(0, pttl) };
     return { kind: 'replay', response: { status: record.status, headers: record.headers, body: record.body } };
+  }
+
+  /**
+   * Whether a response body is small enough to keep. A larger one is not kept: the key is
+   * freed instead (as after a 5xx), so a retry runs the request again — a message's retry
+   * still gets its turn back, recorded under the key by the script that accepted it, and a
+   * session's its session; other requests run again.
+   */
+  keepsBody(body: string): boolean {
+    return Buffer.byteLength(body) <= (this.options.maxBodyBytes ?? 65_536);
   }
 
   async complete(tenant: string, key: string, fingerprint: string, response: StoredResponse): Promise<void> {

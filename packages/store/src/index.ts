@@ -6,6 +6,7 @@ export * from './turn-steps.ts';
 export * from './connections.ts';
 export * from './session-service.ts';
 export * from './delivery-log.ts';
+export * from './tenant-usage.ts';
 export * from './webhook-service.ts';
 export * from './message-record.ts';
 export * from './sandbox-store.ts';

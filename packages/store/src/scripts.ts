@@ -24,6 +24,7 @@ type ScriptName =
   | 'streamDelta'
   | 'streamRead'
   | 'setAttributes'
+  | 'usageAdd'
   | 'slotTake'
   | 'slotRelease'
   | 'breakerSave';
@@ -49,7 +50,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
   settleRunning: { file: 'settle-running.lua', keys: 3 },
-  saveDelivery: { file: 'save-delivery.lua', keys: 2 },
+  saveDelivery: { file: 'save-delivery.lua', keys: 3 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
   cancel: { file: 'cancel.lua', keys: 7, interrupted: true },
@@ -58,6 +59,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
+  usageAdd: { file: 'usage-add.lua', keys: 1 },
   slotTake: { file: 'slot-take.lua', keys: 2 },
   slotRelease: { file: 'slot-release.lua', keys: 2 },
   breakerSave: { file: 'breaker-save.lua', keys: 1 },

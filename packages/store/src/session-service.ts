@@ -8,6 +8,7 @@ import {
   SessionBusyError,
   SessionExistsError,
   SessionLimitError,
+  SessionQuotaError,
   MessageLimitError,
   IdempotencyKeyReusedError,
   SessionNotFoundError,
@@ -30,6 +31,7 @@ import type { TimelinePage } from './timeline-page.ts';
 import { isRedisFull } from './connections.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
+import { type TenantUsage, messageBytes } from './tenant-usage.ts';
 
 export interface SessionServiceDeps {
   store: SessionStore;
@@ -43,6 +45,10 @@ export interface SessionServiceDeps {
    */
   checkConfig?: (agent: string, config: Record<string, unknown>) => { ok: true; config: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };
   maxSessions: number;
+  /** `TENANT_MAX_SESSIONS`: sessions one API key may hold (0: no quota; the admin key and auth off have none). */
+  tenantMaxSessions?: number;
+  /** `TENANT_MAX_BYTES`: counts the messages a tenant's sessions hold and refuses writes past it. */
+  usage?: TenantUsage;
   /** Refuses (throws a 422) a webhook URL Baton must not send to; `path` names the field. */
   checkWebhookUrl?: (url: string, path: string) => Promise<void>;
   fault?: FaultHook;
@@ -110,12 +116,17 @@ export class SessionService {
     if (this.deps.maxSessions > 0 && (await this.deps.store.count()) >= this.deps.maxSessions) {
       throw new SessionLimitError(this.deps.maxSessions);
     }
+    const quota = this.deps.tenantMaxSessions ?? 0;
+    // Read before the write, like MAX_SESSIONS: requests racing at the edge may pass it by a few.
+    if (tenant && quota > 0 && (await this.deps.store.count(tenant)) >= quota) throw new SessionQuotaError(quota);
+    await this.deps.usage?.check(tenant);
+    const state = input.state.map(compactMessage);
     const created = await this.deps.store
       .create({
         sessionId,
         agent,
         tenant,
-        state: input.state.map(compactMessage),
+        state,
         webhook: input.webhook ?? null,
         attributes: input.attributes ?? {},
         incarnation,
@@ -127,6 +138,7 @@ export class SessionService {
         throw err;
       });
     if (!created) throw new SessionExistsError(sessionId);
+    await this.deps.usage?.add(sessionId, state.reduce((sum, m) => sum + messageBytes(m), 0));
     this.fault('api.after-create');
     await this.deps.replicas?.confirm(sessionId);
     return (await this.deps.store.get(sessionId)) as SessionView;
@@ -174,11 +186,14 @@ export class SessionService {
   }
 
   /** Adds a message to the history without starting a turn (OpenHands `run: false`). */
-  async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
-    const result = await this.deps.store.append(sessionId, compactMessage(message), options.clientId);
+  async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string; tenant?: string } = {}): Promise<void> {
+    await this.deps.usage?.check(options.tenant ?? (await this.deps.store.tenantOf(sessionId)) ?? '');
+    const compact = compactMessage(message);
+    const result = await this.deps.store.append(sessionId, compact, options.clientId);
     if (result === 'not_found') throw new SessionNotFoundError(sessionId);
     if (result === 'archived') throw new SessionArchivedError();
     if (result === 'full') throw new MessageLimitError();
+    await this.deps.usage?.add(sessionId, messageBytes(compact));
   }
 
   /** No turn starts while paused; the running one finishes. */
@@ -254,7 +269,12 @@ export class SessionService {
     sessionId: string,
     input: { message: ChatMessage | null; webhook: WebhookSpec | null; policy: BusyPolicy; clientId?: string; tenant?: string; request?: RequestKey },
   ): Promise<Accepted> {
+    if (this.deps.usage?.enabled) await this.deps.usage.check(input.tenant ?? (await this.deps.store.tenantOf(sessionId)) ?? '');
     const result: SubmitResult = await this.deps.store.submit({ sessionId, turnId: newTurnId(), ...input });
+    // Counted once accepted (an inbox message is counted now: it is stored with the session).
+    if (input.message && (result.kind === 'started' || result.kind === 'queued' || result.kind === 'interrupting')) {
+      await this.deps.usage?.add(sessionId, messageBytes(input.message));
+    }
     // The turn id is the new one, or the one a retry under the same Idempotency-Key started.
     switch (result.kind) {
       case 'not_found':
@@ -289,8 +309,10 @@ export class SessionService {
   }
 
   async deleteSession(sessionId: string): Promise<void> {
+    const counted = this.deps.usage?.enabled ? await this.deps.usage.ofSession(sessionId) : null;
     const deleted = await this.deps.store.delete(sessionId);
     if (!deleted) throw new SessionNotFoundError(sessionId);
+    if (counted) await this.deps.usage?.forget(counted);
   }
 }
 

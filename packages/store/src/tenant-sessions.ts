@@ -81,7 +81,7 @@ export class TenantSessions {
 
   async appendMessage(sessionId: string, message: ChatMessage, options: { clientId?: string } = {}): Promise<void> {
     await this.own(sessionId);
-    return this.service.appendMessage(sessionId, message, options);
+    return this.service.appendMessage(sessionId, message, { ...options, tenant: this.tenant });
   }
 
   /** Sets or clears (null) surface attributes such as an OpenHands title. */

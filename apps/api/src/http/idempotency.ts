@@ -46,7 +46,8 @@ function replayedHeaders(res: Response): Record<string, string> {
  *   of when its hold lapses unless renewed.
  * A running request renews its hold (every third of IDEMPOTENCY_PENDING_S, all such requests
  * of this process together), so the hold of a process that died lapses soon after.
- * A 5xx, 408, 409 or 429 answer frees the key, so a retry runs the request again.
+ * A 5xx, 408, 409 or 429 answer frees the key, so a retry runs the request again; so does a
+ * response body over IDEMPOTENCY_MAX_BODY_BYTES (a message's retry still gets its recorded turn).
  */
 export function idempotency(store: IdempotencyStore, logger: Logger): RequestHandler {
   /** The holds of this process's running requests, by owner id. */
@@ -87,8 +88,10 @@ export function idempotency(store: IdempotencyStore, logger: Logger): RequestHan
       // The response is kept before it is sent: a client that saw it can count on the replay.
       res.json = (body: unknown) => {
         const status = res.statusCode;
-        const saved = keeps(status)
-          ? store.complete(tenant, key, fingerprint, { status, headers: replayedHeaders(res), body: JSON.stringify(body) })
+        const text = JSON.stringify(body) ?? '';
+        // A body over IDEMPOTENCY_MAX_BODY_BYTES is not kept: records stay small (see `keepsBody`).
+        const saved = keeps(status) && store.keepsBody(text)
+          ? store.complete(tenant, key, fingerprint, { status, headers: replayedHeaders(res), body: text })
           : store.abandon(tenant, key, owner);
         saved
           .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'idempotency record not saved'))

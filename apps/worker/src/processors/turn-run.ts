@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type ChatMessage, type FaultHook, noFault } from '@baton/core';
 import { type Agent, type InterruptRequest, type StepAgent, asStepAgent, maxStepsOf } from '@baton/agents';
 import { TurnJob, type TurnQueue } from '@baton/queue';
-import type { ClaimResult, SessionStore, TurnOutcome } from '@baton/store';
+import { type ClaimResult, type SessionStore, type TenantUsage, type TurnOutcome, messageBytes } from '@baton/store';
 import type { ActiveTurns } from '../active-turns.ts';
 import { DeltaWriter } from '../delta-writer.ts';
 
@@ -17,6 +17,8 @@ export interface TurnRunDeps {
   /** Queues the webhook deliveries of the session's turn-end events (its outbox). */
   flushOutbox: (sessionId: string) => Promise<unknown>;
   fault?: FaultHook;
+  /** TENANT_MAX_BYTES: counts a reply stored in the history against its session's tenant. */
+  usage?: TenantUsage;
   /** Told of every turn this worker ran to an end (metrics). */
   onTurnEnd?: (turn: TurnEnd) => void;
   /** Reply deltas of streaming agents are written to the session's stream at most this often (ms; default 50). */
@@ -133,6 +135,7 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
 
     const finished = await deps.store.finish(sessionId, turnId, claim.fence, outcome);
     fault('worker.after-finish');
+    if (finished.kind === 'ok' && !finished.cancelled && outcome.ok) await deps.usage?.add(sessionId, messageBytes(outcome.reply)).catch(() => undefined);
     // Its cancel was recorded before the result (the abort came too late, or was lost): the
     // turn ended as cancelled, whatever the agent answered.
     if (finished.kind === 'ok' && finished.cancelled) {
@@ -200,6 +203,8 @@ async function runSteps(
   const record = async (messages: ChatMessage[], interrupt?: InterruptRequest) => {
     const recorded = await deps.store.steps.record({ sessionId: ctx.sessionId, turnId: ctx.turnId, fence: claim.fence, index, messages, ...(interrupt ? { interrupt } : {}) });
     if (recorded.kind === 'ok') {
+      // TENANT_MAX_BYTES: a step's messages (tool calls, tool results) are history too.
+      await deps.usage?.add(ctx.sessionId, messages.reduce((sum, m) => sum + messageBytes(m), 0)).catch(() => undefined);
       history.push(...messages);
       index++;
       resume = undefined;

@@ -118,7 +118,51 @@ it('an event of a deleted session, flushed once a new session has its id: its ow
 
   const delivered = await log.get(sessionId, `${turnId}.s`);
   expect(JSON.parse(delivered?.body ?? '{}')).toMatchObject({ turn_id: turnId, type: 'turn.completed', messages: [] });
-  // The new session's log does not show it, and does not expire on the deleted one's clock.
+  // The new session's log does not show it, and does not expire on the deleted one's clock
+  // (a day) but on a live log's: WEBHOOK_LOG_TTL_S after its last write.
   expect(await log.list(sessionId)).toEqual([]);
-  expect(await redis.pttl(store.sessionKeys(sessionId).deliveries)).toBe(-1);
+  expect(await redis.pttl(store.sessionKeys(sessionId).deliveries)).toBeGreaterThan(86_400_000);
+});
+
+it('include_messages carries a bounded copy: the newest messages within the count and byte caps, flagged as truncated', async () => {
+  const sessionId = randomUUID();
+  // 300 earlier messages of 400 bytes each, then one turn.
+  const state = Array.from({ length: 300 }, (_, i) => ({ role: 'user' as const, content: `${String(i).padStart(3, '0')}${'x'.repeat(397)}` }));
+  await store.create({ sessionId, agent: 'echo', tenant: '', state, webhook: { url: 'https://s.example/hook', include_messages: true } });
+  const turnId = randomUUID();
+  await store.submit({ sessionId, turnId, message: { role: 'user', content: 'hi' }, webhook: null, policy: 'reject' });
+  const claim = await store.claim(sessionId, turnId);
+  if (claim.kind !== 'ok') throw new Error('claim failed');
+  await store.finish(sessionId, turnId, claim.fence, { ok: true, reply: { role: 'assistant', content: 'echo: hi' } });
+
+  await flushOutbox({ log, queue, endpoints: [], messagesMax: 50, messagesMaxBytes: 10_000 }, sessionId);
+  const body = JSON.parse((await log.get(sessionId, `${turnId}.s`))?.body ?? '{}');
+  // 10,000 bytes hold the reply, the turn's message and 23 of the 400-byte messages (each about 430 as JSON).
+  expect(body.messages_truncated).toBe(true);
+  expect(body.messages_total).toBe(302);
+  expect(body.messages.at(-1)).toEqual({ role: 'assistant', content: 'echo: hi' });
+  expect(body.messages.at(-2)).toEqual({ role: 'user', content: 'hi' });
+  expect(body.messages.at(0).content.slice(0, 3)).toBe(String(300 - (body.messages.length - 2)));
+  expect(Buffer.byteLength(JSON.stringify(body.messages))).toBeLessThanOrEqual(10_000);
+  expect(Buffer.byteLength(JSON.stringify(body.messages))).toBeGreaterThan(10_000 - 500);
+
+  // The count cap: at most the last 50.
+  const turn2 = randomUUID();
+  await store.submit({ sessionId, turnId: turn2, message: { role: 'user', content: 'again' }, webhook: null, policy: 'reject' });
+  const claim2 = await store.claim(sessionId, turn2);
+  if (claim2.kind !== 'ok') throw new Error('claim failed');
+  await store.finish(sessionId, turn2, claim2.fence, { ok: true, reply: { role: 'assistant', content: 'echo: again' } });
+  await flushOutbox({ log, queue, endpoints: [], messagesMax: 50, messagesMaxBytes: 1_000_000 }, sessionId);
+  const body2 = JSON.parse((await log.get(sessionId, `${turn2}.s`))?.body ?? '{}');
+  expect(body2.messages).toHaveLength(50);
+  expect(body2).toMatchObject({ messages_truncated: true, messages_total: 304 });
+  expect(body2.messages.at(-1)).toEqual({ role: 'assistant', content: 'echo: again' });
+});
+
+it('a history within the caps goes whole, not flagged', async () => {
+  const { sessionId, turnId } = await finishedTurn();
+  await flushOutbox({ log, queue, endpoints: [] }, sessionId);
+  const body = JSON.parse((await log.get(sessionId, `${turnId}.s`))?.body ?? '{}');
+  expect(body).toMatchObject({ messages_truncated: false, messages_total: 2 });
+  expect(body.messages).toHaveLength(2);
 });

@@ -1,4 +1,4 @@
-import type { InterruptInfo, TurnEventPayload, WebhookSpec } from '@baton/core';
+import type { ChatMessage, InterruptInfo, TurnEventPayload, WebhookSpec } from '@baton/core';
 import type { WebhookQueue } from '@baton/queue';
 import { type Delivery, type DeliveryLog, type OutboxEvent, decodeMessage } from '@baton/store';
 
@@ -9,6 +9,20 @@ export interface OutboxDeps {
   endpoints: string[];
   /** The schedule's first entry: the delay before a delivery's first attempt (ms). */
   firstDelayMs?: number;
+  /** `include_messages` sends at most the last this many messages of the history (default 100)... */
+  messagesMax?: number;
+  /** ...and at most this many bytes of them, as JSON (default 256 KiB). */
+  messagesMaxBytes?: number;
+}
+
+export const DEFAULT_MESSAGES_MAX = 100;
+export const DEFAULT_MESSAGES_MAX_BYTES = 256 * 1024;
+
+/** The history a webhook carries: its newest messages, as many as fit, and whether older ones were left out. */
+export interface HistoryCopy {
+  messages: ChatMessage[];
+  truncated: boolean;
+  total: number;
 }
 
 /**
@@ -24,7 +38,7 @@ export async function flushOutbox(deps: OutboxDeps, sessionId: string): Promise<
     const targets = webhookTargets(event, deps.endpoints);
     const wantsHistory = targets.some((t) => t.spec.include_messages);
     // A deleted session's event gets no history (the session of that id now, if any, is another).
-    const messages = wantsHistory ? await deps.log.historyPrefix(sessionId, event.history_len, event.incarnation) : undefined;
+    const messages = wantsHistory ? await historyCopy(deps, sessionId, event) : undefined;
     const deliveries = targets.map((target) => toDelivery(sessionId, event, target, messages, deps.firstDelayMs ?? 0));
     for (const delivery of deliveries) await deps.log.add(delivery);
     await deps.queue.enqueue(
@@ -53,8 +67,34 @@ export function webhookTargets(event: OutboxEvent, endpoints: string[]): Target[
   return targets;
 }
 
+/**
+ * A bounded copy of the history at the turn's end: its last `messagesMax` messages, fewer when
+ * their JSON passes `messagesMaxBytes` (the newest are kept). Each delivery stores its body, so
+ * a copy of the whole history would make the log grow with the square of the turns.
+ */
+async function historyCopy(deps: OutboxDeps, sessionId: string, event: OutboxEvent): Promise<HistoryCopy> {
+  const tail = await deps.log.historyTail(sessionId, event.history_len, deps.messagesMax ?? DEFAULT_MESSAGES_MAX, event.incarnation);
+  const messages = fitBytes(tail, deps.messagesMaxBytes ?? DEFAULT_MESSAGES_MAX_BYTES);
+  // A deleted session's history is gone: nothing was left out on purpose, and nothing is known of it.
+  const total = tail.length === 0 ? 0 : event.history_len;
+  return { messages, truncated: messages.length < total, total };
+}
+
+/** The newest messages whose JSON array stays within `maxBytes`. */
+export function fitBytes(messages: ChatMessage[], maxBytes: number): ChatMessage[] {
+  let bytes = 2; // []
+  let start = messages.length;
+  while (start > 0) {
+    const size = Buffer.byteLength(JSON.stringify(messages[start - 1])) + 1; // and its comma
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    start -= 1;
+  }
+  return messages.slice(start);
+}
+
 /** The webhook body: the Motus payload plus `type`, `turn_id` and `timestamp`. */
-export function eventPayload(sessionId: string, event: OutboxEvent, messages?: TurnEventPayload['messages']): TurnEventPayload {
+export function eventPayload(sessionId: string, event: OutboxEvent, history?: HistoryCopy): TurnEventPayload {
   const payload: TurnEventPayload = {
     type: event.type,
     turn_id: event.turn_id,
@@ -65,7 +105,11 @@ export function eventPayload(sessionId: string, event: OutboxEvent, messages?: T
     error: event.error || null,
   };
   if (event.interrupt) payload.interrupts = [JSON.parse(event.interrupt) as InterruptInfo];
-  if (messages) payload.messages = messages;
+  if (history) {
+    payload.messages = history.messages;
+    payload.messages_truncated = history.truncated;
+    payload.messages_total = history.total;
+  }
   return payload;
 }
 
@@ -73,10 +117,10 @@ function toDelivery(
   sessionId: string,
   event: OutboxEvent,
   target: Target,
-  messages: TurnEventPayload['messages'],
+  messages: HistoryCopy | undefined,
   firstDelayMs: number,
 ): Delivery {
-  const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? []) : undefined);
+  const body = eventPayload(sessionId, event, target.spec.include_messages ? (messages ?? { messages: [], truncated: false, total: 0 }) : undefined);
   // A turn's end is its own event; each of its interrupts another (`event_id`: the interrupt's id).
   const eventId = event.event_id ?? event.turn_id;
   const delivery: Delivery = {
