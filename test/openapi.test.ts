@@ -78,6 +78,8 @@ function exampleRequest(path: string, op: Operation, context: Record<string, str
   const media = op.requestBody.content['application/json'];
   // Without an example, Swagger UI would make one from the schema: placeholder strings.
   if (media?.example === undefined) throw new Error(`${path}: the request body has no example`);
+  // An interrupt's id, like a session id, is pasted in by the user (the example says from where).
+  if (context.interrupt_id !== undefined) return { path: url, body: { ...(media.example as object), interrupt_id: context.interrupt_id } };
   return { path: url, body: media.example };
 }
 
@@ -148,6 +150,14 @@ describe('"Try it out": every example request of the document succeeds on a fres
       { what: 'the delivery' },
     );
 
+    // A turn waiting for a person, to resume: the echo agent's test contract raises the interrupt.
+    const waiting = await createSession(url);
+    await http(url, 'POST', `/sessions/${waiting}/messages`, { content: 'delete it', user_params: { echo: { interrupt: { type: 'tool_approval', payload: { tool: 'delete' } } } } });
+    const interrupt: string = await waitUntil(
+      async () => (await http(url, 'GET', `/sessions/${waiting}`)).body.interrupts?.[0]?.interrupt_id,
+      { what: 'the interrupt' },
+    );
+
     const done = new Set<string>(['POST /sessions', 'POST /sessions/{id}/messages']);
     const deletes: [string, string][] = [];
     for (const [path, methods] of Object.entries(doc.paths)) {
@@ -156,6 +166,7 @@ describe('"Try it out": every example request of the document succeeds on a fres
         if (method === 'DELETE') deletes.push([method, path]);
         else if (path === '/sessions/{id}' && method === 'PUT') await send(method, path, { id: randomUUID() });
         else if (path.includes('{delivery_id}')) await send(method, path, { id: hooked, delivery_id: delivery.id });
+        else if (path === '/sessions/{id}/resume') await send(method, path, { id: waiting, interrupt_id: interrupt });
         else await send(method, path, context);
         done.add(`${method} ${path}`);
       }

@@ -15,5 +15,12 @@ export const CREATE_SESSION_EXAMPLE = {
  */
 export const MESSAGE_EXAMPLE = { content: 'Hello, Baton', if_busy: 'enqueue' };
 
+/**
+ * `POST /sessions/{id}/resume`: approve the tool call an `interrupted` turn waits on. The
+ * interrupt's id is what the user pastes in from `GET /sessions/{id}` (`interrupts[0].interrupt_id`),
+ * as a session id is for the path.
+ */
+export const RESUME_EXAMPLE = { interrupt_id: 'paste interrupts[0].interrupt_id from GET /sessions/{id}', value: { approved: true } };
+
 /** The pages of `docs/surfaces/`, served at `/docs/surfaces/{page}` and linked from the document. */
 export const SURFACE_PAGES = ['openhands.md', 'openhands-v1.md', 'agenhq.md'] as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
+import { CREATE_SESSION_EXAMPLE, MESSAGE_EXAMPLE, RESUME_EXAMPLE, SURFACE_PAGES } from './openapi-examples.ts';
 import { DeadLetterQuery, EventsQuery, LIST_ALL_MAX, ListQuery, MessagesQuery, WaitQuery } from './queries.ts';
 import {
   CancelAccepted,
@@ -262,6 +262,7 @@ export function nativeRoutes(options: OpenApiOptions): RouteDoc[] {
         'The value is stored with the interrupt and the turn is queued again (any worker continues it from its last recorded step; ' +
         'the agent gets `{interrupt, value}`). For `tool_approval` send `{approved, reason?}`.',
       body: 'ResumeRequest',
+      example: RESUME_EXAMPLE,
       replies: { 200: { description: 'The turn runs again', body: 'ResumeAccepted' } },
       errors: ['session_not_found', 'interrupt_not_found', 'session_not_interrupted'],
     },

@@ -117,9 +117,16 @@ export const Health = z.strictObject({ status: z.literal('ok') });
 export type Health = z.infer<typeof Health>;
 
 /** `GET /ready` 200: a worker answered a readiness canary recently. */
+/** Jobs per queue (`turns`, `webhooks`) and state (`waiting`, `active`, `failed`, `delayed`); null when Redis did not answer. */
+const QueueDepth = z
+  .record(z.string(), z.record(z.string(), z.int().min(0)))
+  .nullable()
+  .describe('Jobs per queue and state (summed over shards), cached 2 s; null when Redis did not answer');
+
 export const Ready = z.strictObject({
   status: z.literal('ready'),
   worker_seen_ms_ago: z.number().min(0).describe("How long ago a worker last answered a canary (Redis's clock)"),
+  queues: QueueDepth,
 });
 export type Ready = z.infer<typeof Ready>;
 
@@ -129,6 +136,7 @@ export const NotReady = z.strictObject({
   reason: z.enum(['no_worker', 'redis_unavailable']),
   message: z.string(),
   worker_seen_ms_ago: z.number().min(0).nullable().describe('null when no worker has ever answered, or Redis is unreachable'),
+  queues: QueueDepth,
 });
 export type NotReady = z.infer<typeof NotReady>;
 
