@@ -297,6 +297,6 @@ describe('baton resume', () => {
     const res = await baton_(['resume', id, interruptId, '--approve']);
     expect(res.code).toBe(0);
     const done = await client.waitForTurn(id, { timeoutS: 20 });
-    expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: refund me{"approved":true}' } });
+    expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: refund me {"approved":true}' } });
   });
 });

@@ -157,7 +157,14 @@ describe('sessions and turns', () => {
       const page: Awaited<ReturnType<BatonClient['listSessions']>> = await client.listSessions({ limit: 2, cursor });
       expect(page.items.length).toBeLessThanOrEqual(2);
       for (const item of page.items) {
-        expect(item).toEqual({ session_id: expect.stringMatching(UUID), total_messages: expect.any(Number), status: expect.any(String) });
+        expect(item).toEqual({
+          session_id: expect.stringMatching(UUID),
+          total_messages: expect.any(Number),
+          status: expect.any(String),
+          agent: expect.any(String),
+          created_at: expect.any(String),
+          updated_at: expect.any(String),
+        });
         seen.push(item.session_id);
       }
       cursor = page.nextCursor;

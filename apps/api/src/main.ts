@@ -44,6 +44,8 @@ async function main(): Promise<void> {
     pretty: env.LOG_PRETTY,
     nodeEnv: env.NODE_ENV,
     isTTY: process.stdout.isTTY,
+    // A fault may SIGKILL this process: what it logged before must not die in pino's buffer.
+    sync: env.BATON_FAULT !== undefined,
   });
 
   const redis = makeProducerConnection(env.REDIS_URL, 'baton-api');

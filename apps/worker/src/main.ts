@@ -24,6 +24,8 @@ async function main(): Promise<void> {
     pretty: env.LOG_PRETTY,
     nodeEnv: env.NODE_ENV,
     isTTY: process.stdout.isTTY,
+    // A fault may SIGKILL this process: what it logged before must not die in pino's buffer.
+    sync: env.BATON_FAULT !== undefined,
   });
   // Turn and webhook metrics, served on METRICS_PORT when it is set.
   const metrics = env.METRICS_PORT === undefined ? null : new WorkerMetrics();

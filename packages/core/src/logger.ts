@@ -25,6 +25,11 @@ export interface LoggerSettings {
   nodeEnv?: string | undefined;
   /** Whether stdout is a terminal (`process.stdout.isTTY`). */
   isTTY?: boolean | undefined;
+  /**
+   * Write each line before going on (pino buffers otherwise). Set when fault injection may
+   * SIGKILL the process: what it logged before the kill is then on stdout, not lost in a buffer.
+   */
+  sync?: boolean | undefined;
 }
 
 /** Pretty output when asked for, else when stdout is a terminal outside production. */
@@ -47,5 +52,6 @@ export async function makeLogger(settings: LoggerSettings, destination?: Destina
     const { default: pretty } = await import('pino-pretty');
     return pino(options, pretty({ colorize: Boolean(settings.isTTY), ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', singleLine: true, sync: true }));
   }
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  return settings.sync ? pino(options, pino.destination({ dest: 1, sync: true })) : pino(options);
 }

@@ -551,7 +551,11 @@ export class SessionStore {
     // deleted session).
     const now = this.now();
     const [, deleted] = await inOrder(this.redis, [
-      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
+      // A full Redis refuses the entry (a write that grows memory) but still runs the delete,
+      // which frees memory: the delete goes on, and a waiting turn's event waits for the reaper's next mark.
+      () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]).catch((err: unknown) => {
+        if (!isRedisFull(err)) throw err;
+      }),
       () => callScript(this.redis, 'delete', keys, [now, randomUUID()]),
     ]);
     const reply = deleted as [string, string, string, string] | null;
