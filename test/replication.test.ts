@@ -35,7 +35,7 @@ beforeAll(async () => {
   admin = new Redis(master.url);
   replica = new Redis(replicaServer.url);
   await replicasOnline(1);
-  baton = await Baton.start({ redisUrl: master.url, apiEnv: { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '300' } });
+  baton = await Baton.start({ redisUrl: master.url, apiEnv: { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '2000' } });
 });
 afterAll(async () => {
   await baton?.stop();

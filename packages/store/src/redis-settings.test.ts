@@ -99,5 +99,5 @@ describe('checkRedisSettings on a Redis Cluster', () => {
     const message = await refusal(client);
     expect(message).toContain(`${last} has maxmemory-policy allkeys-lfu`);
     for (const other of cluster.addresses.slice(0, 2)) expect(message).not.toContain(other);
-  });
+  }, 60_000);
 });

@@ -14,11 +14,12 @@ let cluster: RedisCluster;
 let client: Cluster;
 const prefix = 'wait';
 
+// Building a 3-master cluster takes longer than the unit project's 10 s hook limit on a busy machine.
 beforeAll(async () => {
   cluster = await RedisCluster.start();
   client = makeRedisClient(`redis+cluster://${cluster.nodes}`, { maxRetriesPerRequest: 1 }) as Cluster;
   await client.ping();
-});
+}, 60_000);
 afterAll(async () => {
   client?.disconnect();
   await cluster?.dispose();
