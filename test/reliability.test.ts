@@ -67,7 +67,9 @@ describe('crashes', () => {
   });
 });
 
-describe('running index', () => {
+// On a Redis Cluster the running index is in another slot than the session, so the worker
+// cannot take the entry out with the turn's end: the reaper drops it at its check (README).
+describe.skipIf(inject('redisUrl').startsWith('redis+cluster'))('running index (one Redis server)', () => {
   it('a turn that ends leaves the reaper\'s running index at once, not at its check time', async () => {
     // A check time a minute away: only the worker's own removal can empty the index in time.
     const b = await start({ env: { RUNNING_GRACE_MS: '60000' } });
