@@ -17,6 +17,15 @@ export interface ReaperDeps {
   batch?: number;
   /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
   budgetMs?: number;
+  /**
+   * Within its budget, a pass also checks the entries that come due while it lasts, reading
+   * the index again at most every `pollMs`. Unset: it ends once what was due at its start is done.
+   */
+  pollMs?: number;
+  /** Ends a pass early: after its current batch, or at once while it waits for entries to come due. */
+  signal?: AbortSignal;
+  /** Called after each batch with how late its entries were checked (ms after their check time). */
+  onChecked?: (lagsMs: number[]) => void;
   now?: () => number;
 }
 
@@ -31,33 +40,58 @@ export interface ReaperDeps {
  * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
  *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
  * A pass drains every entry due when it starts, earliest first, in batches, until none is
- * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
+ * left or its budget is spent; with `pollMs`, it then goes on with the entries that come due
+ * until its budget ends. Each repair is idempotent, so two passes at once do no harm;
  * `startReaper` still runs one pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
   const batch = deps.batch ?? 1_000;
   const budgetMs = deps.budgetMs ?? Infinity;
+  const now = deps.now ?? Date.now;
   const started = performance.now();
-  const upTo = (deps.now ?? Date.now)();
+  let upTo = now();
   let repaired = 0;
   // Entries whose check threw stay due: later batches pass over them (retried next pass).
   let failed = 0;
   for (;;) {
     const due = await deps.store.dueRunning(batch, upTo, failed);
-    // Most entries are healthy turns (running, their job alive): postponed in bulk.
-    const rest = await postponeHealthy(deps, due).catch(() => due);
-    // The others are independent: checked all at once (their commands share round trips).
-    const results = await Promise.allSettled(rest.map((entry) => reapEntry(deps, entry)));
-    for (const result of results) {
-      if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
-      else {
-        failed += 1;
-        deps.logger.warn({ err: (result.reason as Error).message }, 'reaper check failed; will retry');
-      }
-    }
-    if (due.length < batch || performance.now() - started >= budgetMs) break;
+    const checked = await checkBatch(deps, due);
+    repaired += checked.repaired;
+    failed += checked.failed;
+    if (performance.now() - started >= budgetMs || deps.signal?.aborted) break;
+    if (due.length === batch) continue;
+    // All that was due by `upTo` is checked: wait for the next entry to come due, within the budget.
+    if (deps.pollMs === undefined) break;
+    const next = await deps.store.nextDue(failed);
+    if (next === null) break;
+    const waitMs = Math.max(deps.pollMs, next - now());
+    if (performance.now() - started + waitMs >= budgetMs) break;
+    if (!(await sleep(waitMs, deps.signal))) break;
+    upTo = now();
   }
   return repaired;
+}
+
+/** Checks a batch of due entries: how many it repaired, and how many checks threw. */
+async function checkBatch(deps: ReaperDeps, due: RunningEntry[]): Promise<{ repaired: number; failed: number }> {
+  // Most entries are healthy turns (running, their job alive): postponed in bulk.
+  const rest = await postponeHealthy(deps, due).catch(() => due);
+  // The others are independent: checked all at once (their commands share round trips).
+  const results = await Promise.allSettled(rest.map((entry) => reapEntry(deps, entry)));
+  let repaired = 0;
+  const failed = new Set<RunningEntry>();
+  results.forEach((result, i) => {
+    if (result.status === 'fulfilled') repaired += result.value ? 1 : 0;
+    else {
+      failed.add(rest[i] as RunningEntry);
+      deps.logger.warn({ err: (result.reason as Error).message }, 'reaper check failed; will retry');
+    }
+  });
+  if (deps.onChecked) {
+    const at = (deps.now ?? Date.now)();
+    deps.onChecked(due.filter((entry) => !failed.has(entry)).map((entry) => at - entry.dueAt));
+  }
+  return { repaired, failed: failed.size };
 }
 
 /**
@@ -65,6 +99,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
  * its job alive (what `reapEntry` does one by one); returns the entries left to check.
  */
 async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
+  if (due.length === 0) return due;
   const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
   const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, sessionId: entry.sessionId, turnId: turns[i].turnId, run: turns[i].run }] : []));
   const alive = await deps.queue.aliveJobs(running);
@@ -135,13 +170,16 @@ async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string
  * Runs a reaper pass every `intervalMs`, in one worker at a time: each worker's timer asks for
  * the pass lock, and only the one that gets it runs the pass, within 3/4 of an interval. The
  * lock lapses a little before the interval ends, so some worker's next tick always finds it
- * free: an entry due at T is checked by T + `intervalMs` (unless the backlog ahead of it is
- * larger than a pass can drain; it then waits for the next pass).
+ * free. A pass checks what is due, then what comes due while it lasts (looking every
+ * `intervalMs / 20`): an entry is checked within about a quarter of an interval after its
+ * check time (unless the backlog ahead of it is larger than a pass can drain; it then waits
+ * for the next pass).
  */
 export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Promise<void> } {
   const token = randomUUID();
   const lockMs = Math.max(1, Math.floor(intervalMs * 0.9));
-  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs * 0.75 };
+  const stopping = new AbortController();
+  const pass = { ...deps, budgetMs: deps.budgetMs ?? intervalMs * 0.75, pollMs: deps.pollMs ?? intervalMs / 20, signal: stopping.signal };
   let running: Promise<unknown> = Promise.resolve();
   let busy = false;
   const timer = setInterval(() => {
@@ -160,7 +198,24 @@ export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Pro
   return {
     async stop() {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };
+}
+
+/** Waits `ms`; false when `signal` aborted the wait. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -1,6 +1,16 @@
+import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { TURN_JOB_NAME, TURN_QUEUE, TurnJob, turnJobId, turnJobOptions } from './catalog.ts';
 import { ShardedQueue } from './shards.ts';
+
+const ALIVE_JOBS_LUA = readFileSync(new URL('./lua/alive-jobs.lua', import.meta.url), 'utf8');
+
+/** lua/alive-jobs.lua on this connection: one '0'/'1' per job key. */
+function aliveJobsScript(client: Redis | Cluster, keys: string[]): Promise<string> {
+  const command = client as unknown as { batonAliveJobs?: (count: number, ...keys: string[]) => Promise<string> };
+  if (!command.batonAliveJobs) client.defineCommand('batonAliveJobs', { lua: ALIVE_JOBS_LUA });
+  return (command.batonAliveJobs as NonNullable<typeof command.batonAliveJobs>).call(client, keys.length, ...keys);
+}
 
 /** Producer side of the turn queue: `shards` queues (TURN_QUEUE_SHARDS), a session's turns all in one. */
 export class TurnQueue extends ShardedQueue {
@@ -31,29 +41,27 @@ export class TurnQueue extends ShardedQueue {
 
   /**
    * For many turns at once: true when the turn's job exists and is not done for good (what
-   * `jobState` calls alive). One pipeline per shard: a shard's keys share one cluster slot.
+   * `jobState` calls alive). One script call per shard: a shard's keys share one cluster slot.
    */
   async aliveJobs(turns: { sessionId: string; turnId: string; run: number }[]): Promise<boolean[]> {
     const alive: boolean[] = new Array(turns.length).fill(false);
     const byShard = new Map<number, number[]>();
     turns.forEach((turn, i) => {
       const shard = this.shardOf(turn.sessionId);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+      const indexes = byShard.get(shard);
+      if (indexes) indexes.push(i);
+      else byShard.set(shard, [i]);
     });
     await Promise.all(
       [...byShard].map(async ([shard, indexes]) => {
         const queue = this.shards[shard] as (typeof this.shards)[number];
-        const pipe = ((await queue.client) as unknown as Redis | Cluster).pipeline();
-        for (const i of indexes) {
+        const client = (await queue.client) as unknown as Redis | Cluster;
+        const keys = indexes.map((i) => {
           const { turnId, run } = turns[i] as (typeof turns)[number];
-          pipe.hmget(queue.toKey(turnJobId(turnId, run)), 'timestamp', 'finishedOn');
-        }
-        const replies = (await pipe.exec()) ?? [];
-        replies.forEach(([err, fields], j) => {
-          if (err) throw err;
-          const [created, finished] = fields as (string | null)[];
-          alive[indexes[j] as number] = created !== null && !finished;
+          return queue.toKey(turnJobId(turnId, run));
         });
+        const flags = await aliveJobsScript(client, keys);
+        indexes.forEach((i, j) => (alive[i] = flags[j] === '1'));
       }),
     );
     return alive;

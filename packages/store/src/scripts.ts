@@ -15,6 +15,7 @@ type ScriptName =
   | 'markRunning'
   | 'releaseCheck'
   | 'settleRunning'
+  | 'runningTurns'
   | 'saveDelivery'
   | 'append'
   | 'pause'
@@ -35,7 +36,7 @@ type ScriptName =
  * reaper-index helper of running.lua; `interrupted`: interrupted.lua, which ends a turn
  * waiting for a person (it uses the inbox and stream helpers: they come too).
  */
-const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean }> = {
+const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
   create: { file: 'create.lua', keys: 3 },
   submit: { file: 'submit.lua', keys: 8, running: true, interrupted: true },
@@ -50,6 +51,8 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
   settleRunning: { file: 'settle-running.lua', keys: 3 },
+  // As many sessions' keys as the reaper's batch holds: one Redis server only.
+  runningTurns: { file: 'running-turns.lua', keys: 'any' },
   saveDelivery: { file: 'save-delivery.lua', keys: 3 },
   append: { file: 'append.lua', keys: 4 },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
@@ -94,7 +97,9 @@ export function defineScripts(redis: RedisClient): void {
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     const command = `baton_${name}`;
     if (!(command in redis)) {
-      redis.defineCommand(command, { numberOfKeys: SCRIPTS[name].keys, lua: source(name) });
+      const keys = SCRIPTS[name].keys;
+      // Without numberOfKeys, ioredis takes the key count as the first argument (see callScript).
+      redis.defineCommand(command, { ...(keys === 'any' ? {} : { numberOfKeys: keys }), lua: source(name) });
     }
   }
 }
@@ -103,5 +108,5 @@ export function callScript(target: RedisClient | ChainableCommander, name: Scrip
   // On a pipeline this queues the call and returns the pipeline; on a connection, a promise.
   const fn = (target as unknown as Record<string, (...a: Arg[]) => Promise<unknown>>)[`baton_${name}`];
   if (!fn) throw new Error(`script ${name} is not defined on this connection`);
-  return fn.call(target, ...keys, ...args);
+  return SCRIPTS[name].keys === 'any' ? fn.call(target, keys.length, ...keys, ...args) : fn.call(target, ...keys, ...args);
 }

@@ -608,27 +608,36 @@ export class SessionStore {
     return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
   }
 
-  /** `postpone` for many sessions in one command (the reaper's healthy turns). */
+  /**
+   * `postpone` for many sessions in one command (the reaper's healthy turns). Only entries
+   * still in the index: one a worker removed meanwhile (its turn ended) stays out.
+   */
   async postponeMany(sessionIds: string[], ms: number): Promise<void> {
     if (sessionIds.length === 0) return;
     const at = this.now() + ms;
-    await this.redis.zadd(this.keys.running, ...sessionIds.flatMap((id) => [at, id]));
+    const args: (string | number)[] = [];
+    for (const id of sessionIds) args.push(at, id);
+    await this.redis.zadd(this.keys.running, 'XX', ...args);
+  }
+
+  /** The earliest check time in the index after the first `skip` entries (null: none). */
+  async nextDue(skip = 0): Promise<number | null> {
+    const [, score] = await this.redis.zrange(this.keys.running, skip, skip, 'WITHSCORES');
+    return score === undefined ? null : Number(score);
   }
 
   /** `runningTurn`'s status, turn id and run for many sessions at once (null: gone). */
   async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string; run: number } | null)[]> {
+    if (sessionIds.length === 0) return [];
     const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
     let replies: (string | null)[][];
     if (this.isCluster) {
       // Sent together; each goes to its session's node.
       replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
     } else {
-      const pipe = this.redis.pipeline();
-      for (const id of sessionIds) pipe.hmget(this.sessionKeys(id).meta, ...fields);
-      replies = ((await pipe.exec()) ?? []).map(([err, reply]) => {
-        if (err) throw err;
-        return reply as (string | null)[];
-      });
+      // One script call for the batch: a command per session costs the client far more than Redis.
+      const flat = (await callScript(this.redis, 'runningTurns', sessionIds.map((id) => this.sessionKeys(id).meta), [])) as (string | null)[];
+      replies = sessionIds.map((_, i) => flat.slice(i * fields.length, (i + 1) * fields.length));
     }
     return replies.map(([status, turnId, stepTurn, run]) =>
       status ? { status: status as SessionStatus, turnId: turnId ?? '', run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0 } : null,
