@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { BatonProcess, RedisServer, waitUntil } from '@baton/devtools';
 import { Redis } from 'ioredis';
 import { SessionStore } from '@baton/store';
-import { mergeLoads, round, runLoad, summary } from './load.ts';
+import { type LoadResult, mergeLoads, round, runLoad, summary } from './load.ts';
 
 const REQUESTS = Number(process.env.BENCH_DURABILITY_REQUESTS ?? 3_000);
 const WARMUP = 300;

@@ -326,8 +326,9 @@ async function endToEnd(url: string, ids: string[], connections: number, rounds 
     connections,
     total: ids.length * rounds,
     next: (_i, conn) => {
-      const k = cursor[conn]++ % perConnection;
-      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body };
+      const k = (cursor[conn] = (cursor[conn] ?? 0) + 1) - 1;
+      const slot = k % perConnection;
+      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + slot] ?? ids[conn]}/messages`, body };
     },
     after: async (req, status) => {
       if (status !== 202) throw new Error(`POST answered ${status}`);
