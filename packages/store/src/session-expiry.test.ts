@@ -33,7 +33,7 @@ const reply = (content: string) => ({ ok: true as const, reply: { role: 'assista
 const makeStore = (sessionTtlMs?: number) =>
   new SessionStore(redis, { prefix, runningGraceMs: 5_000, ...(sessionTtlMs ? { sessionTtlMs } : {}) });
 
-async function create(store: SessionStore, sessionId = randomUUID(), state: ChatMessage[] = [user('hello')]): Promise<string> {
+async function create(store: SessionStore, sessionId: string = randomUUID(), state: ChatMessage[] = [user('hello')]): Promise<string> {
   expect(await store.create({ sessionId, agent: 'echo', tenant: TENANT, state })).toBe(true);
   return sessionId;
 }
