@@ -30,8 +30,9 @@ export interface ReaperDeps {
 }
 
 /**
- * Repairs running turns that nothing will finish. Every started turn has an entry in
- * the running index, written before the turn itself; when its check time comes:
+ * Repairs running turns that nothing will finish, then releases what expired sessions left.
+ * Every started turn has an entry in the running index, written before the turn itself; when
+ * its check time comes:
  * - the session is no longer running (or is gone) → its outbox is flushed (webhooks of
  *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
@@ -40,34 +41,52 @@ export interface ReaperDeps {
  * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
  *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
  * A pass drains every entry due when it starts, earliest first, in batches, until none is
- * left or its budget is spent; with `pollMs`, it then goes on with the entries that come due
- * until its budget ends. Each repair is idempotent, so two passes at once do no harm;
- * `startReaper` still runs one pass per interval across all workers (a lock).
+ * left or its budget is spent. Then it drains the expiring index the same way (SESSION_TTL_S,
+ * `SessionExpiry.sweep`): the index entries and byte counts of sessions whose keys Redis has
+ * expired are released, live ones are looked at again later. With `pollMs`, it then goes on
+ * with the running entries that come due, until its budget ends. Each repair is idempotent,
+ * so two passes at once do no harm; `startReaper` still runs one pass per interval across
+ * all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
   const batch = deps.batch ?? 1_000;
   const budgetMs = deps.budgetMs ?? Infinity;
   const now = deps.now ?? Date.now;
   const started = performance.now();
-  let upTo = now();
+  const spent = () => performance.now() - started >= budgetMs || Boolean(deps.signal?.aborted);
   let repaired = 0;
   // Entries whose check threw stay due: later batches pass over them (retried next pass).
   let failed = 0;
-  for (;;) {
-    const due = await deps.store.dueRunning(batch, upTo, failed);
-    const checked = await checkBatch(deps, due);
-    repaired += checked.repaired;
-    failed += checked.failed;
-    if (performance.now() - started >= budgetMs || deps.signal?.aborted) break;
-    if (due.length === batch) continue;
-    // All that was due by `upTo` is checked: wait for the next entry to come due, within the budget.
-    if (deps.pollMs === undefined) break;
+  /** Every running entry due by `upTo`, batch after batch, while the budget lasts. */
+  const drain = async (upTo: number) => {
+    for (;;) {
+      const due = await deps.store.dueRunning(batch, upTo, failed);
+      const checked = await checkBatch(deps, due);
+      repaired += checked.repaired;
+      failed += checked.failed;
+      if (due.length < batch || spent()) return;
+    }
+  };
+  const upTo = now();
+  await drain(upTo);
+  // Then expired sessions, with what is left of the budget.
+  let skip = 0;
+  while (!spent()) {
+    const swept = await deps.store.expiry.sweep(batch, upTo, skip);
+    // Entries whose look threw stay due: later batches pass over them (retried next pass).
+    skip += swept.failed;
+    if (swept.failed > 0) deps.logger.warn({ failed: swept.failed }, 'expired-session check failed; will retry');
+    if (swept.released > 0) deps.logger.info({ released: swept.released }, 'expired sessions released (SESSION_TTL_S)');
+    if (swept.due < batch) break;
+  }
+  // Then the running entries that come due, as they come, until the budget ends.
+  while (deps.pollMs !== undefined && !spent()) {
     const next = await deps.store.nextDue(failed);
     if (next === null) break;
     const waitMs = Math.max(deps.pollMs, next - now());
     if (performance.now() - started + waitMs >= budgetMs) break;
     if (!(await sleep(waitMs, deps.signal))) break;
-    upTo = now();
+    await drain(now());
   }
   return repaired;
 }

@@ -8,7 +8,8 @@
 -- lost between the state write and the queueing of its webhook deliveries.
 -- Failed and cancelled turns are noted in the turns hash (timelines show them).
 -- The session's stream gets the turn's `message` (or `error`) event, then the new `status`.
--- KEYS: meta, messages, inbox, events, outbox, turns, stream
+-- The session's idle expiry (SESSION_TTL_S) starts again when no turn follows (expiry.lua).
+-- KEYS: meta, messages, inbox, events, outbox, turns, stream, expiry
 -- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
 --       event type, '1' when server-wide webhooks want every event,
 --       stream event data JSON, stream ttl (ms)
@@ -71,4 +72,5 @@ else
 end
 -- What this call answered, for its resend (above).
 redis.call('HSET', KEYS[1], 'last_finish', table.concat({call, status, notify, next_turn, cancelled}, '\n'))
+session_expiry({meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], turns = KEYS[6], stream = KEYS[7], expiry = KEYS[8]})
 return {'ok', status, notify, next_turn, cancelled}
