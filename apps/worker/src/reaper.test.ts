@@ -250,6 +250,51 @@ describe('reapOnce', () => {
   });
 });
 
+describe('reapOnce with pollMs (how startReaper runs a pass)', () => {
+  it('goes on with entries that come due while the pass lasts, and reports how late each was checked', async () => {
+    const a = await newSession();
+    const b = await newSession();
+    await accept(a, 'x');
+    const turnB = await accept(b, 'y');
+    // Orphans accepted a grace period ago: a due now, b 300 ms later.
+    clock = T0 + 60_000;
+    await redis.zadd(store.keys.running, clock, a, clock + 300, b);
+    // Once the pass has checked what was due and looks for what comes next, 300 ms pass.
+    const nextDue = store.nextDue.bind(store);
+    let looks = 0;
+    store.nextDue = async (skip) => {
+      if (looks++ === 0) clock += 300;
+      return nextDue(skip);
+    };
+    const lags: number[] = [];
+    const repaired = await reapOnce({ ...deps, graceMs: 60_000, pollMs: 10, budgetMs: 30_000, onChecked: (batch) => lags.push(...batch) });
+
+    // Without pollMs the pass would have ended after a (b was not due when it started).
+    expect(repaired).toBe(2);
+    expect((await queue.jobState(b, turnB)).state).toBe('alive');
+    expect(lags).toEqual([0, 0]);
+    // Each checked again a grace period later: beyond the pass's budget, so it ended there.
+    expect(await runningScore(a)).toBe(T0 + 120_000);
+    expect(await runningScore(b)).toBe(T0 + 120_300);
+  });
+
+  it('ends at once when its signal aborts while it waits for the next entry', async () => {
+    const a = await newSession();
+    await accept(a, 'x');
+    await redis.zadd(store.keys.running, T0 + 60_000, a);
+    const stopping = new AbortController();
+    const nextDue = store.nextDue.bind(store);
+    store.nextDue = async (skip) => {
+      const next = await nextDue(skip);
+      // Aborted once the pass sleeps until a comes due (a minute away, within its budget).
+      setTimeout(() => stopping.abort(), 0);
+      return next;
+    };
+    expect(await reapOnce({ ...deps, pollMs: 10, budgetMs: 120_000, signal: stopping.signal })).toBe(0);
+    expect(await runningScore(a)).toBe(T0 + 60_000);
+  });
+});
+
 describe('a turn waiting for a person (interrupted)', () => {
   /** A session whose turn stopped at an interrupt at `clock` (no job: the worker's job completed). */
   async function waiting(): Promise<{ id: string; turnId: string }> {

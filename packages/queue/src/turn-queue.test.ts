@@ -73,3 +73,37 @@ it('sharded: a session\'s turns go to its own shard, in order, and jobState find
     await queue.close();
   }
 });
+
+it('aliveJobs: per turn, whether its job exists and is not done for good, read shard by shard', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const queue = new TurnQueue(redis, prefix, 4);
+  try {
+    // A turn whose job has completed (a worker on its shard only, closed before the others are queued).
+    const done = { sessionId: randomUUID(), turnId: randomUUID(), run: 0 };
+    await queue.enqueue({ session_id: done.sessionId, turn_id: done.turnId });
+    const doneShard = queue.queueFor(done.sessionId);
+    const worker = new Worker(TURN_QUEUE, async () => 'idle', { connection: redis, prefix: doneShard.opts.prefix });
+    try {
+      await waitUntil(async () => (await doneShard.getJob(done.turnId))?.finishedOn, { what: 'the job to complete', timeoutMs: 15_000 });
+    } finally {
+      await worker.close();
+    }
+    // Waiting jobs on every shard, one of them a resumed turn's (its job id carries the run).
+    const waiting: { sessionId: string; turnId: string; run: number }[] = [];
+    for (let shard = 0; shard < 4; shard++) {
+      for (let n = 0; n < 3; ) {
+        const sessionId = randomUUID();
+        if (queue.shardOf(sessionId) !== shard) continue;
+        waiting.push({ sessionId, turnId: randomUUID(), run: waiting.length === 0 ? 2 : 0 });
+        n++;
+      }
+    }
+    for (const t of waiting) await queue.enqueue({ session_id: t.sessionId, turn_id: t.turnId, run: t.run });
+    const missing = [{ sessionId: randomUUID(), turnId: randomUUID(), run: 0 }, { ...waiting[0]!, run: 0 }];
+
+    expect(await queue.aliveJobs([done, ...waiting, ...missing])).toEqual([false, ...waiting.map(() => true), false, false]);
+    expect(await queue.aliveJobs([])).toEqual([]);
+  } finally {
+    await queue.close();
+  }
+});

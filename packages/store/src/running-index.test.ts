@@ -94,3 +94,39 @@ describe('dueRunning', () => {
     expect(await store.dueRunning(2, T0 + 30, 1)).toEqual([{ sessionId: 'b', dueAt: T0 + 20 }, { sessionId: 'c', dueAt: T0 + 30 }]);
   });
 });
+
+describe('the reaper\'s batch reads and writes', () => {
+  it('runningTurnIds: status, turn and run of many sessions in one call; null for a session that is gone', async () => {
+    const idle = await newSession();
+    const running = await newSession();
+    const turnId = await startTurn(running);
+    // A resumed turn's job carries its run: the meta hash's step_turn/run name it.
+    const resumed = await newSession();
+    const resumedTurn = await startTurn(resumed);
+    await redis.hset(store.sessionKeys(resumed).meta, 'step_turn', resumedTurn, 'run', 2);
+    expect(await store.runningTurnIds([idle, running, 'gone', resumed])).toEqual([
+      { status: 'idle', turnId: '', run: 0 },
+      { status: 'running', turnId, run: 0 },
+      null,
+      { status: 'running', turnId: resumedTurn, run: 2 },
+    ]);
+    // The same, one session at a time.
+    expect(await store.runningTurn(resumed)).toMatchObject({ status: 'running', turnId: resumedTurn, run: 2 });
+    expect(await store.runningTurnIds([])).toEqual([]);
+  });
+
+  it('postponeMany: moves the check times of entries still in the index; one removed meanwhile stays out', async () => {
+    await redis.zadd(store.keys.running, T0, 'a', T0, 'b');
+    await redis.zrem(store.keys.running, 'b'); // its turn ended and a worker removed it
+    await store.postponeMany(['a', 'b'], 5_000);
+    expect(await redis.zrange(store.keys.running, 0, -1, 'WITHSCORES')).toEqual(['a', String(T0 + 5_000)]);
+  });
+
+  it('nextDue: the earliest check time after the first entries passed over, null when none', async () => {
+    expect(await store.nextDue()).toBeNull();
+    await redis.zadd(store.keys.running, T0 + 20, 'b', T0 + 10, 'a');
+    expect(await store.nextDue()).toBe(T0 + 10);
+    expect(await store.nextDue(1)).toBe(T0 + 20);
+    expect(await store.nextDue(2)).toBeNull();
+  });
+});
