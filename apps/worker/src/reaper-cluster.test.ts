@@ -67,6 +67,15 @@ it('postpones healthy turns, enqueues orphans and drops a finished session\'s en
     if (claim.kind !== 'ok') throw new Error(claim.kind);
     await store.finish(ended, turns.get(ended)!, claim.fence, { ok: true, reply: { role: 'assistant', content: 'echo: hi' } });
 
+    // The batch reads themselves (a pass whose batch read throws checks its entries one by one).
+    const live = [...healthy, ...orphans];
+    expect(await store.runningTurnIds([...live, ended, 'gone'])).toEqual([
+      ...live.map((id) => ({ status: 'running', turnId: turns.get(id), run: 0 })),
+      { status: 'idle', turnId: turns.get(ended), run: 0 },
+      null,
+    ]);
+    expect(await queue.aliveJobs(live.map((id) => ({ sessionId: id, turnId: turns.get(id)!, run: 0 })))).toEqual(live.map((id) => healthy.includes(id)));
+
     clock = T0 + GRACE;
     const deps = { store, queue, logger: pino({ level: 'silent' }), flushOutbox: async () => {}, graceMs: GRACE, now: () => clock };
     expect(await reapOnce(deps)).toBe(orphans.length);

@@ -13,7 +13,10 @@ export interface ReaperDeps {
   graceMs: number;
   /** INTERRUPT_TIMEOUT_S in ms: a turn waiting for a person longer ends with an error. Unset: it waits. */
   interruptTimeoutMs?: number;
-  /** Entries checked at once (their commands share round trips); default 1000. */
+  /**
+   * Entries checked at once, in a few commands for the batch; default 1000 (each of its script
+   * calls takes Redis about 2 ms; smaller batches cost more round trips per entry).
+   */
   batch?: number;
   /** A pass stops taking new batches after this long (ms; the rest waits for the next pass). Default: no limit. */
   budgetMs?: number;

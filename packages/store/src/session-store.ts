@@ -7,6 +7,7 @@ import {
   type WebhookSpec,
   type BusyPolicy,
   globalKeys,
+  keySlot,
   sessionKeys,
   type GlobalKeys,
   type TurnEventType,
@@ -660,8 +661,27 @@ export class SessionStore {
     const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
     let replies: (string | null)[][];
     if (this.isCluster) {
-      // Sent together; each goes to its session's node.
-      replies = await Promise.all(sessionIds.map((id) => this.redis.hmget(this.sessionKeys(id).meta, ...fields)));
+      // Each session in a slot of its own: one pipeline per node (a command each costs the client far more).
+      replies = new Array(sessionIds.length);
+      const byNode = new Map<string, number[]>();
+      const slots = (this.redis as { slots?: string[][] }).slots ?? [];
+      sessionIds.forEach((id, i) => {
+        const node = slots[keySlot(this.sessionKeys(id).meta)]?.join() ?? '';
+        const indexes = byNode.get(node);
+        if (indexes) indexes.push(i);
+        else byNode.set(node, [i]);
+      });
+      await Promise.all(
+        [...byNode.values()].map(async (indexes) => {
+          const pipe = this.redis.pipeline();
+          for (const i of indexes) pipe.hmget(this.sessionKeys(sessionIds[i] as string).meta, ...fields);
+          const results = (await pipe.exec()) ?? [];
+          results.forEach(([err, reply], j) => {
+            if (err) throw err;
+            replies[indexes[j] as number] = reply as (string | null)[];
+          });
+        }),
+      );
     } else {
       // One script call for the batch: a command per session costs the client far more than Redis.
       const flat = (await callScript(this.redis, 'runningTurns', sessionIds.map((id) => this.sessionKeys(id).meta), [])) as (string | null)[];
