@@ -188,7 +188,7 @@ export class SessionStore {
     const replies = (await inOrder(this.redis, [
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
       () =>
-        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries], [
+        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.deliveriesAt, k.deliveryBodies], [
           now,
           input.agent,
           input.tenant,
@@ -545,7 +545,7 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.deliveriesAt, k.deliveryBodies];
     // The turns that waited (queued, or for a person) end as cancelled with no worker to deliver
     // their events: the reaper's entry, due now, is written first (it flushes the outbox of a
     // deleted session).

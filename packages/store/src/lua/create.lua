@@ -2,7 +2,7 @@
 -- The session gets a random incarnation id: records that outlive a session (outbox events,
 -- webhook deliveries, Idempotency-Key records) carry it, so a later session with the same
 -- id (after a DELETE) neither sees nor is changed by them.
--- KEYS: meta, messages, deliveries
+-- KEYS: meta, messages, deliveries, delivery index, delivery bodies
 -- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
 --       incarnation, agent config JSON ('' for none), message JSON...
 local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant', 'incarnation')
@@ -19,6 +19,8 @@ redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3
 -- its DELETE: this session's deliveries join it (shown by incarnation), and must not expire
 -- on that clock. The old entries stay (hidden) while this session lives, still redeliverable.
 redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[4])
+redis.call('PERSIST', KEYS[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[7]) end

@@ -4,7 +4,8 @@
 -- session until delivered. The caller has the reaper look at the session soon, so the
 -- events of queued turns are delivered even when no worker runs a turn of it.
 -- The event stream goes too; its followers are told on its channel (they end their streams).
--- KEYS: meta, messages, inbox, events, outbox, deliveries, turns, stream, tombstone
+-- KEYS: meta, messages, inbox, events, outbox, deliveries, turns, stream, tombstone,
+--       delivery index, delivery bodies
 -- ARGV: now, this call's id (random: a resend of the call carries the same)
 -- Cancelled events are always recorded: whether any webhook wants them is up to the
 -- workers' configuration (server-wide endpoints), not this process's.
@@ -26,6 +27,8 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8])
 -- The delivery log stays a day, for deliveries still in flight and dead letters to redeliver
 -- (a session made again with this id stops the clock: create.lua).
 redis.call('PEXPIRE', KEYS[6], 86400000)
+redis.call('PEXPIRE', KEYS[10], 86400000)
+redis.call('PEXPIRE', KEYS[11], 86400000)
 redis.call('SET', KEYS[9], table.concat({ARGV[2], f[1], f[2], f[3] or '', f[6] or ''}, '\n'), 'PX', 60000)
 redis.call('PUBLISH', KEYS[4], 'deleted')
 redis.call('PUBLISH', KEYS[8], 'deleted')
