@@ -185,7 +185,7 @@ export class DeliveryLog {
     return (await this.write(withoutBody(delivery), '', 'update')) === 1;
   }
 
-  private write(record: DeliveryRecord, body: string, mode: 'add' | 'update'): Promise<unknown> {
+  private write(record: DeliveryRecord, body: string, mode: 'add' | 'update' | 'body'): Promise<unknown> {
     const k = this.keys(record.session_id);
     return callScript(
       this.redis,
@@ -206,8 +206,8 @@ export class DeliveryLog {
     const body = (replies?.[1]?.[1] as string | null) ?? stored.body;
     if (body === undefined) return null;
     const record = withoutBody(stored);
-    // Written before bodies were kept apart: the body moves out of the record, once.
-    if (stored.body !== undefined) await this.write(record, body, 'update');
+    // Written before bodies were kept apart: its body is stored apart too (the record's next update drops its own).
+    if (stored.body !== undefined) await this.write(record, body, 'body');
     return { ...record, body };
   }
 

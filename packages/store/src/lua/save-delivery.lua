@@ -1,13 +1,14 @@
 -- Write one webhook delivery to a session's delivery log, then trim the log.
 -- KEYS: meta, deliveries (hash id → record JSON), delivery index (sorted set id → created ms),
 --       bodies (hash id → body)
--- ARGV: delivery id, record JSON (no body), body, 'add' | 'update', created ms, now ms,
---       most deliveries kept (0: no cap), longest kept (ms, 0: no limit)
+-- ARGV: delivery id, record JSON (no body), body, 'add' | 'update' | 'body', created ms,
+--       now ms, most deliveries kept (0: no cap), longest kept (ms, 0: no limit)
 -- The body is stored once, apart from the record: `add` writes both, only if the delivery
 -- is new (returns 1 then, else 0); `update` (an attempt, a redelivery) rewrites the small
--- record of a delivery that is still logged (returns 0 when it was trimmed or expired
--- meanwhile: nothing is written back) and never the body; it stores a body it is given only
--- where none is (a record written before bodies were kept apart moves its body here).
+-- record of a delivery that is still logged, never its body (returns 0 when the delivery
+-- was trimmed or expired meanwhile: nothing is written back); `body` stores the body of a
+-- record written before bodies were kept apart (it stays in that record until its next
+-- update), where none is stored yet.
 -- Trimming drops the oldest deliveries past the count, and those created before now - age,
 -- record and body together, but never a pending one (its job would find nothing to send).
 -- It looks at a bounded number of entries per call, so a write stays cheap whatever the log holds.
@@ -21,8 +22,8 @@ if mode == 'add' then
   written = redis.call('HSETNX', KEYS[2], id, record)
   if written == 1 then redis.call('HSET', KEYS[4], id, body) end
 elseif redis.call('HEXISTS', KEYS[2], id) == 1 then
-  redis.call('HSET', KEYS[2], id, record)
-  if body ~= '' then redis.call('HSETNX', KEYS[4], id, body) end
+  if mode == 'update' then redis.call('HSET', KEYS[2], id, record) end
+  if mode == 'body' then redis.call('HSETNX', KEYS[4], id, body) end
   written = 1
 end
 -- The record is logged now (a resend of `add` finds it there): it is in the index.
