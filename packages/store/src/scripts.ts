@@ -40,7 +40,7 @@ type ScriptName =
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; expiry?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 7, expiry: true },
+  create: { file: 'create.lua', keys: 9, expiry: true },
   submit: { file: 'submit.lua', keys: 9, running: true, interrupted: true, expiry: true },
   // The same script with the reaper's index as a tenth key (one Redis server only).
   submitMarked: { file: 'submit.lua', keys: 10, running: true, interrupted: true, expiry: true },
@@ -48,14 +48,14 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: 
   step: { file: 'step.lua', keys: 5, stream: true },
   finish: { file: 'finish.lua', keys: 8, inbox: true, expiry: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 10, inbox: true },
+  delete: { file: 'delete.lua', keys: 12, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
   settleRunning: { file: 'settle-running.lua', keys: 3 },
   // As many sessions' keys as the reaper's batch holds: one Redis server only.
   runningTurns: { file: 'running-turns.lua', keys: 'any' },
-  saveDelivery: { file: 'save-delivery.lua', keys: 3 },
+  saveDelivery: { file: 'save-delivery.lua', keys: 4 },
   append: { file: 'append.lua', keys: 7, expiry: true },
   pause: { file: 'pause.lua', keys: 5, inbox: true },
   cancel: { file: 'cancel.lua', keys: 8, interrupted: true, expiry: true },

@@ -5,7 +5,7 @@
 -- With an idle ttl (SESSION_TTL_S) the session gets its expiry hash and its keys start to expire
 -- (expiry.lua). A session of this id that expired before the reaper released its index entries
 -- and byte count left its expiry hash: it is taken here, and returned for the caller to release.
--- KEYS: meta, messages, deliveries, inbox, turns, stream, expiry
+-- KEYS: meta, messages, deliveries, inbox, turns, stream, expiry, delivery index, delivery bodies
 -- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
 --       incarnation, agent config JSON ('' for none), idle ttl (ms; 0: none), message JSON...
 -- Returns {1[, the expired session's created (ms), tenant, bytes]} (made), or {0} (exists).
@@ -25,6 +25,8 @@ redis.call('HSET', KEYS[1], 'status', 'idle', 'agent', ARGV[2], 'tenant', ARGV[3
 -- its DELETE: this session's deliveries join it (shown by incarnation), and must not expire
 -- on that clock. The old entries stay (hidden) while this session lives, still redeliverable.
 redis.call('PERSIST', KEYS[3])
+redis.call('PERSIST', KEYS[8])
+redis.call('PERSIST', KEYS[9])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[7]) end
