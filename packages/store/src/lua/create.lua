@@ -2,7 +2,7 @@
 -- The session gets a random incarnation id: records that outlive a session (outbox events,
 -- webhook deliveries, Idempotency-Key records) carry it, so a later session with the same
 -- id (after a DELETE) neither sees nor is changed by them.
--- KEYS: meta, messages, deliveries
+-- KEYS: meta, messages, deliveries, early
 -- ARGV: now, agent, tenant, default webhook JSON ('' for none), attributes JSON ('' for none),
 --       incarnation, agent config JSON ('' for none), message JSON...
 local existing = redis.call('HMGET', KEYS[1], 'created_at', 'tenant', 'incarnation')
@@ -23,9 +23,15 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'webhook', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'attrs', ARGV[5]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'config', ARGV[7]) end
 local batch = {}
+local tools = 0
 for i = 8, #ARGV do
   batch[#batch + 1] = ARGV[i]
+  tools = tools + tool_calls_of(ARGV[i])
   if #batch == 1000 then redis.call('RPUSH', KEYS[2], unpack(batch)); batch = {} end
 end
 if #batch > 0 then redis.call('RPUSH', KEYS[2], unpack(batch)) end
+-- The history's time index (history.lua): the preloaded messages all have the session's time
+-- (an early set left by an earlier session with this id, had one outlived it, is not this one's).
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[1], 'ix', #ARGV - 7, 'ix_at', #ARGV > 7 and ARGV[1] or '0', 'ix_tools', tools)
 return 1
