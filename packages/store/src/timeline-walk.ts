@@ -82,6 +82,8 @@ export class TimelineWalk {
   private readonly turnAt = new Map<number, string | null>();
   private readonly ordinals = new Map<number, number>();
   private readonly outcomes = new Map<string, string | null>();
+  /** Where a turn's entries start, where history.lua noted it. */
+  private readonly starts = new Map<string, number>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -91,7 +93,7 @@ export class TimelineWalk {
     private readonly from: WalkMark | undefined,
     window: number,
   ) {
-    this.window = Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, window));
+    this.window = Math.max(1, Math.min(MAX_WINDOW, window));
     const asc = order === 'asc';
     this.nCursor = from ? from.next : asc ? 0 : state.length - 1;
     const start = from ? { at: from.at, seq: from.seq } : undefined;
@@ -165,12 +167,13 @@ export class TimelineWalk {
     const start = this.from ? { at: this.from.at, seq: this.from.seq } : undefined;
     while (!this.eBuf.length && !this.eDone) {
       const bound = start ? String(start.at) : asc ? '-inf' : '+inf';
+      const count = this.window;
       const reply = asc
-        ? await this.redis.zrangebyscore(this.k.early, bound, '+inf', 'WITHSCORES', 'LIMIT', this.eOffset, this.window)
-        : await this.redis.zrevrangebyscore(this.k.early, bound, '-inf', 'WITHSCORES', 'LIMIT', this.eOffset, this.window);
+        ? await this.redis.zrangebyscore(this.k.early, bound, '+inf', 'WITHSCORES', 'LIMIT', this.eOffset, count)
+        : await this.redis.zrevrangebyscore(this.k.early, bound, '-inf', 'WITHSCORES', 'LIMIT', this.eOffset, count);
       const got = reply.length / 2;
       this.eOffset += got;
-      if (got < this.window) this.eDone = true;
+      if (got < count) this.eDone = true;
       for (let i = 0; i < reply.length; i += 2) {
         const head = { seq: Number(reply[i]), at: Number(reply[i + 1]) };
         // Entries pushed after the walk opened wait for a later walk.
@@ -211,18 +214,21 @@ export class TimelineWalk {
 
   /**
    * The entry's index among its turn's entries. A turn's entries follow one another in the
-   * history (only messages without a turn come between them), so they are counted back from
-   * the entry to the first entry of another turn.
+   * history (only entries without a turn come between them), so they are counted back from
+   * the entry to the first entry of another turn, or to where the turn starts when the index
+   * noted it (after a long run of entries without a turn: history.lua).
    */
   private async ordinal(seq: number, turn: string): Promise<number> {
     const known = this.ordinals.get(seq);
     if (known !== undefined) return known;
+    await this.loadTurns(turn);
+    const floor = this.starts.get(turn) ?? 0;
     const before: number[] = [];
     let base = 0;
     let span = MIN_WINDOW;
-    for (let q = seq - 1; q >= 0; q--) {
+    for (let q = seq - 1; q >= floor; q--) {
       if (!this.turnAt.has(q)) {
-        const from = Math.max(0, q - span + 1);
+        const from = Math.max(floor, q - span + 1);
         const raws = await this.redis.lrange(this.k.messages, from, q);
         raws.forEach((raw, i) => this.turnAt.set(from + i, decodeStored(raw).meta?.turn ?? null));
         span = Math.min(MAX_WINDOW, span * 2);
@@ -247,16 +253,29 @@ export class TimelineWalk {
   /** As the timeline shows it: the running turn's message is `processing`; a failed or cancelled turn's entries so. */
   private async statusOf(entry: TimelineEntry, turn: string): Promise<TimelineEntry['status']> {
     if (this.state.status === 'running' && turn === this.state.runningTurn && entry.message.role !== 'assistant') return 'processing';
-    if (!this.outcomes.has(turn)) {
-      // The outcomes of every turn seen so far, in one read.
-      const turns = [...new Set([...this.nBuf, ...this.eBuf].map((h) => h.entry?.meta?.turn).filter((t): t is string => Boolean(t)))].filter(
-        (t) => !this.outcomes.has(t),
-      );
-      if (!turns.includes(turn)) turns.push(turn);
-      const values = await this.redis.hmget(this.k.turns, ...turns);
-      turns.forEach((t, i) => this.outcomes.set(t, values[i] ?? null));
-    }
+    await this.loadTurns(turn);
     return (this.outcomes.get(turn) as TimelineEntry['status'] | null) ?? 'completed';
+  }
+
+  /** The outcome and noted start of `turn` and of every turn buffered so far, in one read. */
+  private async loadTurns(turn: string): Promise<void> {
+    if (this.outcomes.has(turn)) return;
+    const buffered = [...this.nBuf, ...this.eBuf].map((h) => h.entry?.meta?.turn).filter((t): t is string => Boolean(t));
+    const turns = [...new Set([turn, ...buffered])].filter((t) => !this.outcomes.has(t));
+    const replies =
+      (await this.redis
+        .multi()
+        .hmget(this.k.turns, ...turns)
+        .hmget(this.k.meta, ...turns.map((t) => `ix_start:${t}`))
+        .exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const outcomes = replies[0]?.[1] as (string | null)[];
+    const starts = replies[1]?.[1] as (string | null)[];
+    turns.forEach((t, i) => {
+      this.outcomes.set(t, outcomes[i] ?? null);
+      const start = starts[i];
+      if (start !== null && start !== undefined) this.starts.set(t, Number(start));
+    });
   }
 
   /** Windows double (a filter that skips events needs more), shorter when entries are big. */

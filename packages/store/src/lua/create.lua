@@ -33,5 +33,5 @@ if #batch > 0 then redis.call('RPUSH', KEYS[2], unpack(batch)) end
 -- The history's time index (history.lua): the preloaded messages all have the session's time
 -- (an early set left by an earlier session with this id, had one outlived it, is not this one's).
 redis.call('DEL', KEYS[4])
-redis.call('HSET', KEYS[1], 'ix', #ARGV - 7, 'ix_at', #ARGV > 7 and ARGV[1] or '0', 'ix_tools', tools)
+redis.call('HSET', KEYS[1], 'ix', #ARGV - 7, 'ix_at', #ARGV > 7 and ARGV[1] or '0', 'ix_tools', tools, 'ix_free', #ARGV - 7)
 return 1

@@ -6,7 +6,11 @@
 --     session made before the index has none and is read whole, as is one whose count falls
 --     behind its history's length, which a script without this helper pushed to);
 --   meta `ix_at`: the latest entry time so far; `ix_tools`: tool calls of the history's
---     assistant messages; `ix_turn`: the turn of the latest entry that has one;
+--     assistant messages; `ix_turn`: the turn of the latest entry that has one; `ix_free`: the
+--     entries without a turn pushed since (preloaded ones, messages added with no run);
+--   meta `ix_start:<turn>`: where a turn's entries start, when 32 or more entries without a
+--     turn come before it (a reader counts a turn's entries back from one of them, up to the
+--     entry of another turn: this bounds how far it reads);
 --   `early` (sorted set, position (10 digits) by time): the entries whose time is before an
 --     earlier entry's (a queued message, started after the turns that ran meanwhile; a
 --     process's clock behind another's). The others are in time order by position already.
@@ -22,7 +26,7 @@ end
 -- RPUSH one stored message (JSON) of time `at` (ms, its `_meta.at`) and turn ('' for none).
 local function history_push(meta, messages, early, raw, at, turn)
   local len = redis.call('RPUSH', messages, raw)
-  local f = redis.call('HMGET', meta, 'ix', 'ix_at', 'ix_tools')
+  local f = redis.call('HMGET', meta, 'ix', 'ix_at', 'ix_tools', 'ix_turn', 'ix_free')
   if not f[1] then return len end
   local fields = {'ix', tonumber(f[1]) + 1}
   if tonumber(at) < tonumber(f[2] or '0') then
@@ -36,10 +40,20 @@ local function history_push(meta, messages, early, raw, at, turn)
     fields[#fields + 1] = 'ix_tools'
     fields[#fields + 1] = tonumber(f[3] or '0') + tools
   end
-  if turn ~= '' then
+  local free = tonumber(f[5] or '0')
+  if turn == '' then
+    free = free + 1
+  else
+    if turn ~= f[4] and free >= 32 then
+      fields[#fields + 1] = 'ix_start:' .. turn
+      fields[#fields + 1] = len - 1
+    end
+    free = 0
     fields[#fields + 1] = 'ix_turn'
     fields[#fields + 1] = turn
   end
+  fields[#fields + 1] = 'ix_free'
+  fields[#fields + 1] = free
   redis.call('HSET', meta, unpack(fields))
   return len
 end
