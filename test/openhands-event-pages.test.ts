@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis as IORedis, type Redis } from 'ioredis';
 import { waitUntil } from '@baton/devtools';
 import { Baton, createSession, http, waitForIdle } from './support/baton.ts';
 
@@ -53,23 +53,31 @@ async function withoutIndex<T>(id: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The commands Redis ran for this session while `fn` ran (a MONITOR connection of the test's own). */
+/**
+ * The commands Redis ran for this session while `fn` ran: MONITOR connections of the test's own
+ * (one per master on a Redis Cluster).
+ */
 async function commandsOf(id: string, fn: () => Promise<unknown>): Promise<string[][]> {
-  const monitor = await new Redis(inject('redisUrl')).monitor();
+  const redis = baton.redis;
+  if (redis.isCluster && (redis as Cluster).status === 'wait') await (redis as Cluster).connect();
+  const nodes: Redis[] = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+  const monitors = await Promise.all(nodes.map((node) => new IORedis({ host: node.options.host, port: node.options.port, lazyConnect: true }).monitor()));
   const seen: string[][] = [];
   const marker = `${id}:done`;
-  let done = false;
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args[1] === marker) done = true;
-    else if (args.some((a) => a.includes(`{${id}}`))) seen.push(args);
-  });
+  let markers = 0;
+  for (const monitor of monitors) {
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[1] === marker) markers++;
+      else if (args.some((a) => a.includes(`{${id}}`))) seen.push(args);
+    });
+  }
   try {
     await fn();
-    // Every command of `fn` ran before this one: once MONITOR shows it, it has shown them.
-    await baton.redis.echo(marker);
-    await waitUntil(async () => done, { timeoutMs: 5_000, what: 'MONITOR to catch up' });
+    // Every command of `fn` ran before these: once each MONITOR shows its marker, it has shown them.
+    await Promise.all(nodes.map((node) => node.echo(marker)));
+    await waitUntil(async () => markers === nodes.length, { timeoutMs: 5_000, what: 'MONITOR to catch up' });
   } finally {
-    monitor.disconnect();
+    for (const monitor of monitors) monitor.disconnect();
   }
   return seen;
 }
