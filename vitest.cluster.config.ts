@@ -20,9 +20,6 @@ export default defineConfig({
       'test/redis-settings.test.ts', // single redis-servers of its own, with their settings
       'test/storage-full.test.ts', // fills a redis-server of its own
       'test/replication.test.ts', // a redis-server of its own and its replica
-      // Recovery bounds are measured on one Redis server; on the cluster run (16 queue shards per
-      // worker, 2 shared cores) its blocked-event-loop case failed once and is not yet understood.
-      'test/recovery.test.ts',
     ],
     globalSetup: ['test/support/global-redis-cluster.ts'],
     testTimeout: 60_000,

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { BatonProcess, RedisServer, waitUntil } from '@baton/devtools';
 import { Redis } from 'ioredis';
 import { SessionStore } from '@baton/store';
-import { type LoadResult, round, runLoad, summary } from './load.ts';
+import { type LoadResult, mergeLoads, round, runLoad, summary } from './load.ts';
 
 const REQUESTS = Number(process.env.BENCH_DURABILITY_REQUESTS ?? 3_000);
 const WARMUP = 300;
@@ -81,7 +81,7 @@ export async function durabilityPhase(connections: number, quiet: Record<string,
     for (let round = 0; round < ROUNDS; round++) {
       for (const setup of setups) rounds.get(setup.mode)?.push(await post(setup, connections, REQUESTS / ROUNDS));
     }
-    const results = Object.fromEntries(modes.map((m) => [m, summary(merge(rounds.get(m) ?? []))]));
+    const results = Object.fromEntries(modes.map((m) => [m, summary(mergeLoads(rounds.get(m) ?? []))]));
     const base = results.everysec?.per_second ?? NaN;
     return {
       connections,
@@ -94,16 +94,4 @@ export async function durabilityPhase(connections: number, quiet: Record<string,
   } finally {
     await Promise.all(setups.map((s) => s.stop()));
   }
-}
-
-function merge(results: LoadResult[]): LoadResult {
-  const statuses: Record<number, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + v;
-  return {
-    requests: results.reduce((n, r) => n + r.requests, 0),
-    elapsedMs: results.reduce((n, r) => n + r.elapsedMs, 0),
-    latencies: results.flatMap((r) => r.latencies),
-    statuses,
-    errors: results.reduce((n, r) => n + r.errors, 0),
-  };
 }

@@ -104,3 +104,16 @@ export function summary(result: LoadResult) {
 }
 
 export const round = (n: number, digits = 2) => Number(n.toFixed(digits));
+
+/** Several rounds of one load as one result (their requests, times and latencies added up). */
+export function mergeLoads(results: LoadResult[]): LoadResult {
+  const statuses: Record<number, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + v;
+  return {
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    elapsedMs: results.reduce((n, r) => n + r.elapsedMs, 0),
+    latencies: results.flatMap((r) => r.latencies),
+    statuses,
+    errors: results.reduce((n, r) => n + r.errors, 0),
+  };
+}

@@ -15,7 +15,7 @@ import { BatonProcess, ROOT, RedisServer, freePort, waitUntil } from '@baton/dev
 import { SessionStore } from '@baton/store';
 import { durabilityPhase } from './durability.ts';
 import { storageMarkdown, storagePhase } from './storage.ts';
-import { type LoadResult, percentile, round, runLoad, send, summary } from './load.ts';
+import { type LoadResult, mergeLoads, percentile, round, runLoad, send, summary } from './load.ts';
 import { reaperBench } from './reaper.ts';
 import { type LayoutResult, shardSpread } from './shards.ts';
 import { historyPhase } from './history.ts';
@@ -95,7 +95,7 @@ async function main() {
     }
     void before;
     const perRequestUs = (seconds: number, n: number) => round((seconds * 1e6) / n, 0);
-    const a = { baton: summary(merge(batonRounds)), baseline: summary(merge(baseRounds)) };
+    const a = { baton: summary(mergeLoads(batonRounds)), baseline: summary(mergeLoads(baseRounds)) };
     report.submission = {
       connections: CONNECTIONS,
       ...a,
@@ -326,8 +326,9 @@ async function endToEnd(url: string, ids: string[], connections: number, rounds 
     connections,
     total: ids.length * rounds,
     next: (_i, conn) => {
-      const k = cursor[conn]++ % perConnection;
-      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + k] ?? ids[conn]}/messages`, body };
+      const k = (cursor[conn] = (cursor[conn] ?? 0) + 1) - 1;
+      const slot = k % perConnection;
+      return { method: 'POST', path: `/sessions/${ids[conn * perConnection + slot] ?? ids[conn]}/messages`, body };
     },
     after: async (req, status) => {
       if (status !== 202) throw new Error(`POST answered ${status}`);
@@ -397,18 +398,6 @@ async function commandCount(client: Redis): Promise<number> {
 
 async function redisVersion(client: Redis): Promise<string> {
   return /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? '?';
-}
-
-function merge(results: LoadResult[]): LoadResult {
-  const statuses: Record<number, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[Number(k)] = (statuses[Number(k)] ?? 0) + v;
-  return {
-    requests: results.reduce((n, r) => n + r.requests, 0),
-    elapsedMs: results.reduce((n, r) => n + r.elapsedMs, 0),
-    latencies: results.flatMap((r) => r.latencies),
-    statuses,
-    errors: results.reduce((n, r) => n + r.errors, 0),
-  };
 }
 
 async function startScript(script: string, env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; url: string; match: string }> {

@@ -119,9 +119,10 @@ it('the API SIGKILLed between its state write and the enqueue: the reaper enqueu
 it('a worker whose event loop is blocked past its lock: the turn is taken over and the stale result is discarded', async () => {
   const started = performance.now();
   const { receiver, sessions } = await setup();
-  // One turn at a time: the first one it finishes blocks it for 6 s, well past its 1 s lock,
-  // so the healthy worker reruns that turn long before this one wakes up.
-  const stuck = await baton.startWorker({ BATON_FAULT: 'block:worker.after-agent-reply:6000', WORKER_CONCURRENCY: '1' });
+  // The first turn it finishes blocks it once for 6 s, well past its 1 s lock, so the healthy
+  // worker reruns that turn (and any other it held: on sharded queues a worker has a slot per
+  // shard) long before this one wakes up.
+  const stuck = await baton.startWorker({ BATON_FAULT: 'block:worker.after-agent-reply:6000:1', WORKER_CONCURRENCY: '1' });
   const ledger = new Ledger('blocked');
   const claimed = () => turnsLogged(stuck, 'turn claimed').size > 0;
   const load = runLoad({ ledger, sessions, target: () => baton.url, rounds: 3, more: () => !claimed(), maxRounds: 10 });
@@ -131,7 +132,7 @@ it('a worker whose event loop is blocked past its lock: the turn is taken over a
   // It wakes, tries to record its result and is refused: the turn has moved on.
   await stuck.waitForLog(/stale result discarded/, 20_000);
   const stale = turnsLogged(stuck, 'stale result discarded');
-  expect(stale.size).toBe(1);
+  expect(stale.size).toBeGreaterThanOrEqual(1);
   stuck.kill('SIGKILL');
   await stuck.exited;
 

@@ -210,15 +210,22 @@ describe('ending a waiting turn: no worker holds it, so the request itself ends 
     return { id, turnId };
   }
 
-  /** The session's webhooks settle at `count`: one interrupted, then one end event. */
-  async function expectEnd(id: string, turnId: string) {
-    const hooks = await waitForHooks(id, 2);
-    expect(hooks.map((h) => [h.json.type, h.json.turn_id])).toEqual([
+  /**
+   * The session's webhooks: one interrupted, then one end event for the waiting turn; when a
+   * next turn ran (`next`), its own turn.completed too (it may arrive before or after the
+   * cancelled one is seen, so the waiting turn's events are checked on their own).
+   */
+  async function expectEnd(id: string, turnId: string, next?: string) {
+    const hooks = await waitForHooks(id, next ? 3 : 2);
+    const own = hooks.filter((h) => h.json.turn_id === turnId);
+    expect(own.map((h) => [h.json.type, h.json.turn_id])).toEqual([
       ['turn.interrupted', turnId],
       ['turn.cancelled', turnId],
     ]);
-    expect(hooks[1]!.json).toMatchObject({ status: 'idle', error: 'Turn cancelled' });
-    return hooks;
+    expect(own[1]!.json).toMatchObject({ status: 'idle', error: 'Turn cancelled' });
+    if (next) expect(hooks.filter((h) => h.json.turn_id !== turnId).map((h) => [h.json.type, h.json.turn_id])).toEqual([['turn.completed', next]]);
+    expect(hooks).toHaveLength(next ? 3 : 2);
+    return own;
   }
 
   it('POST /cancel: idle with "Turn cancelled" at once, one turn.cancelled webhook', async () => {
@@ -244,7 +251,7 @@ describe('ending a waiting turn: no worker holds it, so the request itself ends 
     expect(sent).toMatchObject({ queued: false, cancelled_turn_id: turnId });
     const done = await waitForIdle(base(), id);
     expect(done).toMatchObject({ status: 'idle', response: { content: 'echo: instead' } });
-    await expectEnd(id, turnId);
+    await expectEnd(id, turnId, sent.turn_id);
     expect((await http(base(), 'GET', `/sessions/${id}/messages`)).body.map((m: any) => m.content)).toEqual([
       'deploy it',
       'instead',
@@ -254,9 +261,9 @@ describe('ending a waiting turn: no worker holds it, so the request itself ends 
 
   it('cancel with a queued message starts it (its job queued by the request)', async () => {
     const { id, turnId } = await waiting();
-    await send(id, { content: 'queued', if_busy: 'enqueue' });
+    const queued = await send(id, { content: 'queued', if_busy: 'enqueue' });
     await http(base(), 'POST', `/sessions/${id}/cancel`);
     expect((await waitForIdle(base(), id)).response).toEqual({ role: 'assistant', content: 'echo: queued' });
-    await expectEnd(id, turnId);
+    await expectEnd(id, turnId, queued.turn_id);
   });
 });

@@ -81,7 +81,9 @@ it('default settings: a SIGKILLed worker\'s turn is claimed and completed by ano
 });
 
 it('default settings: a worker whose event loop is blocked for 2 s keeps its turn (no second claim, no stale result)', async () => {
-  baton = await Baton.start({ redisUrl: inject('redisUrl'), workers: 0 });
+  // One turn queue: a worker's WORKER_CONCURRENCY of 1 is then one slot in all (on sharded
+  // queues it has at least one per shard, and the healthy worker would take the turn).
+  baton = await Baton.start({ redisUrl: inject('redisUrl'), workers: 0, env: { TURN_QUEUE_SHARDS: '1' } });
   // A healthy worker runs first, so its stalled-job check is running all along; one turn
   // slot, held by a slow turn, so the next turn can only go to the slow worker.
   const healthy = await baton.startWorker({ WORKER_CONCURRENCY: '1', ECHO_DELAY_MS: '15000' });

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     streamTtlMs: env.STREAM_TTL_S * 1000,
     maxMessages: env.MAX_MESSAGES_PER_SESSION,
     requestTtlMs: env.IDEMPOTENCY_TTL_S * 1000,
+    ...(env.SESSION_TTL_S ? { sessionTtlMs: env.SESSION_TTL_S * 1000 } : {}),
   });
   // Sharded queues (TURN_QUEUE_SHARDS): a session's jobs go to the shard of its id.
   const shards = queueShards(env);

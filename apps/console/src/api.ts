@@ -82,74 +82,8 @@ export function newId(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-export type Status = 'idle' | 'running' | 'interrupted' | 'error';
-
-export interface ToolCall {
-  id: string;
-  type?: string;
-  function: { name: string; arguments: string };
-}
-
-export interface ChatMessage {
-  role?: 'system' | 'user' | 'assistant' | 'tool';
-  content: string | null;
-  tool_calls?: ToolCall[];
-  tool_call_id?: string;
-  name?: string;
-  user_params?: Record<string, unknown>;
-}
-
-export interface Interrupt {
-  interrupt_id: string;
-  type: 'tool_approval' | 'user_input' | string;
-  payload?: unknown;
-}
-
-export interface Session {
-  session_id: string;
-  status: Status;
-  response: ChatMessage | null;
-  error: string | null;
-  agent: string;
-  total_messages: number;
-  pending_messages: number;
-  created_at: string;
-  updated_at: string;
-  /** While `interrupted`: what the agent is waiting for. */
-  interrupts?: Interrupt[];
-}
-
-export interface SessionItem {
-  session_id: string;
-  status: Status;
-  total_messages: number;
-  agent?: string;
-  created_at?: string;
-  updated_at?: string;
-}
-
-export interface Attempt {
-  at: string;
-  status_code: number | null;
-  latency_ms: number;
-  error: string | null;
-}
-
-export interface Delivery {
-  id: string;
-  webhook_id: string;
-  session_id: string;
-  turn_id: string;
-  type: string;
-  target: string;
-  url: string;
-  status: 'pending' | 'delivered' | 'failed' | 'dead';
-  attempts: Attempt[];
-  redeliveries: number;
-  next_attempt_at: string | null;
-  created_at: string;
-  dead_at?: string;
-}
+// The native API's shapes are the client package's (checked against the server's own types).
+export type { ChatMessage, DeadLetter, Delivery, Interrupt, SessionResponse as Session, SessionStatus as Status, SessionSummary as SessionItem } from '@baton/client';
 
 export interface Ready {
   status: 'ready' | 'not_ready';

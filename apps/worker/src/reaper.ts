@@ -21,8 +21,9 @@ export interface ReaperDeps {
 }
 
 /**
- * Repairs running turns that nothing will finish. Every started turn has an entry in
- * the running index, written before the turn itself; when its check time comes:
+ * Repairs running turns that nothing will finish, then releases what expired sessions left.
+ * Every started turn has an entry in the running index, written before the turn itself; when
+ * its check time comes:
  * - the session is no longer running (or is gone) → its outbox is flushed (webhooks of
  *   a turn whose worker died right after finishing it) and the entry is dropped;
  * - the turn's job is missing (the API died before enqueueing) → it is enqueued again;
@@ -31,8 +32,11 @@ export interface ReaperDeps {
  * - the turn waits for a person (`interrupted`: no job, no worker) → nothing to repair; with
  *   an interrupt timeout, it ends with an error once the wait is past it (checked again until then).
  * A pass drains every entry due when it starts, earliest first, in batches, until none is
- * left or its budget is spent. Each repair is idempotent, so two passes at once do no harm;
- * `startReaper` still runs one pass per interval across all workers (a lock).
+ * left or its budget is spent. With what is left of the budget it drains the expiring index
+ * the same way (SESSION_TTL_S, `SessionExpiry.sweep`): the index entries and byte counts of
+ * sessions whose keys Redis has expired are released, live ones are looked at again later.
+ * Each repair is idempotent, so two passes at once do no harm; `startReaper` still runs one
+ * pass per interval across all workers (a lock).
  */
 export async function reapOnce(deps: ReaperDeps): Promise<number> {
   const batch = deps.batch ?? 1_000;
@@ -56,6 +60,16 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
       }
     }
     if (due.length < batch || performance.now() - started >= budgetMs) break;
+  }
+  // Then expired sessions, with what is left of the budget.
+  let skip = 0;
+  while (performance.now() - started < budgetMs) {
+    const swept = await deps.store.expiry.sweep(batch, upTo, skip);
+    // Entries whose look threw stay due: later batches pass over them (retried next pass).
+    skip += swept.failed;
+    if (swept.failed > 0) deps.logger.warn({ failed: swept.failed }, 'expired-session check failed; will retry');
+    if (swept.released > 0) deps.logger.info({ released: swept.released }, 'expired sessions released (SESSION_TTL_S)');
+    if (swept.due < batch) break;
   }
   return repaired;
 }

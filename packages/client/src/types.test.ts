@@ -12,11 +12,13 @@ import type {
   WebhookSpec,
 } from '@baton/core';
 import type { DeliveryAttempt as ServerDeliveryAttempt, DeliveryView } from '@baton/store';
+import type { DeadLetter as ServerDeadLetter } from '@baton/core';
 import { describe, expect, it } from 'vitest';
 import type {
   CancelResult,
   ChatMessage,
   CreateSessionOptions,
+  DeadLetter,
   Delivery,
   DeliveryAttempt,
   MessageAccepted,
@@ -51,6 +53,7 @@ const checks = {
   accepted: true satisfies Same<MessageAccepted, ServerMessageAccepted>,
   cancel: true satisfies Same<CancelResult, CancelAccepted>,
   delivery: true satisfies Same<Delivery, DeliveryView>,
+  deadLetter: true satisfies Same<DeadLetter, ServerDeadLetter>,
   attempt: true satisfies Same<DeliveryAttempt, ServerDeliveryAttempt>,
   payload: true satisfies Same<TurnEventPayload, ServerTurnEventPayload>,
   webhook: true satisfies Same<WebhookInput, z.input<typeof WebhookSpec>>,

@@ -176,6 +176,11 @@ export interface Delivery {
   created_at: string;
 }
 
+/** One entry of `GET /dead-letters` (admin): a delivery that ran out of attempts, and when. */
+export interface DeadLetter extends Delivery {
+  dead_at: string;
+}
+
 /** The body of a webhook: the Motus payload plus `type`, `turn_id` and `timestamp`. */
 export interface TurnEventPayload {
   type: TurnEventType;

@@ -136,6 +136,22 @@ describe('parseEnv(ApiEnv)', () => {
     });
   });
 
+  describe('SESSION_TTL_S', () => {
+    it('is unset by default (sessions are kept for ever) and takes whole seconds', () => {
+      expect(parseEnv(ApiEnv, {}).SESSION_TTL_S).toBeUndefined();
+      expect(parseEnv(ApiEnv, { SESSION_TTL_S: '' }).SESSION_TTL_S).toBeUndefined();
+      expect(parseEnv(ApiEnv, { SESSION_TTL_S: '2' }).SESSION_TTL_S).toBe(2);
+      expect(parseEnv(ApiEnv, { SESSION_TTL_S: '86400' }).SESSION_TTL_S).toBe(86_400);
+    });
+
+    it.each(['abc', '-5', '1.5', '0', 'Infinity', '1e12'])('refuses %j with an error naming SESSION_TTL_S and saying what it takes', (value) => {
+      const message = configError(() => parseEnv(ApiEnv, { SESSION_TTL_S: value }));
+      expect(message).toMatch(/^ {2}SESSION_TTL_S: must be a whole number of seconds from 1 to 315360000 \(unset it to keep sessions for ever\)$/m);
+      // Only the bad variable is named.
+      expect(message.trim().split('\n')).toHaveLength(2);
+    });
+  });
+
   it('rejects an ADMIN_KEY that is also one of API_KEYS (that tenant would see every session)', () => {
     const message = configError(() => parseEnv(ApiEnv, { API_KEYS: 'tenant-a-key,admin-key-1', ADMIN_KEY: 'admin-key-1' }));
     expect(message).toContain('ADMIN_KEY: ADMIN_KEY must differ from every key in API_KEYS');

@@ -12,6 +12,10 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1');
 
+/** The longest SESSION_TTL_S (10 years): Redis refuses expiry times much beyond. */
+const MAX_SESSION_TTL_S = 10 * 365 * 86_400;
+const SESSION_TTL_MESSAGE = `must be a whole number of seconds from 1 to ${MAX_SESSION_TTL_S} (unset it to keep sessions for ever)`;
+
 export const CommonEnv = z.object({
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Start even when Redis's maxmemory-policy is not `noeviction` (a full Redis then deletes Baton's keys). */
@@ -104,6 +108,16 @@ export const ApiEnv = CommonEnv.extend({
   RATE_LIMIT_BURST: int(200, 1),
   /** Long-polls (`?wait=true`) and event streams one API process holds at once; more get 503 `too_many_waiters`. */
   MAX_WAITERS: int(10_000, 1),
+  /**
+   * Idle sessions expire: a session with no turn running, queued or waiting for a person is
+   * removed this long after its last write (create, accepted message, turn end). Unset: kept for ever.
+   */
+  SESSION_TTL_S: z.coerce
+    .number({ error: SESSION_TTL_MESSAGE })
+    .int({ error: SESSION_TTL_MESSAGE })
+    .min(1, { error: SESSION_TTL_MESSAGE })
+    .max(MAX_SESSION_TTL_S, { error: SESSION_TTL_MESSAGE })
+    .optional(),
   /** How long a response is kept for replay under its Idempotency-Key (default 24 h). */
   IDEMPOTENCY_TTL_S: int(86_400, 1),
   /** The largest response body kept for replay under an Idempotency-Key (bytes); a larger one frees the key (a retry runs again). */

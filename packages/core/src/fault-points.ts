@@ -4,7 +4,7 @@
  * from its configuration (`BATON_FAULT`); a no-op in production.
  *
  * `kill:<point>` SIGKILLs the process there (`kill:<point>:<n>`: the n-th time it gets there);
- * `block:<point>:<ms>` blocks its event loop;
+ * `block:<point>:<ms>` blocks its event loop there each time (`block:<point>:<ms>:<n>`: the first n times);
  * `skip:<point>` makes the hook answer 'skip' there: the process leaves out what follows
  * (`worker.cancel-message`: a cancel's pub/sub message is lost, as in a reconnect).
  */
@@ -24,7 +24,7 @@ export const noFault: FaultHook = () => undefined;
 
 export function makeFaultHook(spec: string | undefined): FaultHook {
   if (!spec) return noFault;
-  const [action, point, arg] = spec.split(':');
+  const [action, point, arg, times] = spec.split(':');
   let hits = 0;
   return (at) => {
     if (at !== point) return;
@@ -32,6 +32,7 @@ export function makeFaultHook(spec: string | undefined): FaultHook {
       if (++hits < Number(arg ?? 1)) return;
       process.kill(process.pid, 'SIGKILL');
     } else if (action === 'block') {
+      if (times !== undefined && ++hits > Number(times)) return;
       const until = Date.now() + Number(arg ?? 1000);
       while (Date.now() < until) {
         // Busy-wait on purpose: a blocked event loop cannot renew its BullMQ lock.

@@ -51,7 +51,7 @@ describe('sessionKeys', () => {
   it('puts the session id in a hash tag in every key', () => {
     const keys = sessionKeys('baton', id);
     const values = Object.values(keys);
-    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'deliveriesAt', 'early', 'events', 'inbox', 'marks', 'messages', 'meta', 'outbox', 'stream', 'turns']);
+    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'deliveriesAt', 'early', 'events', 'expiry', 'inbox', 'marks', 'messages', 'meta', 'outbox', 'stream', 'turns']);
     for (const key of values) {
       expect(key.startsWith('baton:')).toBe(true);
       expect(hashTag(key)).toBe(id);
@@ -82,10 +82,18 @@ describe('sessionKeys', () => {
 describe('globalKeys', () => {
   it('builds the global keys under the prefix, outside any session’s hash tag', () => {
     const keys = globalKeys('baton');
-    const { tenantSessions, tenantDeadLetters, ...fixed } = keys;
-    expect(fixed).toEqual({ sessionIndex: 'baton:sessions', running: 'baton:running', cancel: 'baton:cancel', deadLetters: 'baton:webhooks:dead', reaperLock: 'baton:running:lock' });
-    expect([tenantSessions('t_1'), tenantDeadLetters('t_1')]).toEqual(['baton:sessions:t:t_1', 'baton:webhooks:dead:t:t_1']);
-    for (const key of [...Object.values(fixed), tenantSessions('t_1'), tenantDeadLetters('t_1')]) expect(key).not.toContain('{');
+    const { tenantSessions, tenantDeadLetters, tenantBytes, ...fixed } = keys;
+    expect(fixed).toEqual({
+      sessionIndex: 'baton:sessions',
+      running: 'baton:running',
+      cancel: 'baton:cancel',
+      deadLetters: 'baton:webhooks:dead',
+      reaperLock: 'baton:running:lock',
+      expiring: 'baton:expiring',
+    });
+    const perTenant = [tenantSessions('t_1'), tenantDeadLetters('t_1'), tenantBytes('t_1')];
+    expect(perTenant).toEqual(['baton:sessions:t:t_1', 'baton:webhooks:dead:t:t_1', 'baton:usage:bytes:t_1']);
+    for (const key of [...Object.values(fixed), ...perTenant]) expect(key).not.toContain('{');
   });
 });
 

@@ -36,6 +36,11 @@ export interface SessionKeys {
    * expiring; its name is also the pub/sub channel that announces each new entry.
    */
   stream: string;
+  /**
+   * Hash of a session made with SESSION_TTL_S: its idle `ttl` (ms), and what the reaper releases
+   * once its other keys have expired (`created`, `tenant`, `bytes`). It never expires itself.
+   */
+  expiry: string;
 }
 
 export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
@@ -52,6 +57,7 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     early: `${base}:early`,
     marks: `${base}:marks`,
     stream: `${base}:stream`,
+    expiry: `${base}:expiry`,
   };
 }
 
@@ -70,6 +76,10 @@ export interface GlobalKeys {
   tenantSessions: (tenant: string) => string;
   /** The dead letters of one tenant's sessions. */
   tenantDeadLetters: (tenant: string) => string;
+  /** Sorted set session id → when the reaper should look at a session made with SESSION_TTL_S. */
+  expiring: string;
+  /** String: the bytes of messages one tenant's sessions hold (TENANT_MAX_BYTES). */
+  tenantBytes: (tenant: string) => string;
 }
 
 export function globalKeys(prefix: string): GlobalKeys {
@@ -81,6 +91,8 @@ export function globalKeys(prefix: string): GlobalKeys {
     deadLetters: `${prefix}:webhooks:dead`,
     tenantSessions: (tenant) => `${prefix}:sessions:t:${tenant}`,
     tenantDeadLetters: (tenant) => `${prefix}:webhooks:dead:t:${tenant}`,
+    expiring: `${prefix}:expiring`,
+    tenantBytes: (tenant) => `${prefix}:usage:bytes:${tenant}`,
   };
 }
 

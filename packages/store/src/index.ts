@@ -1,4 +1,5 @@
 export * from './session-store.ts';
+export * from './session-expiry.ts';
 export { defineScripts } from './scripts.ts';
 export * from './session-watcher.ts';
 export * from './session-stream.ts';

@@ -25,6 +25,7 @@ type ScriptName =
   | 'streamRead'
   | 'setAttributes'
   | 'usageAdd'
+  | 'expireCheck'
   | 'slotTake'
   | 'slotRelease'
   | 'breakerSave';
@@ -33,35 +34,37 @@ type ScriptName =
  * `inbox`: the script uses the inbox helpers of inbox.lua (prepended to it); `stream`: the
  * event-stream helpers of stream.lua (prepended; inbox.lua uses them too); `running`: the
  * reaper-index helper of running.lua; `interrupted`: interrupted.lua, which ends a turn
- * waiting for a person (it uses the inbox and stream helpers: they come too); `history`: the
- * history helpers of history.lua, through which every message enters a history (inbox.lua
- * and interrupted.lua use them: they come with those too).
+ * waiting for a person (it uses the inbox and stream helpers: they come too); `expiry`: the
+ * idle-expiry helper of expiry.lua (SESSION_TTL_S); `history`: the history helpers of
+ * history.lua, through which every message enters a history (inbox.lua and interrupted.lua use
+ * them: they come with those too).
  */
-const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; history?: boolean }> = {
+const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; expiry?: boolean; history?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 4, history: true },
-  submit: { file: 'submit.lua', keys: 9, running: true, interrupted: true },
-  // The same script with the reaper's index as a tenth key (one Redis server only).
-  submitMarked: { file: 'submit.lua', keys: 10, running: true, interrupted: true },
+  create: { file: 'create.lua', keys: 8, expiry: true, history: true },
+  submit: { file: 'submit.lua', keys: 10, running: true, interrupted: true, expiry: true },
+  // The same script with the reaper's index as an eleventh key (one Redis server only).
+  submitMarked: { file: 'submit.lua', keys: 11, running: true, interrupted: true, expiry: true },
   claim: { file: 'claim.lua', keys: 3 },
   step: { file: 'step.lua', keys: 6, stream: true, history: true },
-  finish: { file: 'finish.lua', keys: 8, inbox: true },
+  finish: { file: 'finish.lua', keys: 9, inbox: true, expiry: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 11, inbox: true },
+  delete: { file: 'delete.lua', keys: 12, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
   settleRunning: { file: 'settle-running.lua', keys: 3 },
   saveDelivery: { file: 'save-delivery.lua', keys: 3 },
-  append: { file: 'append.lua', keys: 5, history: true },
+  append: { file: 'append.lua', keys: 8, expiry: true, history: true },
   pause: { file: 'pause.lua', keys: 6, inbox: true },
-  cancel: { file: 'cancel.lua', keys: 8, interrupted: true },
+  cancel: { file: 'cancel.lua', keys: 9, interrupted: true, expiry: true },
   resume: { file: 'resume.lua', keys: 3, stream: true },
-  interruptTimeout: { file: 'interrupt-timeout.lua', keys: 8, interrupted: true },
+  interruptTimeout: { file: 'interrupt-timeout.lua', keys: 9, interrupted: true, expiry: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
-  usageAdd: { file: 'usage-add.lua', keys: 1 },
+  usageAdd: { file: 'usage-add.lua', keys: 2 },
+  expireCheck: { file: 'expire-check.lua', keys: 2 },
   slotTake: { file: 'slot-take.lua', keys: 2 },
   slotRelease: { file: 'slot-release.lua', keys: 2 },
   breakerSave: { file: 'breaker-save.lua', keys: 1 },
@@ -75,7 +78,7 @@ function source(name: ScriptName): string {
   let lua = sources.get(name);
   if (!lua) {
     const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    const { stream, running, interrupted, file } = SCRIPTS[name];
+    const { stream, running, interrupted, expiry, file } = SCRIPTS[name];
     const inbox = SCRIPTS[name].inbox || interrupted;
     const history = SCRIPTS[name].history || inbox;
     lua =
@@ -84,6 +87,7 @@ function source(name: ScriptName): string {
       (inbox || stream ? `${read('stream.lua')}\n` : '') +
       (inbox ? `${read('inbox.lua')}\n` : '') +
       (interrupted ? `${read('interrupted.lua')}\n` : '') +
+      (expiry ? `${read('expiry.lua')}\n` : '') +
       read(file);
     sources.set(name, lua);
   }

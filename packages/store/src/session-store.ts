@@ -21,6 +21,7 @@ import { HistoryCache, readListChunked } from './history-cache.ts';
 import { type TimelinePage, readTimelinePage } from './timeline-page.ts';
 import { type TimelineCounts, type TimelineWalk, type WalkMark, type WalkOrder, openTimelineWalk, readTimelineCounts } from './timeline-walk.ts';
 import { WalkMarks } from './walk-marks.ts';
+import { SessionExpiry, indexMember } from './session-expiry.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -35,8 +36,13 @@ export interface StoreOptions {
   streamTtlMs?: number;
   /** The most messages (history + queued) a session may hold; a new one beyond is refused. 0 or unset: no cap. */
   maxMessages?: number;
-  /** How long a message's Idempotency-Key record is kept (ms; default 24 hours). */
+  /** How long a message's Idempotency-Key record is kept (ms; default 24 hours; never longer than `sessionTtlMs`). */
   requestTtlMs?: number;
+  /**
+   * SESSION_TTL_S in ms: sessions made now expire after being idle this long (no turn running,
+   * queued or waiting for a person). Unset or 0: they never do.
+   */
+  sessionTtlMs?: number;
   /** Bytes of session histories a worker keeps between turns (HISTORY_CACHE_MB; default 64 MiB; 0: none). */
   historyCacheBytes?: number;
   now?: () => number;
@@ -124,7 +130,6 @@ export function newIncarnation(): string {
   return randomUUID();
 }
 
-const pad = (ms: number) => String(ms).padStart(13, '0');
 
 /**
  * All reads and writes of session state. Each state change is one Lua script over the
@@ -146,6 +151,10 @@ export class SessionStore {
   private readonly isCluster: boolean;
   /** The histories of sessions this process claimed turns of: a claim reads only what is new. */
   readonly history: HistoryCache;
+  /** Idle sessions' expiry (SESSION_TTL_S): what the reaper releases once one is gone. */
+  readonly expiry: SessionExpiry;
+  /** How long Idempotency-Key records naming a session are kept (ms): never longer than an idle session. */
+  private readonly requestTtlMs: number;
 
   constructor(
     private readonly redis: RedisClient,
@@ -160,13 +169,21 @@ export class SessionStore {
     this.history = new HistoryCache(options.historyCacheBytes);
     this.steps = new TurnSteps(redis, { ...options, now: this.now, streamTtlMs: this.streamTtlMs });
     this.marks = new WalkMarks(redis, options.prefix);
+    this.expiry = new SessionExpiry(redis, options.prefix, this.now);
+    const sessionTtlMs = options.sessionTtlMs ?? 0;
+    this.requestTtlMs = Math.min(options.requestTtlMs ?? DAY_MS, sessionTtlMs > 0 ? sessionTtlMs : Infinity);
   }
 
   sessionKeys(sessionId: string) {
     return sessionKeys(this.options.prefix, sessionId);
   }
 
-  /** Returns false when a session with that id exists already. */
+  /**
+   * Returns false when a session with that id exists already. With `sessionTtlMs` the session
+   * expires once idle that long; the reaper's look at it is scheduled before it is made (so it
+   * is never missed) and again after (so a reaper that just dropped a stale entry of this id
+   * does not leave the new session without one).
+   */
   async create(input: {
     sessionId: string;
     agent: string;
@@ -182,18 +199,20 @@ export class SessionStore {
   }): Promise<boolean> {
     const now = this.now();
     const k = this.sessionKeys(input.sessionId);
+    const ttl = this.options.sessionTtlMs ?? 0;
     // Index first: a listing skips ids whose session is missing, never the reverse.
-    const member = `${pad(now)}:${input.sessionId}`;
+    const member = indexMember(now, input.sessionId);
     const state = input.state.map((m) => encodeMessage(m, { at: now }));
     const webhook = input.webhook ? JSON.stringify(input.webhook) : '';
     const attrs = input.attributes && Object.keys(input.attributes).length ? JSON.stringify(input.attributes) : '';
     const config = input.config && Object.keys(input.config).length ? JSON.stringify(input.config) : '';
     // A tenant's sessions are in its own index too (what it lists and counts).
     const indexes = input.tenant ? [this.keys.sessionIndex, this.keys.tenantSessions(input.tenant)] : [this.keys.sessionIndex];
-    const replies = (await inOrder(this.redis, [
+    const replies = await inOrder(this.redis, [
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
+      ...(ttl > 0 ? [() => this.expiry.schedule(input.sessionId, now + ttl)] : []),
       () =>
-        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.early], [
+        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.inbox, k.turns, k.stream, k.expiry, k.early], [
           now,
           input.agent,
           input.tenant,
@@ -201,6 +220,7 @@ export class SessionStore {
           attrs,
           input.incarnation ?? newIncarnation(),
           config,
+          ttl,
           ...state,
         ]),
     ]).catch(async (err: unknown) => {
@@ -208,10 +228,18 @@ export class SessionStore {
       // back (ZREM is allowed at maxmemory), so a count or listing holds no trace of it.
       if (isRedisFull(err)) await Promise.all(indexes.map((index) => this.redis.zrem(index, member))).catch(() => undefined);
       throw err;
-    })) as number[];
-    const created = replies[replies.length - 1] === 1;
-    if (!created) await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
-    return created;
+    });
+    const [made, expiredCreated, expiredTenant, expiredBytes] = replies[replies.length - 1] as [number, string?, string?, string?];
+    if (made !== 1) {
+      await Promise.all(indexes.filter((_, i) => replies[i] === 1).map((index) => this.redis.zrem(index, member)));
+      return false;
+    }
+    // An expired session with this id whose index entries and bytes were not yet released: now they are.
+    if (expiredCreated !== undefined) {
+      await this.expiry.release(input.sessionId, { created: Number(expiredCreated), tenant: expiredTenant ?? '', bytes: Number(expiredBytes ?? 0) });
+    }
+    if (ttl > 0) await this.expiry.schedule(input.sessionId, now + ttl);
+    return true;
   }
 
   /**
@@ -226,7 +254,7 @@ export class SessionStore {
     const key = `${this.options.prefix}:idem:${tenant || '-'}:${digest}:session`;
     const value = `${request.fingerprint}\n${proposed.sessionId}\n${proposed.incarnation}`;
     // A resent SET after a lost reply finds its own value: the same id either way.
-    const set = await this.redis.set(key, value, 'PX', this.options.requestTtlMs ?? DAY_MS, 'NX');
+    const set = await this.redis.set(key, value, 'PX', this.requestTtlMs, 'NX');
     const stored = set === 'OK' ? value : await this.redis.get(key);
     if (stored === null) return proposed; // expired in between: nothing to find
     // Records written before incarnations have none: '' (as sessions made then).
@@ -342,7 +370,7 @@ export class SessionStore {
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
     const request = input.request ? createHash('sha256').update(input.request.key).digest('base64url') : '';
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`, k.outbox, k.turns, k.early];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`, k.outbox, k.turns, k.expiry, k.early];
     const args = [
       input.turnId,
       now,
@@ -354,7 +382,7 @@ export class SessionStore {
       input.tenant ?? '',
       this.options.maxMessages ?? 0,
       input.request?.fingerprint ?? '',
-      this.options.requestTtlMs ?? DAY_MS,
+      this.requestTtlMs,
     ];
     const checkAt = now + this.options.runningGraceMs;
     // The reaper's running-index entry is written with the turn, so if this process dies
@@ -382,7 +410,7 @@ export class SessionStore {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
     const meta: MessageMeta = clientId === undefined ? { at: now } : { at: now, client_id: clientId };
-    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events, k.inbox, k.early], [
+    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events, k.inbox, k.turns, k.stream, k.expiry, k.early], [
       encodeMessage(message, meta),
       now,
       this.options.maxMessages ?? 0,
@@ -434,7 +462,7 @@ export class SessionStore {
     // delivers their events even if this process dies next.
     const [, reply] = await inOrder(this.redis, [
       () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
-      () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.early], [mode, now, this.streamTtlMs, randomUUID()]),
+      () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [mode, now, this.streamTtlMs, randomUUID()]),
     ]);
     const [kind, turnId, started] = reply as string[];
     if (kind === 'ended') return { kind, turnId: turnId as string, startedTurnId: started || null };
@@ -540,7 +568,7 @@ export class SessionStore {
     const type: TurnEventType = outcome.ok ? 'turn.completed' : outcome.cancelled ? 'turn.cancelled' : 'turn.failed';
     // The stream's `message` / `error` event.
     const event = JSON.stringify(outcome.ok ? { turn_id: turnId, message: outcome.reply } : { turn_id: turnId, error: outcome.error });
-    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.early], [
+    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [
       turnId,
       fence,
       outcome.ok ? 'ok' : 'error',
@@ -560,7 +588,7 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.early, k.marks];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.expiry, k.early, k.marks];
     // The turns that waited (queued, or for a person) end as cancelled with no worker to deliver
     // their events: the reaper's entry, due now, is written first (it flushes the outbox of a
     // deleted session).
@@ -576,7 +604,7 @@ export class SessionStore {
     const reply = deleted as [string, string, string, string] | null;
     if (!reply) return null;
     const [createdAt, status, turnId, tenant] = reply;
-    const member = `${pad(Number(createdAt))}:${sessionId}`;
+    const member = indexMember(Number(createdAt), sessionId);
     await Promise.all([
       this.redis.zrem(this.keys.sessionIndex, member),
       tenant ? this.redis.zrem(this.keys.tenantSessions(tenant), member) : null,
@@ -676,7 +704,7 @@ export class SessionStore {
 
 /** The listing cursor just after this session: its member in the creation-ordered index. */
 export function listCursor(view: SessionView): string {
-  return `${pad(Date.parse(view.created_at))}:${view.session_id}`;
+  return indexMember(Date.parse(view.created_at), view.session_id);
 }
 
 function toView(sessionId: string, f: (string | number | null)[]): SessionView {

@@ -1,4 +1,4 @@
-import { type ChatMessage, StorageQuotaError, sessionKeys } from '@baton/core';
+import { type ChatMessage, StorageQuotaError, globalKeys, sessionKeys } from '@baton/core';
 import type { RedisClient } from './connections.ts';
 import { callScript, defineScripts } from './scripts.ts';
 
@@ -11,7 +11,8 @@ export function messageBytes(message: ChatMessage): number {
  * Per-tenant storage quota (`TENANT_MAX_BYTES`): the bytes of the messages a tenant's sessions
  * hold, approximately. Each session counts its own (`bytes` in its meta, by usage-add.lua, only
  * while it exists); the tenant's counter (`<prefix>:usage:bytes:<tenant>`, another slot) gets
- * the same additions and loses a session's count when it is deleted. Checked before a write
+ * the same additions and loses a session's count when it is deleted, or once it has expired
+ * (SESSION_TTL_S: its expiry hash counts them too, for the reaper). Checked before a write
  * (writes racing at the edge may pass it by a little). Sessions with no tenant (auth off, the
  * admin key) are not counted.
  */
@@ -25,7 +26,7 @@ export class TenantUsage {
   }
 
   private key(tenant: string): string {
-    return `${this.prefix}:usage:bytes:${tenant}`;
+    return globalKeys(this.prefix).tenantBytes(tenant);
   }
 
   get enabled(): boolean {
@@ -45,7 +46,8 @@ export class TenantUsage {
   /** Counts `bytes` more in the session (if it still exists) and its tenant. */
   async add(sessionId: string, bytes: number): Promise<void> {
     if (!this.enabled || bytes <= 0) return;
-    const tenant = await callScript(this.redis, 'usageAdd', [sessionKeys(this.prefix, sessionId).meta], [bytes]);
+    const k = sessionKeys(this.prefix, sessionId);
+    const tenant = await callScript(this.redis, 'usageAdd', [k.meta, k.expiry], [bytes]);
     if (typeof tenant === 'string' && tenant) await this.redis.incrby(this.key(tenant), bytes);
   }
 

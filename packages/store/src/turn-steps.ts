@@ -110,7 +110,7 @@ export class TurnSteps {
     timeoutMs: number,
   ): Promise<{ kind: 'ended'; startedTurnId: string | null } | { kind: 'waiting'; leftMs: number } | { kind: 'no' }> {
     const k = sessionKeys(this.options.prefix, sessionId);
-    const reply = (await callScript(this.redis, 'interruptTimeout', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.early], [
+    const reply = (await callScript(this.redis, 'interruptTimeout', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [
       turnId,
       this.options.now(),
       timeoutMs,

@@ -1,19 +1,19 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, call, get, sessionPath, type Delivery } from '../api.ts';
+import { ApiError, call, get, sessionPath, type DeadLetter, type Delivery } from '../api.ts';
 import { coalesce } from '../coalesce.ts';
 import { NoticeLine, useNotice } from '../notice.tsx';
 import { DeliveryCard } from './deliveries.tsx';
 
 /** `GET /webhooks/dead-letters`: deliveries that used up the retry schedule, newest first. */
 export function DeadLetters({ onUnauthorized }: { onUnauthorized: () => void }) {
-  const [letters, setLetters] = useState<Delivery[] | null>(null);
+  const [letters, setLetters] = useState<DeadLetter[] | null>(null);
   const [notice, setNotice] = useNotice();
 
   const load = useMemo(
     () =>
       coalesce(async () => {
         try {
-          setLetters(await get<Delivery[]>('/webhooks/dead-letters?limit=100'));
+          setLetters(await get<DeadLetter[]>('/webhooks/dead-letters?limit=100'));
         } catch (err) {
           if (err instanceof ApiError && err.status === 401) return onUnauthorized();
           setNotice({ text: (err as Error).message, error: true });

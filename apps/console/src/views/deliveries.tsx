@@ -1,4 +1,4 @@
-import type { Delivery } from '../api.ts';
+import type { DeadLetter, Delivery } from '../api.ts';
 import { shortId, when } from '../format.ts';
 
 /** Which webhook a delivery is for. */
@@ -17,7 +17,7 @@ export function Deliveries({ deliveries, onRedeliver }: { deliveries: Delivery[]
   );
 }
 
-export function DeliveryCard({ delivery: d, onRedeliver, showSession }: { delivery: Delivery; onRedeliver: (d: Delivery) => void; showSession?: boolean }) {
+export function DeliveryCard({ delivery: d, onRedeliver, showSession }: { delivery: Delivery & Partial<Pick<DeadLetter, 'dead_at'>>; onRedeliver: (d: Delivery) => void; showSession?: boolean }) {
   return (
     <div class="delivery" data-testid="delivery" data-webhook-id={d.webhook_id}>
       <div class="row spread">
