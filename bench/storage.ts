@@ -6,13 +6,15 @@
  *   messages within 256 KiB per delivery, 100 deliveries per session log);
  * - `baseline`: the same webhook as before bounded storage: the whole history in every
  *   delivery and an untrimmed log (WEBHOOK_MESSAGES_MAX and WEBHOOK_LOG_MAX lifted).
- * The turns are spread over sessions that each run theirs one after another.
+ * The turns are spread over sessions that each run theirs one after another. Then what one
+ * retry of a delivery writes to Redis (bench/storage-retries.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { BatonProcess, RedisServer, waitUntil } from '@baton/devtools';
 import { round } from './load.ts';
+import { retryWrites, retryWritesMarkdown } from './storage-retries.ts';
 
 const TURNS = Number(process.env.BENCH_STORAGE_TURNS ?? 5_000);
 const SESSIONS = 20;
@@ -78,6 +80,7 @@ export async function storagePhase(quiet: Record<string, string>) {
   const modes: Mode[] = ['none', 'webhook', 'baseline'];
   const out: Record<string, unknown> = { sessions: SESSIONS, message: 'a 25-character user message and its echo reply' };
   for (const mode of modes) out[mode] = await measure(mode, quiet);
+  out.retries = await retryWrites(quiet);
   return out;
 }
 
@@ -92,5 +95,5 @@ export function storageMarkdown(s: any): string {
 ${row('no webhook', s.none)}
 ${row('webhook, `include_messages` (bounded copy, trimmed log)', s.webhook)}
 ${row('baseline: webhook, `include_messages`, whole history, untrimmed log (as before)', s.baseline)}
-`;
+${s.retries ? retryWritesMarkdown(s.retries) : ''}`;
 }

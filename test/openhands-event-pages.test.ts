@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type Cluster, Redis as IORedis, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { waitUntil } from '@baton/devtools';
 import { Baton, createSession, http, waitForIdle } from './support/baton.ts';
+import { RedisMonitor } from './support/monitor.ts';
 
 /**
  * OpenHands `events/search` and `events/count` read by range: a page of a long history reads
@@ -54,32 +55,31 @@ async function withoutIndex<T>(id: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The commands Redis ran for this session while `fn` ran: MONITOR connections of the test's own
- * (one per master on a Redis Cluster).
+ * The commands Redis ran for this session while `fn` ran, as their arguments: MONITOR connections
+ * of the test's own (one per master on a Redis Cluster).
  */
 async function commandsOf(id: string, fn: () => Promise<unknown>): Promise<string[][]> {
   const redis = baton.redis;
   if (redis.isCluster && (redis as Cluster).status === 'wait') await (redis as Cluster).connect();
   const nodes: Redis[] = redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
-  const monitors = await Promise.all(nodes.map((node) => new IORedis({ host: node.options.host, port: node.options.port, lazyConnect: true }).monitor()));
-  const seen: string[][] = [];
   const marker = `${id}:done`;
-  let markers = 0;
-  for (const monitor of monitors) {
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[1] === marker) markers++;
-      else if (args.some((a) => a.includes(`{${id}}`))) seen.push(args);
-    });
-  }
+  const monitors = await Promise.all(
+    nodes.map((node) => RedisMonitor.start(node.options.host ?? '127.0.0.1', node.options.port ?? 6379, (line) => line.includes(`{${id}}`) || line.includes(marker))),
+  );
   try {
     await fn();
     // Every command of `fn` ran before these: once each MONITOR shows its marker, it has shown them.
     await Promise.all(nodes.map((node) => node.echo(marker)));
-    await waitUntil(async () => markers === nodes.length, { timeoutMs: 5_000, what: 'MONITOR to catch up' });
+    await waitUntil(async () => monitors.every((m) => m.commands.some((c) => c.line.includes(marker))), { timeoutMs: 5_000, what: 'MONITOR to catch up' });
   } finally {
-    for (const monitor of monitors) monitor.disconnect();
+    for (const monitor of monitors) monitor.stop();
   }
-  return seen;
+  return monitors.flatMap((m) => m.commands.filter((c) => !c.line.includes(marker)).map((c) => args(c.line)));
+}
+
+/** A MONITOR line's command and arguments (Redis quotes each, escaping quotes and backslashes). */
+function args(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] as string).replace(/\\(.)/g, '$1'));
 }
 
 /** History entries each LRANGE of the session's history read. */

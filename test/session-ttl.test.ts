@@ -103,7 +103,7 @@ describe('SESSION_TTL_S', () => {
     // Nothing of it is left in Redis but its delivery log (kept on its own clock, WEBHOOK_LOG_TTL_S,
     // as after a DELETE: a delivery may still be retried or redelivered); the reaper took the rest.
     const k = sessionKeys(baton.prefix, id);
-    await waitUntil(async () => (await keysOf(id)).every((key) => key === k.deliveries || key === k.deliveriesAt), { ...WAIT, what: 'only the delivery log to be left' });
+    await waitUntil(async () => (await keysOf(id)).every((key) => key === k.deliveries || key === k.deliveriesAt || key === k.deliveryBodies), { ...WAIT, what: 'only the delivery log to be left' });
 
     // Another tenant takes the id: a new, empty session; the old delivery log does not show.
     const reused = await http(baton.url, 'PUT', `/sessions/${id}`, {}, as(BOB));

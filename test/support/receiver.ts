@@ -16,11 +16,12 @@ export type Reply = { status: number; headers?: Record<string, string>; body?: s
 
 /**
  * A real local HTTP server standing in for a webhook receiver: it records every
- * request and answers with `reply(request, index)` (200 by default).
+ * request and answers with `reply(request, index)` (200 by default); a reply that is a
+ * promise holds the answer until it settles (a latch the test releases).
  */
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
-  reply: (req: ReceivedRequest, index: number) => Reply = () => ({ status: 200 });
+  reply: (req: ReceivedRequest, index: number) => Reply | Promise<Reply> = () => ({ status: 200 });
   private readonly server = createServer((req, res) => void this.handle(req, res));
   private readonly hanging = new Set<ServerResponse>();
   private waiters: (() => void)[] = [];
@@ -67,7 +68,7 @@ export class Receiver {
     const request: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers, body, json, at: Date.now() };
     const index = this.requests.push(request) - 1;
     for (const wake of this.waiters.splice(0)) wake();
-    const reply = this.reply(request, index);
+    const reply = await this.reply(request, index);
     if (reply === 'hang') {
       this.hanging.add(res);
       return;

@@ -15,8 +15,10 @@ export interface SessionKeys {
   events: string;
   /** List of turn-end events not yet turned into webhook deliveries (the outbox). */
   outbox: string;
-  /** Hash delivery id → delivery JSON: each webhook delivery and its attempts. */
+  /** Hash delivery id → delivery JSON: each webhook delivery and its attempts, without its body. */
   deliveries: string;
+  /** Hash delivery id → the delivery's body, stored once: attempts rewrite only the record above. */
+  deliveryBodies: string;
   /** Sorted set delivery id → when it was created (ms): the log's order, for trimming it. */
   deliveriesAt: string;
   /**
@@ -53,6 +55,7 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     outbox: `${base}:outbox`,
     deliveries: `${base}:deliveries`,
     deliveriesAt: `${base}:deliveries:at`,
+    deliveryBodies: `${base}:deliveries:bodies`,
     turns: `${base}:turns`,
     early: `${base}:early`,
     marks: `${base}:marks`,

@@ -54,6 +54,8 @@ it('a session’s log keeps its newest WEBHOOK_LOG_MAX deliveries; a pending one
   expect(ids).toEqual(['turn0000.m', 'turn0008.m', 'turn0009.m', 'turn0010.m', 'turn0011.m']);
   expect(await redis.hlen(`${prefix}:sess:{${sessionId}}:deliveries`)).toBe(5);
   expect(await redis.zcard(`${prefix}:sess:{${sessionId}}:deliveries:at`)).toBe(5);
+  // Each dropped delivery's body went with its record: the kept ones' bodies, nothing else.
+  expect((await redis.hkeys(`${prefix}:sess:{${sessionId}}:deliveries:bodies`)).sort()).toEqual(ids);
 });
 
 it('a session’s log drops finished deliveries older than WEBHOOK_LOG_TTL_S at its next write, and expires after it when idle', async () => {
@@ -68,10 +70,73 @@ it('a session’s log drops finished deliveries older than WEBHOOK_LOG_TTL_S at 
   now = T0 + 8 * DAY;
   await log.add(delivery(sessionId, 4, now));
   expect((await log.list(sessionId)).map((d) => d.id)).toEqual(['turn0002.m', 'turn0003.m', 'turn0004.m']);
-  // With no write for the age, the whole log expires (every entry is older by then).
-  const pttl = await redis.pttl(`${prefix}:sess:{${sessionId}}:deliveries`);
-  expect(pttl).toBeGreaterThan(7 * DAY - 60_000);
-  expect(pttl).toBeLessThanOrEqual(7 * DAY);
+  expect((await redis.hkeys(`${prefix}:sess:{${sessionId}}:deliveries:bodies`)).sort()).toEqual(['turn0002.m', 'turn0003.m', 'turn0004.m']);
+  // With no write for the age, the whole log expires (every entry is older by then), bodies too.
+  for (const key of ['deliveries', 'deliveries:at', 'deliveries:bodies']) {
+    const pttl = await redis.pttl(`${prefix}:sess:{${sessionId}}:${key}`);
+    expect(pttl, key).toBeGreaterThan(7 * DAY - 60_000);
+    expect(pttl, key).toBeLessThanOrEqual(7 * DAY);
+  }
+});
+
+it('a delivery’s body is stored once, apart from its record: saving an attempt rewrites the record, never the body', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const log = new DeliveryLog(redis, prefix);
+  const sessionId = await liveSession(prefix);
+  const body = JSON.stringify({ type: 'turn.completed', messages: [{ role: 'user', content: 'x'.repeat(10_000) }] });
+  const d = { ...delivery(sessionId, 1, T0, 'pending'), body };
+  expect(await log.add(d)).toBe(true);
+  const stored = await redis.hget(`${prefix}:sess:{${sessionId}}:deliveries`, d.id);
+  expect(JSON.parse(stored ?? '{}')).not.toHaveProperty('body');
+  expect(await redis.hget(`${prefix}:sess:{${sessionId}}:deliveries:bodies`, d.id)).toBe(body);
+
+  // An attempt: the record changes; a body changed in memory is not written (save never sends it).
+  const attempted = { ...d, body: 'not this', attempts: [{ at: new Date(T0).toISOString(), status_code: 503, latency_ms: 3, error: null }] };
+  expect(await log.save(attempted)).toBe(true);
+  expect(await log.get(sessionId, d.id)).toEqual({ ...attempted, body });
+  expect((await log.record(sessionId, d.id))?.attempts).toHaveLength(1);
+  expect((await log.list(sessionId))[0]).not.toHaveProperty('body');
+});
+
+it('saving a delivery that is no longer logged writes nothing back', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const log = new DeliveryLog(redis, prefix);
+  const sessionId = await liveSession(prefix);
+  const d = delivery(sessionId, 1, T0, 'pending');
+  expect(await log.save(d)).toBe(false);
+  expect(await redis.exists(`${prefix}:sess:{${sessionId}}:deliveries`, `${prefix}:sess:{${sessionId}}:deliveries:at`)).toBe(0);
+  expect(await log.get(sessionId, d.id)).toBeNull();
+});
+
+it('a record written before bodies were kept apart: sent with its body, stored apart at the first read and dropped from the record at its update', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const log = new DeliveryLog(redis, prefix);
+  const sessionId = await liveSession(prefix);
+  const legacy = { ...delivery(sessionId, 1, Date.now(), 'pending'), body: '{"type":"turn.completed","old":true}' };
+  await redis.hset(`${prefix}:sess:{${sessionId}}:deliveries`, legacy.id, JSON.stringify(legacy));
+  expect(await log.get(sessionId, legacy.id)).toEqual(legacy);
+  expect(await redis.hget(`${prefix}:sess:{${sessionId}}:deliveries:bodies`, legacy.id)).toBe(legacy.body);
+  // The attempt's update drops the record's own copy; the body sent stays the same.
+  expect(await log.save({ ...legacy, status: 'delivered' })).toBe(true);
+  expect(JSON.parse((await redis.hget(`${prefix}:sess:{${sessionId}}:deliveries`, legacy.id)) ?? '{}')).not.toHaveProperty('body');
+  expect(await log.get(sessionId, legacy.id)).toEqual({ ...legacy, status: 'delivered' });
+});
+
+it('a deleted session’s log, bodies included, is kept a day; a new session with its id stops that clock', async () => {
+  const prefix = `t-${randomUUID()}`;
+  const store = new SessionStore(redis, { prefix, runningGraceMs: 1000, notifyAll: false });
+  const log = new DeliveryLog(redis, prefix);
+  const sessionId = await liveSession(prefix);
+  await log.add(delivery(sessionId, 1, Date.now(), 'dead'));
+  const keys = ['deliveries', 'deliveries:at', 'deliveries:bodies'].map((k) => `${prefix}:sess:{${sessionId}}:${k}`);
+  await store.delete(sessionId);
+  for (const key of keys) {
+    const pttl = await redis.pttl(key);
+    expect(pttl, key).toBeGreaterThan(DAY - 60_000);
+    expect(pttl, key).toBeLessThanOrEqual(DAY);
+  }
+  await store.create({ sessionId, agent: 'echo', tenant: '', state: [] });
+  for (const key of keys) expect(await redis.pttl(key), key).toBe(-1);
 });
 
 it('dead letters keep the newest DEAD_LETTERS_MAX, in the server’s list and in each tenant’s', async () => {

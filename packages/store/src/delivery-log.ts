@@ -38,8 +38,11 @@ export interface DeliveryAttempt {
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
 
-/** One event on its way to one endpoint, with every attempt made. */
-export interface Delivery {
+/**
+ * One event on its way to one endpoint, with every attempt made: what the log rewrites at
+ * each attempt. Its body is kept apart, stored once (see `Delivery`).
+ */
+export interface DeliveryRecord {
   id: string;
   /** The Standard Webhooks `webhook-id`: the same on every attempt and redelivery. */
   webhook_id: string;
@@ -52,8 +55,6 @@ export interface Delivery {
   token?: string;
   /** The webhook's own secret(s); when absent the server's WEBHOOK_SECRET signs. */
   secret?: string;
-  /** The exact body sent on every attempt. */
-  body: string;
   status: DeliveryStatus;
   attempts: DeliveryAttempt[];
   /** Attempts made before the current run of the schedule (a redelivery starts it again). */
@@ -70,12 +71,23 @@ export interface Delivery {
   incarnation?: string;
 }
 
-/** What the API shows of a delivery: no body, token or secret. */
-export type DeliveryView = Omit<Delivery, 'token' | 'secret' | 'body' | 'schedule_base' | 'tenant' | 'incarnation'>;
+/** A delivery and its body: the exact bytes sent on every attempt and redelivery. */
+export interface Delivery extends DeliveryRecord {
+  body: string;
+}
 
-export function deliveryView(d: Delivery): DeliveryView {
-  const { token: _t, secret: _s, body: _b, schedule_base: _sb, tenant: _tn, incarnation: _i, ...view } = d;
+/** What the API shows of a delivery: no body, token or secret. */
+export type DeliveryView = Omit<DeliveryRecord, 'token' | 'secret' | 'schedule_base' | 'tenant' | 'incarnation'>;
+
+export function deliveryView(d: DeliveryRecord): DeliveryView {
+  const { token: _t, secret: _s, schedule_base: _sb, tenant: _tn, incarnation: _i, ...view } = withoutBody(d);
   return view;
+}
+
+/** The record alone: a `Delivery` (or a record written before bodies were kept apart) without its body. */
+function withoutBody(d: DeliveryRecord & { body?: string }): DeliveryRecord {
+  const { body: _b, ...record } = d;
+  return record;
 }
 
 /** How much of the webhook side a session and the server keep (see README, Webhooks). */
@@ -160,47 +172,69 @@ export class DeliveryLog {
     return (replies?.[1]?.[1] as string[]).map(decodeMessage);
   }
 
-  /** Adds a delivery unless one with its id exists; true when added. */
+  /** Adds a delivery, its record and its body, unless one with its id exists; true when added. */
   async add(delivery: Delivery): Promise<boolean> {
-    return (await this.write(delivery, 'nx')) === 1;
-  }
-
-  async save(delivery: Delivery): Promise<void> {
-    await this.write(delivery, 'set');
-  }
-
-  private write(delivery: Delivery, mode: 'nx' | 'set'): Promise<unknown> {
-    const k = this.keys(delivery.session_id);
-    return callScript(
-      this.redis,
-      'saveDelivery',
-      [k.meta, k.deliveries, k.deliveriesAt],
-      [delivery.id, JSON.stringify(delivery), mode, Date.parse(delivery.created_at) || 0, this.now(), this.limits.maxPerSession, this.limits.maxAgeMs],
-    );
-  }
-
-  async get(sessionId: string, deliveryId: string): Promise<Delivery | null> {
-    const raw = await this.redis.hget(this.keys(sessionId).deliveries, deliveryId);
-    return raw ? (JSON.parse(raw) as Delivery) : null;
+    return (await this.write(withoutBody(delivery), delivery.body, 'add')) === 1;
   }
 
   /**
-   * A session's deliveries, oldest first: those of its current incarnation only (the log of a
-   * deleted session with the same id is kept a day, and stays in the same hash).
+   * Rewrites a delivery's record (an attempt, a redelivery), never its body; false when the
+   * delivery is no longer logged (trimmed or expired meanwhile): nothing is written back.
    */
-  async list(sessionId: string): Promise<Delivery[]> {
+  async save(delivery: DeliveryRecord): Promise<boolean> {
+    return (await this.write(withoutBody(delivery), '', 'update')) === 1;
+  }
+
+  private write(record: DeliveryRecord, body: string, mode: 'add' | 'update' | 'body'): Promise<unknown> {
+    const k = this.keys(record.session_id);
+    return callScript(
+      this.redis,
+      'saveDelivery',
+      [k.meta, k.deliveries, k.deliveriesAt, k.deliveryBodies],
+      [record.id, JSON.stringify(record), body, mode, Date.parse(record.created_at) || 0, this.now(), this.limits.maxPerSession, this.limits.maxAgeMs],
+    );
+  }
+
+  /** A delivery with its body (what a worker sends); null when it is not logged, or has no body. */
+  async get(sessionId: string, deliveryId: string): Promise<Delivery | null> {
+    const k = this.keys(sessionId);
+    // One transaction (one slot): the record and its body as of the same moment.
+    const replies = await this.redis.multi().hget(k.deliveries, deliveryId).hget(k.deliveryBodies, deliveryId).exec();
+    const raw = replies?.[0]?.[1] as string | null;
+    if (!raw) return null;
+    const stored = JSON.parse(raw) as DeliveryRecord & { body?: string };
+    const body = (replies?.[1]?.[1] as string | null) ?? stored.body;
+    if (body === undefined) return null;
+    const record = withoutBody(stored);
+    // Written before bodies were kept apart: its body is stored apart too (the record's next update drops its own).
+    if (stored.body !== undefined) await this.write(record, body, 'body');
+    return { ...record, body };
+  }
+
+  /** A delivery's record, without its body (what the API shows). */
+  async record(sessionId: string, deliveryId: string): Promise<DeliveryRecord | null> {
+    const raw = await this.redis.hget(this.keys(sessionId).deliveries, deliveryId);
+    return raw ? withoutBody(JSON.parse(raw) as DeliveryRecord) : null;
+  }
+
+  /**
+   * A session's deliveries, oldest first, without their bodies: those of its current
+   * incarnation only (the log of a deleted session with the same id is kept a day, and stays
+   * in the same hash).
+   */
+  async list(sessionId: string): Promise<DeliveryRecord[]> {
     const k = this.keys(sessionId);
     const replies = await this.redis.multi().hget(k.meta, 'incarnation').hvals(k.deliveries).exec();
     const incarnation = (replies?.[0]?.[1] as string | null) ?? '';
     const raws = replies?.[1]?.[1] as string[];
     return raws
-      .map((raw) => JSON.parse(raw) as Delivery)
+      .map((raw) => withoutBody(JSON.parse(raw) as DeliveryRecord))
       .filter((d) => (d.incarnation ?? '') === incarnation)
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
   }
 
   /** Into the server's dead letters, and its tenant's; each list keeps its newest `maxDeadLetters`. */
-  async addDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>, at = this.now()): Promise<void> {
+  async addDeadLetter(delivery: Pick<DeliveryRecord, 'session_id' | 'id' | 'tenant'>, at = this.now()): Promise<void> {
     const member = `${delivery.session_id}/${delivery.id}`;
     const max = this.limits.maxDeadLetters;
     await Promise.all(
@@ -213,7 +247,7 @@ export class DeliveryLog {
     );
   }
 
-  async removeDeadLetter(delivery: Pick<Delivery, 'session_id' | 'id' | 'tenant'>): Promise<void> {
+  async removeDeadLetter(delivery: Pick<DeliveryRecord, 'session_id' | 'id' | 'tenant'>): Promise<void> {
     const member = `${delivery.session_id}/${delivery.id}`;
     await Promise.all(this.deadLetterKeys(delivery.tenant).map((key) => this.redis.zrem(key, member)));
   }

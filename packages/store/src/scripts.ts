@@ -41,7 +41,7 @@ type ScriptName =
  */
 const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; expiry?: boolean; history?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 8, expiry: true, history: true },
+  create: { file: 'create.lua', keys: 10, expiry: true, history: true },
   submit: { file: 'submit.lua', keys: 10, running: true, interrupted: true, expiry: true },
   // The same script with the reaper's index as an eleventh key (one Redis server only).
   submitMarked: { file: 'submit.lua', keys: 11, running: true, interrupted: true, expiry: true },
@@ -49,12 +49,12 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number; inbox?: boolean;
   step: { file: 'step.lua', keys: 6, stream: true, history: true },
   finish: { file: 'finish.lua', keys: 9, inbox: true, expiry: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 12, inbox: true },
+  delete: { file: 'delete.lua', keys: 14, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
   settleRunning: { file: 'settle-running.lua', keys: 3 },
-  saveDelivery: { file: 'save-delivery.lua', keys: 3 },
+  saveDelivery: { file: 'save-delivery.lua', keys: 4 },
   append: { file: 'append.lua', keys: 8, expiry: true, history: true },
   pause: { file: 'pause.lua', keys: 6, inbox: true },
   cancel: { file: 'cancel.lua', keys: 9, interrupted: true, expiry: true },

@@ -212,7 +212,7 @@ export class SessionStore {
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
       ...(ttl > 0 ? [() => this.expiry.schedule(input.sessionId, now + ttl)] : []),
       () =>
-        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.inbox, k.turns, k.stream, k.expiry, k.early], [
+        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.inbox, k.turns, k.stream, k.expiry, k.deliveriesAt, k.deliveryBodies, k.early], [
           now,
           input.agent,
           input.tenant,
@@ -588,7 +588,7 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.expiry, k.early, k.marks];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.expiry, k.deliveriesAt, k.deliveryBodies, k.early, k.marks];
     // The turns that waited (queued, or for a person) end as cancelled with no worker to deliver
     // their events: the reaper's entry, due now, is written first (it flushes the outbox of a
     // deleted session).

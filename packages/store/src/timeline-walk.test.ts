@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { waitUntil } from '@baton/devtools';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore, type TimelineEntry } from './session-store.ts';
 import { type TimelineWalk, type WalkMark, type WalkOrder, type WalkedEntry, markIn } from './timeline-walk.ts';
+// The project's MONITOR reader (a plain socket: ioredis's monitor() can misread a busy server's first line).
+import { RedisMonitor } from '../../../test/support/monitor.ts';
 
 let redis: Redis;
 beforeAll(() => {
@@ -171,28 +174,25 @@ describe('TimelineWalk', () => {
     const claim = await store.claim(id, turnId);
     if (claim.kind !== 'ok') throw new Error(claim.kind);
     await store.finish(id, turnId, claim.fence, { ok: true, reply: { role: 'assistant', content: 'echo: hi' } });
-    const monitor = await new Redis(inject('redisUrl')).monitor();
-    const seen: string[][] = [];
+    const { hostname, port } = new URL(inject('redisUrl'));
     const marker = `${id}:done`;
-    const done = new Promise<void>((resolve) =>
-      monitor.on('monitor', (_time: string, args: string[]) => {
-        if (args.some((a) => a.includes(id))) seen.push(args);
-        if (args[1] === marker) resolve();
-      }),
-    );
+    const monitor = await RedisMonitor.start(hostname, Number(port), (line) => line.includes(id));
     const walk = await store.timelineWalk(id, 'desc', { window: 22 });
     const page: WalkedEntry[] = [];
     for (let i = 0; i < 20; i++) page.push((await (walk as TimelineWalk).next()) as WalkedEntry);
     // Every command of the walk went before this one: once MONITOR shows it, it showed them.
     await redis.echo(marker);
-    await done;
-    monitor.disconnect();
+    await waitUntil(async () => monitor.commands.some((c) => c.line.includes(marker)), { what: 'MONITOR to catch up' });
+    monitor.stop();
     expect(page.map((e) => [e.message.content, e.ordinal])).toEqual([
       ['echo: hi', 1],
       ['hi', 0],
       ...Array.from({ length: 18 }, (_, i) => [`n${4_999 - i}`, 0]),
     ]);
-    const ranges = seen.filter((a) => a[0]?.toLowerCase() === 'lrange').map((a) => Number(a[3]) - Number(a[2]) + 1);
+    const ranges = monitor.commands
+      .filter((c) => c.name === 'lrange')
+      .map((c) => /"lrange" "[^"]*" "(\d+)" "(\d+)"/.exec(c.line) as RegExpExecArray)
+      .map((m) => Number(m[2]) - Number(m[1]) + 1);
     expect(ranges.length).toBeGreaterThan(0);
     expect(Math.max(...ranges)).toBeLessThanOrEqual(22);
   });

@@ -19,7 +19,7 @@ export class WebhookService {
 
   async deadLetters(limit: number, tenant = ''): Promise<(DeliveryView & { dead_at: string })[]> {
     const letters = await this.log.deadLetters(limit, tenant);
-    const deliveries = await Promise.all(letters.map((l) => this.log.get(l.session_id, l.delivery_id)));
+    const deliveries = await Promise.all(letters.map((l) => this.log.record(l.session_id, l.delivery_id)));
     // A letter whose log expired (its session was deleted a day ago) is left out.
     return letters.flatMap((letter, i) => {
       const delivery = deliveries[i];
@@ -34,6 +34,7 @@ export class WebhookService {
    */
   async redeliver(sessionId: string, deliveryId: string, options: { tenant?: string; now?: number } = {}): Promise<DeliveryView> {
     const now = options.now ?? Date.now();
+    // With its body: a delivery logged before bodies were kept apart moves its body out first.
     const delivery = await this.log.get(sessionId, deliveryId);
     // Another tenant's delivery is not found (the log outlives a deleted session, so the
     // delivery's own tenant is checked, not the session's).
@@ -43,7 +44,8 @@ export class WebhookService {
     delivery.redeliveries += 1;
     delivery.schedule_base = delivery.attempts.length;
     delivery.next_attempt_at = new Date(now).toISOString();
-    await this.log.save(delivery);
+    // Only the record changes: the body the job sends is the one stored when the delivery was made.
+    if (!(await this.log.save(delivery))) throw new DeliveryNotFoundError(deliveryId);
     await this.log.removeDeadLetter(delivery);
     await this.breakers?.reset(endpointOf(delivery.url));
     await this.queue.enqueue([{ session_id: sessionId, delivery_id: deliveryId, redeliveries: delivery.redeliveries }]);

@@ -52,7 +52,8 @@ it('turns one event into a delivery per target, queued, and empties the outbox',
     [`${turnId}.m`, 'message', 'https://m.example/hook', `msg_${turnId}`, 'pending'],
     [`${turnId}.s`, 'session', 'https://s.example/hook', `msg_${turnId}`, 'pending'],
   ]);
-  const bodies = Object.fromEntries(deliveries.map((d) => [d.target, JSON.parse(d.body)]));
+  const withBodies = await Promise.all(deliveries.map((d) => log.get(sessionId, d.id)));
+  const bodies = Object.fromEntries(withBodies.map((d) => [d?.target, JSON.parse(d?.body ?? '{}')]));
   expect(bodies.message).toMatchObject({
     type: 'turn.completed',
     turn_id: turnId,
