@@ -2,6 +2,7 @@
  * Phase (h) of `npm run bench` (`BENCH_PHASES=h`): what a turn costs as its session's history
  * grows: 1, 100 and 10,000 messages of ~1 KB. The 1-message session is the baseline, in the
  * same run. Redis time is read from `INFO commandstats` (microseconds Redis spent in commands).
+ * Then OpenHands event pages and counts on the 10,000-message history, beside the whole read.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -88,6 +89,58 @@ async function claimUsec(deps: HistoryPhaseDeps, size: number, calls: number): P
 
 let claimSource = '';
 
+/** Redis µs and wall ms per call of `request`, over `n` calls. */
+async function perCall(deps: HistoryPhaseDeps, n: number, request: () => Promise<unknown>): Promise<{ redis_us: number; ms: number }> {
+  const before = await commandStats(deps.client);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await request();
+  const ms = (performance.now() - t0) / n;
+  return { redis_us: Math.round(usecSince(before, await commandStats(deps.client)).usec / n), ms: Math.round(ms * 10) / 10 };
+}
+
+async function getJson(url: string): Promise<any> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+/**
+ * OpenHands `events/search` and `events/count` on a `size`-message session (made through the
+ * create script, so its history is indexed), beside the same requests with the time index
+ * hidden: the whole read in chunks that sessions made before the index still get (and that
+ * every request made before it). Each row's baseline is measured in the same run.
+ */
+async function eventPages(deps: HistoryPhaseDeps, size: number) {
+  const sessionId = randomUUID();
+  const state = Array.from({ length: size }, (_, i) => ({ role: i % 2 ? ('assistant' as const) : ('user' as const), content: `${i} ${KB}` }));
+  await deps.store.create({ sessionId, agent: 'echo', tenant: '', state });
+  const meta = deps.store.sessionKeys(sessionId).meta;
+  const base = `${deps.apiUrl}/api/conversations/${sessionId}/events`;
+  // The next_page_id of page 49 (events 4,900–4,999 start page 50): walked once, by range.
+  let pageId = '';
+  for (let page = 0, url = `${base}/search?limit=100`; page < 50; page++) {
+    const body = await getJson(url);
+    pageId = body.next_page_id;
+    url = `${base}/search?limit=100&page_id=${pageId}`;
+  }
+  const requests = {
+    newest_page: `${base}/search?limit=100&sort_order=TIMESTAMP_DESC`,
+    page_50_by_page_id: `${base}/search?limit=100&page_id=${pageId}`,
+    count: `${base}/count`,
+  };
+  const rows: Record<string, unknown>[] = [];
+  for (const [request, url] of Object.entries(requests)) {
+    const byRange = await perCall(deps, 20, () => getJson(url));
+    const ix = await deps.client.hget(meta, 'ix');
+    await deps.client.hdel(meta, 'ix');
+    const whole = await perCall(deps, 3, () => getJson(url));
+    await deps.client.hset(meta, 'ix', ix as string);
+    rows.push({ request, by_range: byRange, whole_read: whole, redis_time_ratio: Math.round((byRange.redis_us / whole.redis_us) * 1000) / 1000 });
+  }
+  await deps.store.delete(sessionId);
+  return { messages: size, message_bytes: 1000, page_limit: 100, rows, baseline: 'the same request with the time index hidden (whole read in chunks)' };
+}
+
 export async function historyPhase(deps: HistoryPhaseDeps, options: { claimLua: string; sizes?: number[]; turns?: number }) {
   claimSource = options.claimLua;
   const sizes = options.sizes ?? [1, 100, 10_000];
@@ -123,7 +176,9 @@ export async function historyPhase(deps: HistoryPhaseDeps, options: { claimLua: 
     await Promise.all(ids.map((id) => deps.store.delete(id)));
   }
   const base = rows[0] as { redis_us_per_turn: number };
+  const openhandsEvents = await eventPages(deps, sizes[sizes.length - 1] as number);
   return {
+    openhands_events: openhandsEvents,
     message_bytes: 1000,
     turns_per_size: turns,
     rows,

@@ -51,7 +51,7 @@ describe('sessionKeys', () => {
   it('puts the session id in a hash tag in every key', () => {
     const keys = sessionKeys('baton', id);
     const values = Object.values(keys);
-    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'deliveriesAt', 'deliveryBodies', 'events', 'expiry', 'inbox', 'messages', 'meta', 'outbox', 'stream', 'turns']);
+    expect(Object.keys(keys).sort()).toEqual(['deliveries', 'deliveriesAt', 'deliveryBodies', 'early', 'events', 'expiry', 'inbox', 'marks', 'messages', 'meta', 'outbox', 'stream', 'turns']);
     for (const key of values) {
       expect(key.startsWith('baton:')).toBe(true);
       expect(hashTag(key)).toBe(id);

@@ -21,8 +21,18 @@ export interface SessionKeys {
   deliveryBodies: string;
   /** Sorted set delivery id → when it was created (ms): the log's order, for trimming it. */
   deliveriesAt: string;
-  /** Hash turn id → `failed` | `canceled`, for turns that did not complete (timelines). */
+  /**
+   * Hash turn id → `failed` | `canceled`, for turns that did not complete (timelines); with
+   * the history's time index (meta `ix`), only those with messages in the history.
+   */
   turns: string;
+  /**
+   * Sorted set: the history positions (10 digits) whose entry's time is before an earlier
+   * entry's, by time. With it a timeline is read in time order by range (store/lua/history.lua).
+   */
+  early: string;
+  /** Hash: where a timeline walk resumes, by the id a client pages with (an OpenHands `next_page_id`); expiring. */
+  marks: string;
   /**
    * Stream of the session's events (status changes, reply deltas, replies), capped and
    * expiring; its name is also the pub/sub channel that announces each new entry.
@@ -47,6 +57,8 @@ export function sessionKeys(prefix: string, sessionId: string): SessionKeys {
     deliveriesAt: `${base}:deliveries:at`,
     deliveryBodies: `${base}:deliveries:bodies`,
     turns: `${base}:turns`,
+    early: `${base}:early`,
+    marks: `${base}:marks`,
     stream: `${base}:stream`,
     expiry: `${base}:expiry`,
   };

@@ -19,5 +19,7 @@ export * from './redis-settings.ts';
 export * from './replica-wait.ts';
 export * from './history-cache.ts';
 export * from './timeline-page.ts';
+export * from './timeline-walk.ts';
+export * from './walk-marks.ts';
 export * from './tenant-slots.ts';
 export * from './endpoint-breakers.ts';

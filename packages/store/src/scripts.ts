@@ -36,19 +36,21 @@ type ScriptName =
  * event-stream helpers of stream.lua (prepended; inbox.lua uses them too); `running`: the
  * reaper-index helper of running.lua; `interrupted`: interrupted.lua, which ends a turn
  * waiting for a person (it uses the inbox and stream helpers: they come too); `expiry`: the
- * idle-expiry helper of expiry.lua (SESSION_TTL_S).
+ * idle-expiry helper of expiry.lua (SESSION_TTL_S); `history`: the history helpers of
+ * history.lua, through which every message enters a history (inbox.lua and interrupted.lua use
+ * them: they come with those too).
  */
-const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; expiry?: boolean }> = {
+const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: boolean; stream?: boolean; running?: boolean; interrupted?: boolean; expiry?: boolean; history?: boolean }> = {
   idempotencyHold: { file: 'idempotency-hold.lua', keys: 1 },
-  create: { file: 'create.lua', keys: 9, expiry: true },
-  submit: { file: 'submit.lua', keys: 9, running: true, interrupted: true, expiry: true },
-  // The same script with the reaper's index as a tenth key (one Redis server only).
-  submitMarked: { file: 'submit.lua', keys: 10, running: true, interrupted: true, expiry: true },
+  create: { file: 'create.lua', keys: 10, expiry: true, history: true },
+  submit: { file: 'submit.lua', keys: 10, running: true, interrupted: true, expiry: true },
+  // The same script with the reaper's index as an eleventh key (one Redis server only).
+  submitMarked: { file: 'submit.lua', keys: 11, running: true, interrupted: true, expiry: true },
   claim: { file: 'claim.lua', keys: 3 },
-  step: { file: 'step.lua', keys: 5, stream: true },
-  finish: { file: 'finish.lua', keys: 8, inbox: true, expiry: true },
+  step: { file: 'step.lua', keys: 6, stream: true, history: true },
+  finish: { file: 'finish.lua', keys: 9, inbox: true, expiry: true },
   read: { file: 'read.lua', keys: 3 },
-  delete: { file: 'delete.lua', keys: 12, inbox: true },
+  delete: { file: 'delete.lua', keys: 14, inbox: true },
   markRunning: { file: 'mark-running.lua', keys: 1, running: true },
   releaseCheck: { file: 'release-check.lua', keys: 1 },
   // The session's keys and the reaper's index: one Redis server only.
@@ -56,11 +58,11 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: 
   // As many sessions' keys as the reaper's batch holds: one Redis server only.
   runningTurns: { file: 'running-turns.lua', keys: 'any' },
   saveDelivery: { file: 'save-delivery.lua', keys: 4 },
-  append: { file: 'append.lua', keys: 7, expiry: true },
-  pause: { file: 'pause.lua', keys: 5, inbox: true },
-  cancel: { file: 'cancel.lua', keys: 8, interrupted: true, expiry: true },
+  append: { file: 'append.lua', keys: 8, expiry: true, history: true },
+  pause: { file: 'pause.lua', keys: 6, inbox: true },
+  cancel: { file: 'cancel.lua', keys: 9, interrupted: true, expiry: true },
   resume: { file: 'resume.lua', keys: 3, stream: true },
-  interruptTimeout: { file: 'interrupt-timeout.lua', keys: 8, interrupted: true, expiry: true },
+  interruptTimeout: { file: 'interrupt-timeout.lua', keys: 9, interrupted: true, expiry: true },
   streamDelta: { file: 'stream-delta.lua', keys: 2, stream: true },
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
@@ -81,8 +83,10 @@ function source(name: ScriptName): string {
     const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
     const { stream, running, interrupted, expiry, file } = SCRIPTS[name];
     const inbox = SCRIPTS[name].inbox || interrupted;
+    const history = SCRIPTS[name].history || inbox;
     lua =
       (running ? `${read('running.lua')}\n` : '') +
+      (history ? `${read('history.lua')}\n` : '') +
       (inbox || stream ? `${read('stream.lua')}\n` : '') +
       (inbox ? `${read('inbox.lua')}\n` : '') +
       (interrupted ? `${read('interrupted.lua')}\n` : '') +

@@ -82,6 +82,28 @@ describe('idle expiry of a session made with sessionTtlMs', () => {
     }
   });
 
+  it('takes the time index of the history along: its early set expires with the history', async () => {
+    let clock = 1_700_000_000_000;
+    const store = new SessionStore(redis, { prefix, runningGraceMs: 5_000, sessionTtlMs: LONG, now: () => clock });
+    const id = await create(store);
+    const first = randomUUID();
+    await store.submit({ sessionId: id, turnId: first, message: user('one'), webhook: null, policy: 'reject' });
+    clock += 1;
+    const second = randomUUID();
+    await store.submit({ sessionId: id, turnId: second, message: user('two'), webhook: null, policy: 'enqueue' });
+    clock += 5;
+    const claim = await store.claim(id, first);
+    // 'two' starts after the reply to 'one', with its earlier time: an early entry.
+    await store.finish(id, first, claim.kind === 'ok' ? claim.fence : '', reply('one back'));
+    const early = store.sessionKeys(id).early;
+    expect(await redis.zcard(early)).toBe(1);
+    expect(await redis.pttl(early)).toBe(-1);
+    await store.finish(id, second, '*', reply('two back'));
+    const left = await redis.pttl(early);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(LONG);
+  });
+
   it('does not run while a paused session holds queued messages', async () => {
     const store = makeStore(LONG);
     const id = await create(store);

@@ -28,6 +28,7 @@ import {
 import type { TurnQueue } from '@baton/queue';
 import { type RequestKey, type SessionStore, type SubmitResult, type TimelineEntry, newIncarnation } from './session-store.ts';
 import type { TimelinePage } from './timeline-page.ts';
+import type { TimelineCounts, TimelineWalk, WalkMark, WalkOrder } from './timeline-walk.ts';
 import { isRedisFull } from './connections.ts';
 import type { ReplicaWait } from './replica-wait.ts';
 import { TenantSessions } from './tenant-sessions.ts';
@@ -252,6 +253,20 @@ export class SessionService {
     const entries = await this.deps.store.timeline(sessionId);
     if (!entries) throw new SessionNotFoundError(sessionId);
     return entries;
+  }
+
+  /** The timeline in time order, by range reads; `unindexed` for a session made before the time index (read it whole). */
+  async timelineWalk(sessionId: string, order: WalkOrder, options: { from?: WalkMark; window?: number } = {}): Promise<TimelineWalk | 'unindexed'> {
+    const walk = await this.deps.store.timelineWalk(sessionId, order, options);
+    if (!walk) throw new SessionNotFoundError(sessionId);
+    return walk;
+  }
+
+  /** The timeline's size from its time index; `unindexed` as for `timelineWalk`. */
+  async timelineCounts(sessionId: string): Promise<TimelineCounts | 'unindexed'> {
+    const counts = await this.deps.store.timelineCounts(sessionId);
+    if (!counts) throw new SessionNotFoundError(sessionId);
+    return counts;
   }
 
   /** One page of the timeline (`limit` entries from position `from`), by range reads. */

@@ -20,6 +20,8 @@ import { TurnSteps } from './turn-steps.ts';
 import { inOrder } from './in-order.ts';
 import { HistoryCache, readListChunked } from './history-cache.ts';
 import { type TimelinePage, readTimelinePage } from './timeline-page.ts';
+import { type TimelineCounts, type TimelineWalk, type WalkMark, type WalkOrder, openTimelineWalk, readTimelineCounts } from './timeline-walk.ts';
+import { WalkMarks } from './walk-marks.ts';
 import { SessionExpiry, indexMember } from './session-expiry.ts';
 
 const DAY_MS = 86_400_000;
@@ -142,6 +144,8 @@ export class SessionStore {
   readonly streams: SessionStreams;
   /** Steps of multi-step turns, interrupts and resumes. */
   readonly steps: TurnSteps;
+  /** Where clients' walks of timelines resume (OpenHands event pages). */
+  readonly marks: WalkMarks;
   private readonly now: () => number;
   private readonly streamTtlMs: number;
   /** On a cluster a script cannot reach the global indexes (other slots). */
@@ -165,6 +169,7 @@ export class SessionStore {
     this.streams = new SessionStreams(redis, { prefix: options.prefix, ttlMs: this.streamTtlMs });
     this.history = new HistoryCache(options.historyCacheBytes);
     this.steps = new TurnSteps(redis, { ...options, now: this.now, streamTtlMs: this.streamTtlMs });
+    this.marks = new WalkMarks(redis, options.prefix);
     this.expiry = new SessionExpiry(redis, options.prefix, this.now);
     const sessionTtlMs = options.sessionTtlMs ?? 0;
     this.requestTtlMs = Math.min(options.requestTtlMs ?? DAY_MS, sessionTtlMs > 0 ? sessionTtlMs : Infinity);
@@ -208,7 +213,7 @@ export class SessionStore {
       ...indexes.map((index) => () => this.redis.zadd(index, 'NX', 0, member)),
       ...(ttl > 0 ? [() => this.expiry.schedule(input.sessionId, now + ttl)] : []),
       () =>
-        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.inbox, k.turns, k.stream, k.expiry, k.deliveriesAt, k.deliveryBodies], [
+        callScript(this.redis, 'create', [k.meta, k.messages, k.deliveries, k.inbox, k.turns, k.stream, k.expiry, k.deliveriesAt, k.deliveryBodies, k.early], [
           now,
           input.agent,
           input.tenant,
@@ -366,7 +371,7 @@ export class SessionStore {
     const webhookJson = input.webhook ? JSON.stringify(input.webhook) : '';
     const inboxRecord = `${input.turnId}\n${now}\n${webhookJson}\n${messageJson}`;
     const request = input.request ? createHash('sha256').update(input.request.key).digest('base64url') : '';
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`, k.outbox, k.turns, k.expiry];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.stream, `${k.meta}:request:${request}`, k.outbox, k.turns, k.expiry, k.early];
     const args = [
       input.turnId,
       now,
@@ -406,7 +411,7 @@ export class SessionStore {
     const now = this.now();
     const k = this.sessionKeys(sessionId);
     const meta: MessageMeta = clientId === undefined ? { at: now } : { at: now, client_id: clientId };
-    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events, k.inbox, k.turns, k.stream, k.expiry], [
+    return (await callScript(this.redis, 'append', [k.meta, k.messages, k.events, k.inbox, k.turns, k.stream, k.expiry, k.early], [
       encodeMessage(message, meta),
       now,
       this.options.maxMessages ?? 0,
@@ -422,7 +427,7 @@ export class SessionStore {
 
   async pause(sessionId: string): Promise<'ok' | 'not_found'> {
     const k = this.sessionKeys(sessionId);
-    const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['pause', this.now(), this.streamTtlMs])) as string[];
+    const [kind] = (await callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream, k.early], ['pause', this.now(), this.streamTtlMs])) as string[];
     return kind as 'ok' | 'not_found';
   }
 
@@ -436,7 +441,7 @@ export class SessionStore {
     // As in submit: the reaper's entry first, in case this process dies before enqueueing.
     const [, reply] = await inOrder(this.redis, [
       () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now + this.options.runningGraceMs]),
-      () => callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream], ['resume', now, this.streamTtlMs]),
+      () => callScript(this.redis, 'pause', [k.meta, k.messages, k.inbox, k.events, k.stream, k.early], ['resume', now, this.streamTtlMs]),
     ]);
     const [kind, turnId] = reply as [string, string | undefined];
     if (kind !== 'ok') return { kind: kind as 'not_found' | 'archived' };
@@ -458,7 +463,7 @@ export class SessionStore {
     // delivers their events even if this process dies next.
     const [, reply] = await inOrder(this.redis, [
       () => callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, now]),
-      () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry], [mode, now, this.streamTtlMs, randomUUID()]),
+      () => callScript(this.redis, 'cancel', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [mode, now, this.streamTtlMs, randomUUID()]),
     ]);
     const [kind, turnId, started] = reply as string[];
     if (kind === 'ended') return { kind, turnId: turnId as string, startedTurnId: started || null };
@@ -470,6 +475,16 @@ export class SessionStore {
   /** One page of the timeline by range reads; see `readTimelinePage`. */
   timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage | null> {
     return readTimelinePage(this.redis, this.sessionKeys(sessionId), from, limit, lookahead);
+  }
+
+  /** The timeline in time order from `from` (or its start), by range reads; see `TimelineWalk`. */
+  timelineWalk(sessionId: string, order: WalkOrder, options: { from?: WalkMark; window?: number } = {}): Promise<TimelineWalk | 'unindexed' | null> {
+    return openTimelineWalk(this.redis, this.sessionKeys(sessionId), order, options);
+  }
+
+  /** The timeline's entries, tool calls and turn errors, from its time index. */
+  timelineCounts(sessionId: string): Promise<TimelineCounts | 'unindexed' | null> {
+    return readTimelineCounts(this.redis, this.sessionKeys(sessionId));
   }
 
   /** History and queued messages with their metadata and status, oldest first. */
@@ -554,7 +569,7 @@ export class SessionStore {
     const type: TurnEventType = outcome.ok ? 'turn.completed' : outcome.cancelled ? 'turn.cancelled' : 'turn.failed';
     // The stream's `message` / `error` event.
     const event = JSON.stringify(outcome.ok ? { turn_id: turnId, message: outcome.reply } : { turn_id: turnId, error: outcome.error });
-    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry], [
+    const reply = (await callScript(this.redis, 'finish', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [
       turnId,
       fence,
       outcome.ok ? 'ok' : 'error',
@@ -574,7 +589,7 @@ export class SessionStore {
   /** Returns the deleted session's last status and turn, or null if there was none. */
   async delete(sessionId: string): Promise<{ status: SessionStatus; turnId: string } | null> {
     const k = this.sessionKeys(sessionId);
-    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.expiry, k.deliveriesAt, k.deliveryBodies];
+    const keys = [k.meta, k.messages, k.inbox, k.events, k.outbox, k.deliveries, k.turns, k.stream, `${k.meta}:deleted`, k.expiry, k.deliveriesAt, k.deliveryBodies, k.early, k.marks];
     // The turns that waited (queued, or for a person) end as cancelled with no worker to deliver
     // their events: the reaper's entry, due now, is written first (it flushes the outbox of a
     // deleted session).

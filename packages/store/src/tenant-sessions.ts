@@ -10,6 +10,8 @@ import {
 import type { SessionService } from './session-service.ts';
 import type { RequestKey, SessionStore, TimelineEntry } from './session-store.ts';
 import type { TimelinePage } from './timeline-page.ts';
+import type { TimelineCounts, TimelineWalk, WalkMark, WalkOrder } from './timeline-walk.ts';
+import type { WalkMarks } from './walk-marks.ts';
 
 /**
  * One tenant's sessions. Each API key is a tenant; a session another tenant owns is
@@ -119,6 +121,21 @@ export class TenantSessions {
   async timeline(sessionId: string): Promise<TimelineEntry[]> {
     await this.own(sessionId);
     return this.service.timeline(sessionId);
+  }
+
+  async timelineWalk(sessionId: string, order: WalkOrder, options: { from?: WalkMark; window?: number } = {}): Promise<TimelineWalk | 'unindexed'> {
+    await this.own(sessionId);
+    return this.service.timelineWalk(sessionId, order, options);
+  }
+
+  async timelineCounts(sessionId: string): Promise<TimelineCounts | 'unindexed'> {
+    await this.own(sessionId);
+    return this.service.timelineCounts(sessionId);
+  }
+
+  /** Walk marks, by the ids clients page with; read and written after a call that checked the session's owner. */
+  get marks(): WalkMarks {
+    return this.store.marks;
   }
 
   async timelinePage(sessionId: string, from: number, limit: number, lookahead = 0): Promise<TimelinePage> {

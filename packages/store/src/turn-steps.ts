@@ -69,7 +69,7 @@ export class TurnSteps {
       args.push(encodeMessage(message, { at: now, turn: input.turnId, step: input.index }));
       args.push(JSON.stringify({ turn_id: input.turnId, step: input.index, message }));
     }
-    const reply = (await callScript(this.redis, 'step', [k.meta, k.messages, k.events, k.outbox, k.stream], args)) as (string | number)[];
+    const reply = (await callScript(this.redis, 'step', [k.meta, k.messages, k.events, k.outbox, k.stream, k.early], args)) as (string | number)[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'cancelled' | 'stale' | 'gone' };
     return { kind: 'ok', notify: reply[1] === 1, ...(interrupt ? { interrupt } : {}) };
   }
@@ -110,7 +110,7 @@ export class TurnSteps {
     timeoutMs: number,
   ): Promise<{ kind: 'ended'; startedTurnId: string | null } | { kind: 'waiting'; leftMs: number } | { kind: 'no' }> {
     const k = sessionKeys(this.options.prefix, sessionId);
-    const reply = (await callScript(this.redis, 'interruptTimeout', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry], [
+    const reply = (await callScript(this.redis, 'interruptTimeout', [k.meta, k.messages, k.inbox, k.events, k.outbox, k.turns, k.stream, k.expiry, k.early], [
       turnId,
       this.options.now(),
       timeoutMs,

@@ -9,7 +9,7 @@
 -- the history (its turn noted `canceled`, as timelines show it) and its `turn.cancelled`
 -- event to the outbox; the caller has the reaper look at the session soon, to deliver them.
 -- A turn that ends here starts the session's idle expiry again (expiry.lua), as an archive does.
--- KEYS: meta, messages, inbox, events, outbox, turns, stream, expiry
+-- KEYS: meta, messages, inbox, events, outbox, turns, stream, expiry, early
 -- ARGV: 'cancel' | 'archive', now, stream ttl (ms), this call's id (random: a resend carries the same)
 -- Returns {'cancelling', turn} | {'ended', turn, next turn or ''} | {'idle'} | {'not_found'}.
 local f = redis.call('HMGET', KEYS[1], 'status', 'turn_id', 'tenant', 'webhook', 'incarnation', 'archived', 'last_cancel')
@@ -18,15 +18,15 @@ if not f[1] then return {'not_found'} end
 -- answer, and the turn it started is not cancelled.
 local call, turn, next_turn = string.match(f[7] or '', '^(.-)\n(.-)\n(.*)$')
 if call == ARGV[4] then return {'ended', turn, next_turn} end
-local k = {meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], events = KEYS[4], outbox = KEYS[5], turns = KEYS[6], stream = KEYS[7], expiry = KEYS[8]}
+local k = {meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], events = KEYS[4], outbox = KEYS[5], turns = KEYS[6], stream = KEYS[7], expiry = KEYS[8], early = KEYS[9]}
 -- (A resend of an archive after a lost reply finds it archived, its inbox empty: the same outcome.)
 if ARGV[1] == 'archive' and not f[6] then
   redis.call('HSET', KEYS[1], 'archived', '1', 'paused', '1', 'updated_at', ARGV[2])
   local session = {tenant = f[3] or '', webhook = f[4] or '', incarnation = f[5] or ''}
   for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
     local r = parse_record(record)
-    if r.message ~= '' then redis.call('RPUSH', KEYS[2], r.message) end
-    redis.call('HSET', KEYS[6], r.turn_id, 'canceled')
+    if r.message ~= '' then history_push(KEYS[1], KEYS[2], KEYS[9], r.message, r.accepted_at, r.turn_id) end
+    note_outcome(KEYS[1], KEYS[6], r.turn_id, 'canceled')
     cancelled_event(KEYS[5], r.turn_id, r.webhook, ARGV[2], redis.call('LLEN', KEYS[2]), session)
   end
   redis.call('DEL', KEYS[3])

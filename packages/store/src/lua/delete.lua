@@ -7,7 +7,7 @@
 -- The expiry hash (SESSION_TTL_S) goes too: the caller releases the session's index entries
 -- and byte count itself, so the reaper finds nothing left to release.
 -- KEYS: meta, messages, inbox, events, outbox, deliveries, turns, stream, tombstone, expiry,
---       delivery index, delivery bodies
+--       delivery index, delivery bodies, early, marks
 -- ARGV: now, this call's id (random: a resend of the call carries the same)
 -- Cancelled events are always recorded: whether any webhook wants them is up to the
 -- workers' configuration (server-wide endpoints), not this process's.
@@ -25,7 +25,7 @@ for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
   local r = parse_record(record)
   cancelled_event(KEYS[5], r.turn_id, r.webhook, ARGV[1], 0, session)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[10])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[10], KEYS[13], KEYS[14])
 -- The delivery log stays a day, for deliveries still in flight and dead letters to redeliver
 -- (a session made again with this id stops the clock: create.lua).
 redis.call('PEXPIRE', KEYS[6], 86400000)

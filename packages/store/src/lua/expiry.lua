@@ -6,13 +6,13 @@
 -- the session's when that is shorter, so it never outlives the session. The expiry hash itself
 -- stays: the reaper reads it once the session is gone (expire-check.lua), to release the
 -- session's index entries and byte count. Without an expiry hash, nothing is done.
--- k: {meta, messages, inbox, turns, stream, expiry}
+-- k: {meta, messages, inbox, turns, stream, expiry, early}
 local function session_expiry(k)
   local ttl = tonumber(redis.call('HGET', k.expiry, 'ttl') or '0')
   if not ttl or ttl <= 0 then return end
   local status = redis.call('HGET', k.meta, 'status')
   if not status then return end
-  local keys = {k.meta, k.messages, k.inbox, k.turns}
+  local keys = {k.meta, k.messages, k.inbox, k.turns, k.early}
   if (status == 'idle' or status == 'error') and redis.call('LLEN', k.inbox) == 0 then
     for _, key in ipairs(keys) do redis.call('PEXPIRE', key, ttl) end
     local left = redis.call('PTTL', k.stream)

@@ -9,7 +9,7 @@
 -- Failed and cancelled turns are noted in the turns hash (timelines show them).
 -- The session's stream gets the turn's `message` (or `error`) event, then the new `status`.
 -- The session's idle expiry (SESSION_TTL_S) starts again when no turn follows (expiry.lua).
--- KEYS: meta, messages, inbox, events, outbox, turns, stream, expiry
+-- KEYS: meta, messages, inbox, events, outbox, turns, stream, expiry, early
 -- ARGV: turn id, fence, outcome ('ok' | 'error'), reply JSON or error text, now,
 --       event type, '1' when server-wide webhooks want every event,
 --       stream event data JSON, stream ttl (ms)
@@ -38,12 +38,12 @@ local turn_webhook = fields[4] or ''
 local session_webhook = fields[5] or ''
 local status
 if outcome == 'ok' then
-  redis.call('RPUSH', KEYS[2], value)
+  history_push(KEYS[1], KEYS[2], KEYS[9], value, ARGV[5], ARGV[1])
   redis.call('HSET', KEYS[1], 'response', value, 'error', '')
   status = 'idle'
 else
   redis.call('HSET', KEYS[1], 'response', '', 'error', value)
-  redis.call('HSET', KEYS[6], ARGV[1], event_type == 'turn.cancelled' and 'canceled' or 'failed')
+  note_outcome(KEYS[1], KEYS[6], ARGV[1], event_type == 'turn.cancelled' and 'canceled' or 'failed')
   -- A cancelled turn leaves the session ready for the next message; a failed one in `error`.
   status = event_type == 'turn.cancelled' and 'idle' or 'error'
 end
@@ -64,7 +64,7 @@ local record = false
 if not fields[6] then record = redis.call('LPOP', KEYS[3]) end
 local next_turn = ''
 if record then
-  next_turn = start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[7], ARGV[9], record, ARGV[5])
+  next_turn = start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[7], ARGV[9], record, ARGV[5], KEYS[9])
 else
   redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[5])
   redis.call('PUBLISH', KEYS[4], status)
@@ -72,5 +72,5 @@ else
 end
 -- What this call answered, for its resend (above).
 redis.call('HSET', KEYS[1], 'last_finish', table.concat({call, status, notify, next_turn, cancelled}, '\n'))
-session_expiry({meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], turns = KEYS[6], stream = KEYS[7], expiry = KEYS[8]})
+session_expiry({meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], turns = KEYS[6], stream = KEYS[7], expiry = KEYS[8], early = KEYS[9]})
 return {'ok', status, notify, next_turn, cancelled}

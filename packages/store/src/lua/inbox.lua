@@ -13,10 +13,11 @@ local function parse_record(record)
   }
 end
 
--- Makes a queued record the session's running turn. meta, messages, events, stream: keys.
-local function start_record(meta, messages, events, stream, ttl, record, now)
+-- Makes a queued record the session's running turn. meta, messages, events, stream, early:
+-- keys. Its message enters the history with its time of acceptance (history.lua).
+local function start_record(meta, messages, events, stream, ttl, record, now, early)
   local r = parse_record(record)
-  if r.message ~= '' then redis.call('RPUSH', messages, r.message) end
+  if r.message ~= '' then history_push(meta, messages, early, r.message, r.accepted_at, r.turn_id) end
   redis.call('HSET', meta, 'status', 'running', 'turn_id', r.turn_id, 'response', '', 'error', '',
     'turn_webhook', r.webhook, 'turn_accepted_at', r.accepted_at, 'updated_at', now)
   redis.call('PUBLISH', events, 'running')

@@ -1,6 +1,6 @@
 -- Pause or resume a session. While paused no turn starts (the running one finishes;
 -- new and queued messages wait). Resuming starts the first queued message, if any.
--- KEYS: meta, messages, inbox, events, stream   ARGV: 'pause' | 'resume', now, stream ttl (ms)
+-- KEYS: meta, messages, inbox, events, stream, early   ARGV: 'pause' | 'resume', now, stream ttl (ms)
 -- Returns {'ok'[, the running turn's id]} | {'not_found'} | {'archived'}.
 local f = redis.call('HMGET', KEYS[1], 'status', 'archived', 'turn_id')
 if not f[1] then return {'not_found'} end
@@ -14,7 +14,7 @@ redis.call('HDEL', KEYS[1], 'paused')
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
 if f[1] ~= 'running' and f[1] ~= 'interrupted' then
   local record = redis.call('LPOP', KEYS[3])
-  if record then return {'ok', start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[3], record, ARGV[2])} end
+  if record then return {'ok', start_record(KEYS[1], KEYS[2], KEYS[4], KEYS[5], ARGV[3], record, ARGV[2], KEYS[6])} end
 end
 redis.call('PUBLISH', KEYS[4], 'resumed')
 -- A running turn comes back too: when this is a resend of the call that started it (its

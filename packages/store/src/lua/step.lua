@@ -5,7 +5,7 @@
 -- Refused unless the turn is still the session's running turn under this fence, not
 -- cancelled (the worker then finishes it as cancelled), and this is the turn's next step
 -- (steps recorded by a worker that died count: a recorded step never runs again).
--- KEYS: meta, messages, events, outbox, stream
+-- KEYS: meta, messages, events, outbox, stream, early
 -- ARGV: turn id, fence, step index, now, stream ttl (ms), '1' when server-wide webhooks want
 --       every event, interrupt JSON ('' for none), interrupt id, then per message: its history
 --       JSON, its stream event data JSON
@@ -26,7 +26,7 @@ if steps == index + 1 and last_call == call then return {'ok', tonumber(last_not
 if f[1] ~= 'running' or f[2] ~= ARGV[1] or f[3] ~= ARGV[2] or steps ~= index then return {'stale'} end
 if f[4] == ARGV[1] then return {'cancelled'} end
 for i = 9, #ARGV, 2 do
-  redis.call('RPUSH', KEYS[2], ARGV[i])
+  history_push(KEYS[1], KEYS[2], KEYS[6], ARGV[i], ARGV[4], ARGV[1])
   stream_add(KEYS[5], ARGV[5], 'message', ARGV[i + 1])
 end
 -- The resume value (if any) was this step's input: the next step goes on without it.

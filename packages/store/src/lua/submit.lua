@@ -7,13 +7,13 @@
 -- of a request whose answer was lost (a 503, a dropped connection) gets the same turn back.
 -- An accepted message stops the session's idle expiry until its turn ends (expiry.lua).
 -- KEYS: meta, messages, inbox, events, stream, the request's record (unused without a key),
---       outbox, turns, expiry[, running: on one Redis server, the reaper's entry is written here
+--       outbox, turns, expiry, early[, running: on one Redis server, the reaper's entry is written
 --       too (on a cluster the caller writes it first, with mark-running.lua)]
 -- ARGV: turn id, now, busy policy, webhook JSON ('' for none), message JSON ('' for none), inbox record, stream ttl (ms),
 --       the caller's tenant ('' without auth: any session; else another tenant's session is not found),
 --       the most messages a session may hold (history + queued; 0: no cap),
 --       the request's fingerprint ('' without an Idempotency-Key), how long its record is kept (ms)
---       [, session id, check time (ms): with KEYS[10]]
+--       [, session id, check time (ms): with KEYS[11]]
 -- Returns {outcome, the running (or cancelled) turn id or '', the message's turn id[, the turn
 -- started by ending an interrupted one, or '']}.
 local f = redis.call('HMGET', KEYS[1], 'status', 'paused', 'archived', 'tenant', 'turn_id', 'incarnation')
@@ -24,7 +24,7 @@ if ARGV[8] ~= '' and f[4] ~= ARGV[8] then return {'not_found'} end
 -- this id (records outlive their session) is not this session's, and is overwritten.
 local incarnation = f[6] or ''
 local function accepted(kind, other)
-  session_expiry({meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], turns = KEYS[8], stream = KEYS[5], expiry = KEYS[9]})
+  session_expiry({meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], turns = KEYS[8], stream = KEYS[5], expiry = KEYS[9], early = KEYS[10]})
   if ARGV[10] ~= '' then
     redis.call('SET', KEYS[6], ARGV[10] .. '\n' .. kind .. '\n' .. ARGV[1] .. '\n' .. other .. '\n' .. incarnation, 'PX', ARGV[11])
   end
@@ -44,7 +44,7 @@ if ARGV[10] ~= '' then
   end
 end
 if f[3] then return {'archived'} end
-if KEYS[10] then mark_running(KEYS[10], ARGV[12], ARGV[13]) end
+if KEYS[11] then mark_running(KEYS[11], ARGV[12], ARGV[13]) end
 -- This very call again: the API's Redis client sends a command once more when its reply
 -- was lost to a reconnect. The turn is in already (running, queued or in the history).
 if f[5] == ARGV[1] or (ARGV[5] ~= '' and redis.call('LPOS', KEYS[2], ARGV[5], 'RANK', -1, 'MAXLEN', 64)) then
@@ -62,7 +62,7 @@ if status == 'running' or status == 'interrupted' or f[2] then
     if ARGV[3] == 'interrupt' and status == 'interrupted' then
       -- A turn waiting for a person is held by no worker: it ends here, and the first queued
       -- message starts (this one, unless others wait before it); the caller queues its job.
-      local k = {meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], events = KEYS[4], outbox = KEYS[7], turns = KEYS[8], stream = KEYS[5]}
+      local k = {meta = KEYS[1], messages = KEYS[2], inbox = KEYS[3], events = KEYS[4], outbox = KEYS[7], turns = KEYS[8], stream = KEYS[5], expiry = KEYS[9], early = KEYS[10]}
       local started = end_interrupted(k, ARGV[2], ARGV[7], 'cancelled', 'Turn cancelled')
       local reply = accepted('interrupting', running)
       reply[4] = started
@@ -77,7 +77,7 @@ if status == 'running' or status == 'interrupted' or f[2] then
   if status == 'running' or status == 'interrupted' then return {'busy', status} end
   return {'paused'}
 end
-if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[5]) end
+if ARGV[5] ~= '' then history_push(KEYS[1], KEYS[2], KEYS[10], ARGV[5], ARGV[2], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'status', 'running', 'turn_id', ARGV[1], 'response', '', 'error', '',
   'turn_webhook', ARGV[4], 'turn_accepted_at', ARGV[2], 'updated_at', ARGV[2])
 redis.call('PUBLISH', KEYS[4], 'running')

@@ -11,7 +11,7 @@ import { type SandboxRecord, SandboxStore, isRedisFull } from '@baton/store';
 import type { AppDeps } from '../../app.ts';
 import { tenantOf } from '../../http/auth.ts';
 import type { ConversationKeys } from '../../http/conversation-keys.ts';
-import { conversationEvents } from '../openhands/index.ts';
+import { countEvents } from '../openhands/event-search.ts';
 import { Checker, queryValue } from '../openhands/validate.ts';
 import { allow } from '../../http/errors.ts';
 import { parsePydantic as parse } from './pydantic.ts';
@@ -313,8 +313,8 @@ function attributesOf(body: StartRequest, sandboxId: string, conversationId: str
 
 /**
  * `GET /api/v1/events/count?conversation_id__eq=`: how many events the conversation has,
- * counted as the agent server's `events/count` counts them. Baton asks for the
- * conversation (upstream counts every conversation's events without it).
+ * counted as the agent server's `events/count` counts them (from the time index: no history
+ * read). Baton asks for the conversation (upstream counts every conversation's events without it).
  */
 export function openhandsV1Events(deps: AppDeps): Router {
   const router = Router();
@@ -325,8 +325,7 @@ export function openhandsV1Events(deps: AppDeps): Router {
       const raw = queryValue(req, 'conversation_id__eq');
       const id = raw === undefined ? check.missing(['query', 'conversation_id__eq']) : check.uuid(raw, ['query', 'conversation_id__eq']);
       check.done();
-      const events = await conversationEvents(deps.service.scope(tenantOf(res)), id as string);
-      res.json(events.length);
+      res.json(await countEvents(deps.service.scope(tenantOf(res)), id as string, {}));
     })
     .all(allow('GET'));
   return router;

@@ -102,23 +102,18 @@ export function llmMessage(message: ChatMessage): Record<string, unknown> {
   return out;
 }
 
-export function timelineEvents(view: SessionView, entries: TimelineEntry[]): EventJson[] {
+/**
+ * The events of one timeline entry, in order: its message, the actions of its tool calls, and
+ * (on a failed or cancelled turn's first entry) the turn's error. `ordinal`: the entry's index
+ * among its turn's entries in position order (ids are made from it).
+ */
+export function entryEvents(view: SessionView, entry: TimelineEntry, ordinal: number): EventJson[] {
   const sid = view.session_id;
-  const fallbackAt = Date.parse(view.created_at);
-  const perTurn = new Map<string, number>();
-  const events: EventJson[] = [];
-  for (const entry of entries) {
-    const turn = entry.meta?.turn;
-    let id: string;
-    if (turn) {
-      const k = perTurn.get(turn) ?? 0;
-      perTurn.set(turn, k + 1);
-      id = stableId(sid, 'turn', turn, String(k));
-    } else {
-      id = stableId(sid, 'seq', String(entry.seq));
-    }
-    const timestamp = new Date(entry.meta?.at ?? fallbackAt).toISOString();
-    events.push({
+  const turn = entry.meta?.turn;
+  const id = turn ? stableId(sid, 'turn', turn, String(ordinal)) : stableId(sid, 'seq', String(entry.seq));
+  const timestamp = new Date(entry.meta?.at ?? Date.parse(view.created_at)).toISOString();
+  const events: EventJson[] = [
+    {
       kind: 'MessageEvent',
       id,
       timestamp,
@@ -126,42 +121,65 @@ export function timelineEvents(view: SessionView, entries: TimelineEntry[]): Eve
       llm_message: llmMessage(entry.message),
       activated_skills: [],
       extended_content: [],
+    },
+  ];
+  for (const call of entry.message.role === 'assistant' ? (entry.message.tool_calls ?? []) : []) {
+    events.push({
+      kind: 'ActionEvent',
+      id: stableId(sid, 'action', id, call.id),
+      timestamp,
+      source: 'agent',
+      thought: [],
+      action: null,
+      tool_name: call.function.name,
+      tool_call_id: call.id,
+      tool_call: { id: call.id, name: call.function.name, arguments: call.function.arguments, origin: 'completion' },
+      llm_response_id: id,
+      security_risk: 'UNKNOWN',
+      summary: null,
     });
-    for (const call of entry.message.role === 'assistant' ? (entry.message.tool_calls ?? []) : []) {
-      events.push({
-        kind: 'ActionEvent',
-        id: stableId(sid, 'action', id, call.id),
-        timestamp,
-        source: 'agent',
-        thought: [],
-        action: null,
-        tool_name: call.function.name,
-        tool_call_id: call.id,
-        tool_call: { id: call.id, name: call.function.name, arguments: call.function.arguments, origin: 'completion' },
-        llm_response_id: id,
-        security_risk: 'UNKNOWN',
-        summary: null,
-      });
-    }
-    if (turn && (entry.status === 'failed' || entry.status === 'canceled') && perTurn.get(turn) === 1) {
-      const cancelled = entry.status === 'canceled';
-      const current = view.turn_id === turn && view.error ? view.error : null;
-      events.push({
-        kind: 'ConversationErrorEvent',
-        id: stableId(sid, 'turn', turn, 'error'),
-        timestamp,
-        source: 'environment',
-        code: cancelled ? 'TurnCancelled' : 'TurnFailed',
-        detail: current ?? (cancelled ? 'Turn cancelled' : 'Turn failed'),
-      });
-    }
   }
-  // Time order (stable, so a turn's error stays right after its message): a message sent
-  // while a turn ran comes before that turn's reply, as in the agent server's event log.
-  return events
-    .map((event, i) => ({ event, i, at: Date.parse(event.timestamp) }))
-    .sort((a, b) => a.at - b.at || a.i - b.i)
-    .map(({ event }) => event);
+  if (turn && (entry.status === 'failed' || entry.status === 'canceled') && ordinal === 0) {
+    const cancelled = entry.status === 'canceled';
+    const current = view.turn_id === turn && view.error ? view.error : null;
+    events.push({
+      kind: 'ConversationErrorEvent',
+      id: stableId(sid, 'turn', turn, 'error'),
+      timestamp,
+      source: 'environment',
+      code: cancelled ? 'TurnCancelled' : 'TurnFailed',
+      detail: current ?? (cancelled ? 'Turn cancelled' : 'Turn failed'),
+    });
+  }
+  return events;
+}
+
+/** An event with the entry it comes from and its index among that entry's events. */
+export interface PlacedEvent {
+  event: EventJson;
+  entry: TimelineEntry;
+  index: number;
+}
+
+/**
+ * Every event of a timeline read whole, in time order (stable, so an entry's events stay
+ * together: a message sent while a turn ran comes before that turn's reply, as in the agent
+ * server's event log).
+ */
+export function placedEvents(view: SessionView, entries: TimelineEntry[]): PlacedEvent[] {
+  const perTurn = new Map<string, number>();
+  const placed: (PlacedEvent & { at: number; i: number })[] = [];
+  for (const entry of entries) {
+    const turn = entry.meta?.turn;
+    const ordinal = turn ? (perTurn.get(turn) ?? 0) : 0;
+    if (turn) perTurn.set(turn, ordinal + 1);
+    entryEvents(view, entry, ordinal).forEach((event, index) => placed.push({ event, entry, index, at: Date.parse(event.timestamp), i: placed.length }));
+  }
+  return placed.sort((a, b) => a.at - b.at || a.i - b.i).map(({ event, entry, index }) => ({ event, entry, index }));
+}
+
+export function timelineEvents(view: SessionView, entries: TimelineEntry[]): EventJson[] {
+  return placedEvents(view, entries).map((p) => p.event);
 }
 
 export interface EventFilter {

@@ -7,7 +7,8 @@ import type { ConversationKeys } from '../../http/conversation-keys.ts';
 import { allow } from '../../http/errors.ts';
 import { ATTR_AGENT, ATTR_TAGS, ATTR_TITLE, ATTR_WORKSPACE, EXECUTION_STATUSES, maskedSpec, type ExecutionStatus, conversationInfo, executionStatus } from './conversation.ts';
 import { confirmationRoutes } from './confirmation.ts';
-import { type EventFilter, type EventJson, matches, timelineEvents } from './events.ts';
+import { countEvents, searchEvents } from './event-search.ts';
+import { type EventFilter, type EventJson, timelineEvents } from './events.ts';
 import { type SendMessage, isLegacyEvent, parseLegacyEvent, parseSendMessage } from './messages.ts';
 import { Checker, conversationId, queryValue, queryValues } from './validate.ts';
 
@@ -212,27 +213,12 @@ export function openhandsRoutes(deps: AppDeps, keys: ConversationKeys): Router {
       const filter = eventFilter(check, req);
       const pageId = queryValue(req, 'page_id');
       check.done();
-      const events = await conversationEvents(sessions(res), id);
-      if (order === 'TIMESTAMP_DESC') events.reverse();
-      let start = 0;
-      if (pageId) {
-        start = events.findIndex((e) => e.id === pageId);
-        if (start < 0) {
-          check.add('value_error', ['query', 'page_id'], 'Not a next_page_id of this conversation', pageId);
-          check.done();
-        }
+      const page = await searchEvents(sessions(res), id, { limit, desc: order === 'TIMESTAMP_DESC', filter, ...(pageId ? { pageId } : {}) });
+      if (page === 'unknown_page') {
+        check.add('value_error', ['query', 'page_id'], 'Not a next_page_id of this conversation', pageId);
+        check.done();
       }
-      const items: EventJson[] = [];
-      let next: string | null = null;
-      for (const event of events.slice(start)) {
-        if (!matches(event, filter)) continue;
-        if (items.length === limit) {
-          next = event.id;
-          break;
-        }
-        items.push(event);
-      }
-      res.json({ items, next_page_id: next });
+      res.json(page);
     })
     .all(allow('GET'));
 
@@ -243,8 +229,7 @@ export function openhandsRoutes(deps: AppDeps, keys: ConversationKeys): Router {
       const check = new Checker();
       const filter = eventFilter(check, req);
       check.done();
-      const events = await conversationEvents(sessions(res), id);
-      res.json(events.filter((e) => matches(e, filter)).length);
+      res.json(await countEvents(sessions(res), id, filter));
     })
     .all(allow('GET'));
 
