@@ -69,7 +69,7 @@ it('postpones healthy turns, enqueues orphans and drops a finished session\'s en
 
     // The batch reads themselves (a pass whose batch read throws checks its entries one by one).
     const live = [...healthy, ...orphans];
-    expect(await store.runningTurnIds([...live, ended, 'gone'])).toEqual([
+    expect(await store.running.turnIds([...live, ended, 'gone'])).toEqual([
       ...live.map((id) => ({ status: 'running', turnId: turns.get(id), run: 0 })),
       { status: 'idle', turnId: turns.get(ended), run: 0 },
       null,

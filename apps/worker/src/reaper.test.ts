@@ -110,9 +110,9 @@ describe('reapOnce', () => {
   it('leaves a turn accepted less than a grace period ago to its producer, even when its check is due', async () => {
     const id = await newSession();
     const turnId = await accept(id, 'hi');
-    await store.markRunning(id, T0 - GRACE); // an earlier turn's check, already due
+    await store.running.mark(id, T0 - GRACE); // an earlier turn's check, already due
     clock = T0 + 10;
-    expect((await store.dueRunning(10)).map((e) => e.sessionId)).toEqual([id]);
+    expect((await store.running.due(10)).map((e) => e.sessionId)).toEqual([id]);
     expect(await reapOnce(deps)).toBe(0);
     expect(await queue.queueFor(id).getJob(turnId)).toBeUndefined();
     expect(await runningScore(id)).toBe(T0 + GRACE);
@@ -341,8 +341,8 @@ describe('startReaper', () => {
     // Three workers' reapers on one deployment; a pass starts with a read of the due entries.
     const counted = (worker: number): ReaperDeps => {
       const own = new SessionStore(redis, { prefix, runningGraceMs: GRACE });
-      const dueRunning = own.dueRunning.bind(own);
-      own.dueRunning = (...args) => (passes.push(worker), dueRunning(...args));
+      const due = own.running.due.bind(own.running);
+      own.running.due = (...args) => (passes.push(worker), due(...args));
       return { ...deps, store: own, now: Date.now };
     };
     const begun = performance.now();

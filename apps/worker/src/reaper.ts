@@ -63,7 +63,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
   /** Every running entry due by `upTo`, batch after batch, while the budget lasts. */
   const drain = async (upTo: number) => {
     for (;;) {
-      const due = await deps.store.dueRunning(batch, upTo, failed);
+      const due = await deps.store.running.due(batch, upTo, failed);
       const checked = await checkBatch(deps, due);
       repaired += checked.repaired;
       failed += checked.failed;
@@ -84,7 +84,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<number> {
   }
   // Then the running entries that come due, as they come, until the budget ends.
   while (deps.pollMs !== undefined && !spent()) {
-    const next = await deps.store.nextDue(failed);
+    const next = await deps.store.running.nextDue(failed);
     if (next === null) break;
     const waitMs = Math.max(deps.pollMs, next - now());
     if (performance.now() - started + waitMs >= budgetMs) break;
@@ -122,21 +122,21 @@ async function checkBatch(deps: ReaperDeps, due: RunningEntry[]): Promise<{ repa
  */
 async function postponeHealthy(deps: ReaperDeps, due: RunningEntry[]): Promise<RunningEntry[]> {
   if (due.length === 0) return due;
-  const turns = await deps.store.runningTurnIds(due.map((entry) => entry.sessionId));
+  const turns = await deps.store.running.turnIds(due.map((entry) => entry.sessionId));
   const running = due.flatMap((entry, i) => (turns[i]?.status === 'running' ? [{ entry, sessionId: entry.sessionId, turnId: turns[i].turnId, run: turns[i].run }] : []));
   const alive = await deps.queue.aliveJobs(running);
   const healthy = new Set(running.filter((_, i) => alive[i]).map((r) => r.entry));
-  await deps.store.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
+  await deps.store.running.postponeMany([...healthy].map((entry) => entry.sessionId), deps.graceMs);
   return due.filter((entry) => !healthy.has(entry));
 }
 
 /** Checks one due entry; true when it repaired something. */
 async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean> {
-  const turn = await deps.store.runningTurn(entry.sessionId);
+  const turn = await deps.store.running.turn(entry.sessionId);
   if (turn?.status === 'interrupted' && deps.interruptTimeoutMs) return endLongWait(deps, entry, turn.turnId, deps.interruptTimeoutMs);
   if (!turn || turn.status !== 'running') {
     await deps.flushOutbox(entry.sessionId);
-    await deps.store.releaseRunning(entry);
+    await deps.store.running.release(entry);
     return false;
   }
   const job = await deps.queue.jobState(entry.sessionId, turn.turnId, turn.run);
@@ -144,17 +144,17 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
   const age = (deps.now ?? Date.now)() - turn.acceptedAt;
   if (job.state === 'missing' && age < deps.graceMs) {
     // Accepted moments ago: its producer may still be enqueueing it.
-    await deps.store.postpone(entry.sessionId, deps.graceMs - age);
+    await deps.store.running.postpone(entry.sessionId, deps.graceMs - age);
     return false;
   }
   if (job.state === 'alive') {
-    await deps.store.postpone(entry.sessionId, deps.graceMs);
+    await deps.store.running.postpone(entry.sessionId, deps.graceMs);
     return false;
   }
   if (job.state === 'missing') {
     log.warn('running turn has no job (its producer died before enqueueing): enqueued again');
     await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: turn.turnId, run: turn.run });
-    await deps.store.postpone(entry.sessionId, deps.graceMs);
+    await deps.store.running.postpone(entry.sessionId, deps.graceMs);
     return true;
   }
   const error = job.state === 'failed' ? `Turn failed: ${job.reason}` : 'Turn failed: its result was lost';
@@ -171,7 +171,7 @@ async function reapEntry(deps: ReaperDeps, entry: RunningEntry): Promise<boolean
 async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string, timeoutMs: number): Promise<boolean> {
   const ended = await deps.store.steps.endWaitPast(entry.sessionId, turnId, timeoutMs);
   if (ended.kind === 'waiting') {
-    await deps.store.postpone(entry.sessionId, ended.leftMs);
+    await deps.store.running.postpone(entry.sessionId, ended.leftMs);
     return false;
   }
   if (ended.kind === 'ended') {
@@ -179,12 +179,12 @@ async function endLongWait(deps: ReaperDeps, entry: RunningEntry, turnId: string
     if (ended.startedTurnId) await deps.queue.enqueue({ session_id: entry.sessionId, turn_id: ended.startedTurnId });
     await deps.flushOutbox(entry.sessionId);
     // A queued turn started: its check comes later, like any running turn's.
-    if (ended.startedTurnId) await deps.store.postpone(entry.sessionId, deps.graceMs);
-    else await deps.store.releaseRunning(entry);
+    if (ended.startedTurnId) await deps.store.running.postpone(entry.sessionId, deps.graceMs);
+    else await deps.store.running.release(entry);
     return true;
   }
   // Resumed or ended meanwhile: checked again as a running turn if it runs.
-  await deps.store.postpone(entry.sessionId, 0);
+  await deps.store.running.postpone(entry.sessionId, 0);
   return false;
 }
 
@@ -209,7 +209,7 @@ export function startReaper(deps: ReaperDeps, intervalMs: number): { stop(): Pro
     if (busy) return;
     busy = true;
     running = deps.store
-      .claimReaperPass(token, lockMs)
+      .running.claimPass(token, lockMs)
       .then((mine) => (mine ? reapOnce(pass) : 0))
       .catch((err) => deps.logger.warn({ err: (err as Error).message }, 'reaper pass failed; will retry'))
       .finally(() => {

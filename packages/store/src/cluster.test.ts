@@ -152,7 +152,7 @@ describe('on a Redis Cluster', () => {
     const page = await store.list(100);
     expect(page.items.map((v) => v.session_id).sort()).toEqual([...ids].sort());
     expect(page.items.every((v) => v.status === 'running' && v.total_messages === 3)).toBe(true);
-    expect((await store.dueRunning(100)).length).toBe(0);
+    expect((await store.running.due(100)).length).toBe(0);
 
     // Each session's keys sit together on one master, and every master holds some.
     const perNode = await keysByNode(`${prefix}:sess:*`);

@@ -1,5 +1,7 @@
 export * from './session-store.ts';
+export * from './session-view.ts';
 export * from './session-expiry.ts';
+export * from './running-index.ts';
 export { defineScripts } from './scripts.ts';
 export * from './session-watcher.ts';
 export * from './session-stream.ts';

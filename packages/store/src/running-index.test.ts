@@ -46,22 +46,22 @@ describe('settleRunning', () => {
     const failed = await newSession();
     await finishTurn(failed, await startTurn(failed), false);
     expect(await inIndex(done)).toBe(true);
-    expect(await store.settleRunning(done)).toBe(true);
-    expect(await store.settleRunning(failed)).toBe(true);
+    expect(await store.running.settle(done)).toBe(true);
+    expect(await store.running.settle(failed)).toBe(true);
     expect(await inIndex(done)).toBe(false);
     expect(await inIndex(failed)).toBe(false);
     // Again (a resend after a lost reply): nothing left to remove, no error.
-    expect(await store.settleRunning(done)).toBe(false);
+    expect(await store.running.settle(done)).toBe(false);
   });
 
   it('keeps the entry while a turn runs, also the next queued one', async () => {
     const id = await newSession();
     const first = await startTurn(id);
-    expect(await store.settleRunning(id)).toBe(false);
+    expect(await store.running.settle(id)).toBe(false);
     await startTurn(id, 'enqueue');
     const finished = await finishTurn(id, first);
     expect(finished).toMatchObject({ kind: 'ok', nextTurnId: expect.any(String) });
-    expect(await store.settleRunning(id)).toBe(false);
+    expect(await store.running.settle(id)).toBe(false);
     expect(await inIndex(id)).toBe(true);
   });
 
@@ -69,34 +69,34 @@ describe('settleRunning', () => {
     const id = await newSession('https://example.com/hook');
     await finishTurn(id, await startTurn(id));
     expect(await redis.llen(store.sessionKeys(id).outbox)).toBe(1);
-    expect(await store.settleRunning(id)).toBe(false);
+    expect(await store.running.settle(id)).toBe(false);
     expect(await inIndex(id)).toBe(true);
     await redis.del(store.sessionKeys(id).outbox);
-    expect(await store.settleRunning(id)).toBe(true);
+    expect(await store.running.settle(id)).toBe(true);
   });
 });
 
-describe('claimReaperPass', () => {
+describe('claimPass', () => {
   it('gives the pass to one worker until the lock lapses', async () => {
-    expect(await store.claimReaperPass('a', 60_000)).toBe(true);
-    expect(await store.claimReaperPass('b', 60_000)).toBe(false);
-    expect(await store.claimReaperPass('a', 60_000)).toBe(false);
+    expect(await store.running.claimPass('a', 60_000)).toBe(true);
+    expect(await store.running.claimPass('b', 60_000)).toBe(false);
+    expect(await store.running.claimPass('a', 60_000)).toBe(false);
     expect(await redis.pttl(store.keys.reaperLock)).toBeGreaterThan(0);
     await redis.del(store.keys.reaperLock); // as when it lapses
-    expect(await store.claimReaperPass('b', 60_000)).toBe(true);
+    expect(await store.running.claimPass('b', 60_000)).toBe(true);
   });
 });
 
-describe('dueRunning', () => {
+describe('due', () => {
   it('reads entries due by a given time, earliest first, skipping the first ones when asked', async () => {
     for (const [id, due] of [['c', 30], ['a', 10], ['b', 20], ['d', 40]] as const) await redis.zadd(store.keys.running, T0 + due, id);
-    expect((await store.dueRunning(10, T0 + 30)).map((e) => e.sessionId)).toEqual(['a', 'b', 'c']);
-    expect(await store.dueRunning(2, T0 + 30, 1)).toEqual([{ sessionId: 'b', dueAt: T0 + 20 }, { sessionId: 'c', dueAt: T0 + 30 }]);
+    expect((await store.running.due(10, T0 + 30)).map((e) => e.sessionId)).toEqual(['a', 'b', 'c']);
+    expect(await store.running.due(2, T0 + 30, 1)).toEqual([{ sessionId: 'b', dueAt: T0 + 20 }, { sessionId: 'c', dueAt: T0 + 30 }]);
   });
 });
 
 describe('the reaper\'s batch reads and writes', () => {
-  it('runningTurnIds: status, turn and run of many sessions in one call; null for a session that is gone', async () => {
+  it('turnIds: status, turn and run of many sessions in one call; null for a session that is gone', async () => {
     const idle = await newSession();
     const running = await newSession();
     const turnId = await startTurn(running);
@@ -104,29 +104,29 @@ describe('the reaper\'s batch reads and writes', () => {
     const resumed = await newSession();
     const resumedTurn = await startTurn(resumed);
     await redis.hset(store.sessionKeys(resumed).meta, 'step_turn', resumedTurn, 'run', 2);
-    expect(await store.runningTurnIds([idle, running, 'gone', resumed])).toEqual([
+    expect(await store.running.turnIds([idle, running, 'gone', resumed])).toEqual([
       { status: 'idle', turnId: '', run: 0 },
       { status: 'running', turnId, run: 0 },
       null,
       { status: 'running', turnId: resumedTurn, run: 2 },
     ]);
     // The same, one session at a time.
-    expect(await store.runningTurn(resumed)).toMatchObject({ status: 'running', turnId: resumedTurn, run: 2 });
-    expect(await store.runningTurnIds([])).toEqual([]);
+    expect(await store.running.turn(resumed)).toMatchObject({ status: 'running', turnId: resumedTurn, run: 2 });
+    expect(await store.running.turnIds([])).toEqual([]);
   });
 
   it('postponeMany: moves the check times of entries still in the index; one removed meanwhile stays out', async () => {
     await redis.zadd(store.keys.running, T0, 'a', T0, 'b');
     await redis.zrem(store.keys.running, 'b'); // its turn ended and a worker removed it
-    await store.postponeMany(['a', 'b'], 5_000);
+    await store.running.postponeMany(['a', 'b'], 5_000);
     expect(await redis.zrange(store.keys.running, 0, -1, 'WITHSCORES')).toEqual(['a', String(T0 + 5_000)]);
   });
 
   it('nextDue: the earliest check time after the first entries passed over, null when none', async () => {
-    expect(await store.nextDue()).toBeNull();
+    expect(await store.running.nextDue()).toBeNull();
     await redis.zadd(store.keys.running, T0 + 20, 'b', T0 + 10, 'a');
-    expect(await store.nextDue()).toBe(T0 + 10);
-    expect(await store.nextDue(1)).toBe(T0 + 20);
-    expect(await store.nextDue(2)).toBeNull();
+    expect(await store.running.nextDue()).toBe(T0 + 10);
+    expect(await store.running.nextDue(1)).toBe(T0 + 20);
+    expect(await store.running.nextDue(2)).toBeNull();
   });
 });

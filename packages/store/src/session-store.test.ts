@@ -4,7 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import { Redis } from 'ioredis';
 import { waitForReady } from './connections.ts';
 import type { ChatMessage, SessionView, WebhookSpec } from '@baton/core';
-import { SessionStore, listCursor } from './session-store.ts';
+import { SessionStore } from './session-store.ts';
+import { listCursor } from './session-view.ts';
 
 const GRACE = 5_000;
 const T0 = 1_700_000_000_000;
@@ -121,7 +122,7 @@ describe('submit', () => {
       updated_at: new Date(T0 + 10).toISOString(),
     });
     expect(await store.messages(id)).toEqual([user('hello')]);
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10, run: 0 });
+    expect(await store.running.turn(id)).toEqual({ status: 'running', turnId, acceptedAt: T0 + 10, run: 0 });
   });
 
   it('answers busy while a turn runs, with the reject policy, and stores nothing', async () => {
@@ -377,7 +378,7 @@ describe('finish', () => {
       total_messages: 4,
     });
     // The promoted turn keeps its own acceptance time; its reaper check is re-marked (no later).
-    expect(await store.runningTurn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100, run: 0 });
+    expect(await store.running.turn(id)).toEqual({ status: 'running', turnId: b.turnId, acceptedAt: T0 + 100, run: 0 });
     expect(Number(await redis.zscore(store.keys.running, id))).toBe(scheduled - 1);
 
     // B fails: the error is the finished turn's outcome, and C starts.
@@ -595,7 +596,7 @@ describe('running index', () => {
     expect(await redis.zscore(store.keys.running, theirs)).toBeNull();
   });
 
-  it('dueRunning returns the entries whose check time has come, oldest first, up to the limit', async () => {
+  it('running.due returns the entries whose check time has come, oldest first, up to the limit', async () => {
     const a = await newSession();
     const b = await newSession();
     const c = await newSession();
@@ -606,50 +607,50 @@ describe('running index', () => {
     await submit(c, 'x');
 
     clock = T0 + GRACE - 1;
-    expect(await store.dueRunning(10)).toEqual([]);
+    expect(await store.running.due(10)).toEqual([]);
     clock = T0 + GRACE;
-    expect(await store.dueRunning(10)).toEqual([{ sessionId: a, dueAt: T0 + GRACE }]);
+    expect(await store.running.due(10)).toEqual([{ sessionId: a, dueAt: T0 + GRACE }]);
     clock = T0 + GRACE + 20;
-    expect(await store.dueRunning(10)).toEqual([
+    expect(await store.running.due(10)).toEqual([
       { sessionId: a, dueAt: T0 + GRACE },
       { sessionId: b, dueAt: T0 + GRACE + 10 },
       { sessionId: c, dueAt: T0 + GRACE + 20 },
     ]);
-    expect(await store.dueRunning(2)).toHaveLength(2);
+    expect(await store.running.due(2)).toHaveLength(2);
   });
 
-  it('releaseRunning removes the entry only while its score is unchanged (compare-and-remove)', async () => {
+  it('running.release removes the entry only while its score is unchanged (compare-and-remove)', async () => {
     const id = await newSession();
     await submit(id, 'x');
     clock += GRACE;
-    const [seen] = await store.dueRunning(10);
+    const [seen] = await store.running.due(10);
     if (!seen) throw new Error('entry not due');
 
     // Meanwhile the turn was rescheduled (a new turn started, or the reaper postponed it).
-    await store.postpone(id, 1000);
-    expect(await store.releaseRunning(seen)).toBe(false);
+    await store.running.postpone(id, 1000);
+    expect(await store.running.release(seen)).toBe(false);
     expect(Number(await redis.zscore(store.keys.running, id))).toBe(clock + 1000);
 
     // With the score it now has, the entry goes.
     clock += 1000;
-    const [current] = await store.dueRunning(10);
+    const [current] = await store.running.due(10);
     if (!current) throw new Error('entry not due');
-    expect(await store.releaseRunning(current)).toBe(true);
+    expect(await store.running.release(current)).toBe(true);
     expect(await redis.zscore(store.keys.running, id)).toBeNull();
     // Releasing twice is harmless.
-    expect(await store.releaseRunning(current)).toBe(false);
+    expect(await store.running.release(current)).toBe(false);
   });
 
-  it('markRunning never puts a scheduled check later, but always changes its score; postpone does', async () => {
+  it('running.mark never puts a scheduled check later, but always changes its score; postpone does', async () => {
     const id = await newSession();
     const score = async () => Number(await redis.zscore(store.keys.running, id));
-    await store.markRunning(id);
+    await store.running.mark(id);
     expect(await score()).toBe(T0 + GRACE);
-    await store.markRunning(id, T0 + 3);
+    await store.running.mark(id, T0 + 3);
     expect(await score()).toBe(T0 + GRACE - 1);
-    await store.markRunning(id, T0 - GRACE); // check due at T0: earlier, so taken
+    await store.running.mark(id, T0 - GRACE); // check due at T0: earlier, so taken
     expect(await score()).toBe(T0);
-    await store.postpone(id, 50);
+    await store.running.postpone(id, 50);
     expect(await score()).toBe(T0 + 50);
   });
 
@@ -665,6 +666,6 @@ describe('running index', () => {
       expect((await submit(id, `queued ${i}`, 'enqueue')).result.kind).toBe('queued');
     }
     expect(await score()).toBeLessThanOrEqual(scheduled);
-    expect((await store.dueRunning(10)).map((e) => e.sessionId)).toEqual([id]);
+    expect((await store.running.due(10)).map((e) => e.sessionId)).toEqual([id]);
   });
 });

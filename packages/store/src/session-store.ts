@@ -23,6 +23,8 @@ import { type TimelinePage, readTimelinePage } from './timeline-page.ts';
 import { type TimelineCounts, type TimelineWalk, type WalkMark, type WalkOrder, openTimelineWalk, readTimelineCounts } from './timeline-walk.ts';
 import { WalkMarks } from './walk-marks.ts';
 import { SessionExpiry, indexMember } from './session-expiry.ts';
+import { RunningIndex } from './running-index.ts';
+import { toView, withPolicy } from './session-view.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -115,11 +117,6 @@ export type FinishResult =
   | { kind: 'stale' | 'gone' };
 
 
-export interface RunningEntry {
-  sessionId: string;
-  dueAt: number;
-}
-
 /** A session id and the incarnation it has (or will have) under that id. */
 export interface SessionIncarnation {
   sessionId: string;
@@ -154,6 +151,8 @@ export class SessionStore {
   readonly history: HistoryCache;
   /** Idle sessions' expiry (SESSION_TTL_S): what the reaper releases once one is gone. */
   readonly expiry: SessionExpiry;
+  /** The reaper's index of sessions with work under way, and its reads of them. */
+  readonly running: RunningIndex;
   /** How long Idempotency-Key records naming a session are kept (ms): never longer than an idle session. */
   private readonly requestTtlMs: number;
 
@@ -171,6 +170,7 @@ export class SessionStore {
     this.steps = new TurnSteps(redis, { ...options, now: this.now, streamTtlMs: this.streamTtlMs });
     this.marks = new WalkMarks(redis, options.prefix);
     this.expiry = new SessionExpiry(redis, options.prefix, this.now);
+    this.running = new RunningIndex(redis, { prefix: options.prefix, runningGraceMs: options.runningGraceMs, now: this.now });
     const sessionTtlMs = options.sessionTtlMs ?? 0;
     this.requestTtlMs = Math.min(options.requestTtlMs ?? DAY_MS, sessionTtlMs > 0 ? sessionTtlMs : Infinity);
   }
@@ -582,7 +582,7 @@ export class SessionStore {
     ])) as (string | number)[];
     if (reply[0] !== 'ok') return { kind: reply[0] as 'stale' | 'gone' };
     const nextTurnId = (reply[3] as string | undefined) || null;
-    if (nextTurnId) await this.markRunning(sessionId, now);
+    if (nextTurnId) await this.running.mark(sessionId, now);
     return { kind: 'ok', status: reply[1] as SessionStatus, notify: reply[2] === 1, nextTurnId, cancelled: reply[4] === 1 };
   }
 
@@ -614,164 +614,4 @@ export class SessionStore {
     ]);
     return { status: status as SessionStatus, turnId };
   }
-
-  /** (Re)schedules the reaper's check of a session's running turn. */
-  async markRunning(sessionId: string, from = this.now()): Promise<void> {
-    await callScript(this.redis, 'markRunning', [this.keys.running], [sessionId, from + this.options.runningGraceMs]);
-  }
-
-  /** Entries due by `upTo` (default now), earliest first; `skip` passes over the first ones. */
-  async dueRunning(limit: number, upTo = this.now(), skip = 0): Promise<RunningEntry[]> {
-    const flat = await this.redis.zrangebyscore(this.keys.running, '-inf', upTo, 'WITHSCORES', 'LIMIT', skip, limit);
-    const out: RunningEntry[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ sessionId: flat[i] as string, dueAt: Number(flat[i + 1]) });
-    return out;
-  }
-
-  async releaseRunning(entry: RunningEntry): Promise<boolean> {
-    return (await callScript(this.redis, 'releaseCheck', [this.keys.running], [entry.sessionId, entry.dueAt])) === 1;
-  }
-
-  /**
-   * A turn ended and its events are queued: its session leaves the running index unless a
-   * turn runs again (or waits) or events wait in its outbox. On a cluster the index is in
-   * another slot, so no script can check and remove at once: the entry stays until its check
-   * time and the reaper drops it then. True when the entry was removed.
-   */
-  async settleRunning(sessionId: string): Promise<boolean> {
-    if (this.isCluster) return false;
-    const k = this.sessionKeys(sessionId);
-    return (await callScript(this.redis, 'settleRunning', [k.meta, k.outbox, this.keys.running], [sessionId])) === 1;
-  }
-
-  /**
-   * Takes the reaper's turn for this interval: at most one worker holds it (`SET NX PX`, as
-   * BullMQ's stalled-job check); it lapses after `ms`, never released, so passes stay `ms` apart.
-   */
-  async claimReaperPass(token: string, ms: number): Promise<boolean> {
-    return (await this.redis.set(this.keys.reaperLock, token, 'PX', ms, 'NX')) === 'OK';
-  }
-
-  /**
-   * `postpone` for many sessions in one command (the reaper's healthy turns). Only entries
-   * still in the index: one a worker removed meanwhile (its turn ended) stays out.
-   */
-  async postponeMany(sessionIds: string[], ms: number): Promise<void> {
-    if (sessionIds.length === 0) return;
-    const at = this.now() + ms;
-    const args: (string | number)[] = [];
-    for (const id of sessionIds) args.push(at, id);
-    await this.redis.zadd(this.keys.running, 'XX', ...args);
-  }
-
-  /** The earliest check time in the index after the first `skip` entries (null: none). */
-  async nextDue(skip = 0): Promise<number | null> {
-    const [, score] = await this.redis.zrange(this.keys.running, skip, skip, 'WITHSCORES');
-    return score === undefined ? null : Number(score);
-  }
-
-  /** `runningTurn`'s status, turn id and run for many sessions at once (null: gone). */
-  async runningTurnIds(sessionIds: string[]): Promise<({ status: SessionStatus; turnId: string; run: number } | null)[]> {
-    if (sessionIds.length === 0) return [];
-    const fields = ['status', 'turn_id', 'step_turn', 'run'] as const;
-    let replies: (string | null)[][];
-    if (this.isCluster) {
-      // Each session in a slot of its own: one pipeline per node (a command each costs the client far more).
-      replies = new Array(sessionIds.length);
-      const byNode = new Map<string, number[]>();
-      const slots = (this.redis as { slots?: string[][] }).slots ?? [];
-      sessionIds.forEach((id, i) => {
-        const node = slots[keySlot(this.sessionKeys(id).meta)]?.join() ?? '';
-        const indexes = byNode.get(node);
-        if (indexes) indexes.push(i);
-        else byNode.set(node, [i]);
-      });
-      await Promise.all(
-        [...byNode.values()].map(async (indexes) => {
-          const pipe = this.redis.pipeline();
-          for (const i of indexes) pipe.hmget(this.sessionKeys(sessionIds[i] as string).meta, ...fields);
-          const results = (await pipe.exec()) ?? [];
-          results.forEach(([err, reply], j) => {
-            if (err) throw err;
-            replies[indexes[j] as number] = reply as (string | null)[];
-          });
-        }),
-      );
-    } else {
-      // One script call for the batch: a command per session costs the client far more than Redis.
-      const flat = (await callScript(this.redis, 'runningTurns', sessionIds.map((id) => this.sessionKeys(id).meta), [])) as (string | null)[];
-      replies = sessionIds.map((_, i) => flat.slice(i * fields.length, (i + 1) * fields.length));
-    }
-    return replies.map(([status, turnId, stepTurn, run]) =>
-      status ? { status: status as SessionStatus, turnId: turnId ?? '', run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0 } : null,
-    );
-  }
-
-  async postpone(sessionId: string, ms: number): Promise<void> {
-    await this.redis.zadd(this.keys.running, this.now() + ms, sessionId);
-  }
-
-  /** Status and running turn of a session, for the reaper; `run`: the turn's resumes (its job is `turnJobId(turn, run)`). */
-  async runningTurn(sessionId: string): Promise<{ status: SessionStatus; turnId: string; acceptedAt: number; run: number } | null> {
-    const [status, turnId, acceptedAt, stepTurn, run] = await this.redis.hmget(
-      this.sessionKeys(sessionId).meta,
-      'status',
-      'turn_id',
-      'turn_accepted_at',
-      'step_turn',
-      'run',
-    );
-    if (!status) return null;
-    return {
-      status: status as SessionStatus,
-      turnId: turnId ?? '',
-      acceptedAt: Number(acceptedAt ?? 0),
-      run: stepTurn && stepTurn === turnId ? Number(run ?? 0) : 0,
-    };
-  }
-}
-
-/** The listing cursor just after this session: its member in the creation-ordered index. */
-export function listCursor(view: SessionView): string {
-  return indexMember(Date.parse(view.created_at), view.session_id);
-}
-
-function toView(sessionId: string, f: (string | number | null)[]): SessionView {
-  const [status, agent, turnId, response, error, createdAt, updatedAt, tenant, , paused, archived, attrs] = f as (string | null)[];
-  const interrupt = status === 'interrupted' ? (f[14] as string | null) : null;
-  const running = status === 'running';
-  return {
-    session_id: sessionId,
-    status: status as SessionStatus,
-    response: !running && response ? decodeMessage(response) : null,
-    error: !running && error ? error : null,
-    agent: agent ?? 'echo',
-    tenant: tenant ?? '',
-    paused: Boolean(paused),
-    archived: Boolean(archived),
-    attributes: attrs ? (JSON.parse(attrs) as Record<string, string>) : {},
-    total_messages: Number(f[12] ?? 0),
-    pending_messages: Number(f[13] ?? 0),
-    turn_id: turnId || null,
-    interrupts: interrupt ? [JSON.parse(interrupt) as InterruptInfo] : [],
-    created_at: new Date(Number(createdAt)).toISOString(),
-    updated_at: new Date(Number(updatedAt)).toISOString(),
-  };
-}
-
-/** Session attribute holding a confirmation policy set after create ('true' | 'false'). */
-export const ATTR_CONFIRM_TOOL_CALLS = 'confirm_tool_calls';
-
-/** The agent config with the session's confirmation policy, when one was set, as `confirm_tool_calls`. */
-function withPolicy(config: Record<string, unknown>, attrs: string | null): Record<string, unknown> {
-  if (!attrs) return config;
-  let policy: unknown;
-  try {
-    policy = (JSON.parse(attrs) as Record<string, unknown>)[ATTR_CONFIRM_TOOL_CALLS];
-  } catch {
-    return config;
-  }
-  if (policy === 'true') return { ...config, confirm_tool_calls: true };
-  if (policy === 'false') return { ...config, confirm_tool_calls: false };
-  return config;
 }

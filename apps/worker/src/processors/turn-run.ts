@@ -127,7 +127,7 @@ export function makeTurnProcessor(deps: TurnRunDeps) {
       deps.onTurnEnd?.({ agent: claim.agent, outcome: 'interrupted', durationMs: performance.now() - started });
       log.debug({ interruptId: steps.interruptId }, 'turn waits for a person: interrupted');
       // The reaper ends a wait past INTERRUPT_TIMEOUT_S: schedule its check.
-      if (deps.interruptTimeoutMs) await deps.store.markRunning(sessionId, Date.now() + deps.interruptTimeoutMs).catch(() => undefined);
+      if (deps.interruptTimeoutMs) await deps.store.running.mark(sessionId, Date.now() + deps.interruptTimeoutMs).catch(() => undefined);
       if (steps.notify) await flush(deps, sessionId, log);
       return 'interrupted';
     }
@@ -172,7 +172,7 @@ async function flush(deps: TurnRunDeps, sessionId: string, log: Logger): Promise
 /** Only a saving: an entry left behind is dropped by the reaper at its check time. */
 async function settle(deps: TurnRunDeps, sessionId: string, log: Logger): Promise<void> {
   try {
-    await deps.store.settleRunning(sessionId);
+    await deps.store.running.settle(sessionId);
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'leaving the running index failed; the reaper will drop the entry');
   }
