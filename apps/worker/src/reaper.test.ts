@@ -260,9 +260,9 @@ describe('reapOnce with pollMs (how startReaper runs a pass)', () => {
     clock = T0 + 60_000;
     await redis.zadd(store.keys.running, clock, a, clock + 300, b);
     // Once the pass has checked what was due and looks for what comes next, 300 ms pass.
-    const nextDue = store.nextDue.bind(store);
+    const nextDue = store.running.nextDue.bind(store.running);
     let looks = 0;
-    store.nextDue = async (skip) => {
+    store.running.nextDue = async (skip) => {
       if (looks++ === 0) clock += 300;
       return nextDue(skip);
     };
@@ -283,8 +283,8 @@ describe('reapOnce with pollMs (how startReaper runs a pass)', () => {
     await accept(a, 'x');
     await redis.zadd(store.keys.running, T0 + 60_000, a);
     const stopping = new AbortController();
-    const nextDue = store.nextDue.bind(store);
-    store.nextDue = async (skip) => {
+    const nextDue = store.running.nextDue.bind(store.running);
+    store.running.nextDue = async (skip) => {
       const next = await nextDue(skip);
       // Aborted once the pass sleeps until a comes due (a minute away, within its budget).
       setTimeout(() => stopping.abort(), 0);
