@@ -31,14 +31,13 @@ beforeAll(async () => {
   [receiver, agent] = await Promise.all([Receiver.start(), HeldAgent.start()]);
   // `/dead…` fails until it has failed once (one attempt: dead at once); everything else is 200.
   receiver.reply = (req) => (req.path.startsWith('/dead') && receiver.requests.filter((r) => r.path === req.path).length === 1 ? { status: 500 } : { status: 200 });
-  [baton, browser] = await Promise.all([
-    Baton.start({
-      redisUrl: inject('redisUrl'),
-      env: { API_KEYS: `${ALICE},${BOB}`, ADMIN_KEY: ADMIN, WEBHOOK_ALLOW_PRIVATE: 'true', HTTP_AGENT_URL: agent.url },
-      workerEnv: { ECHO_DELAY_MS: String(ECHO_DELAY_MS), WEBHOOK_SCHEDULE: '0' },
-    }),
-    launchChromium(),
-  ]);
+  // The browser first: when it cannot start, no Baton processes are left running.
+  browser = await launchChromium();
+  baton = await Baton.start({
+    redisUrl: inject('redisUrl'),
+    env: { API_KEYS: `${ALICE},${BOB}`, ADMIN_KEY: ADMIN, WEBHOOK_ALLOW_PRIVATE: 'true', HTTP_AGENT_URL: agent.url },
+    workerEnv: { ECHO_DELAY_MS: String(ECHO_DELAY_MS), WEBHOOK_SCHEDULE: '0' },
+  });
   base = baton.url;
 });
 afterAll(async () => {

@@ -47,10 +47,16 @@ export class Baton {
 
   static async start(options: BatonOptions): Promise<Baton> {
     const baton = new Baton(options);
-    await Promise.all([
+    const started = await Promise.allSettled([
       ...Array.from({ length: options.apis ?? 1 }, () => baton.startApi()),
       ...Array.from({ length: options.workers ?? 1 }, () => baton.startWorker()),
     ]);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      // The processes that did start are not left running behind the failure.
+      await baton.stop();
+      throw failed.reason;
+    }
     return baton;
   }
 
