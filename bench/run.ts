@@ -438,8 +438,7 @@ Redis and every process share these cores: compare ratios, not absolute numbers.
 | (d) Redis bytes per idle session | ${d.redis_bytes_per_idle_session} | | | ≤ 1 KB — ${pass(d.redis_bytes_per_idle_session <= 1024)} |
 | (d) Redis bytes per history message (${d.message_used}) | ${d.redis_bytes_per_message} | | | |
 | (d) RSS after (c): API / workers (MB) | ${d.api_mb} / ${d.worker_mb.join(', ')} | | | |
-${reaperRows(r.reaper)}
-${shardRow(r.queue_shards?.layouts)}
+${[reaperRows(r.reaper), shardRow(r.queue_shards?.layouts)].filter(Boolean).join('\n')}
 
 CPU per POST (µs): Baton API ${a.cpu_us_per_request.baton.api} + Redis ${a.cpu_us_per_request.baton.redis}; baseline server
 ${a.cpu_us_per_request.baseline.server} + Redis ${a.cpu_us_per_request.baseline.redis}.
@@ -454,7 +453,7 @@ long-polls included). Round trips by design: API ${r.round_trips.api_per_post} p
 worker ${r.round_trips.worker_per_turn} per turn (${r.round_trips.worker_note}).
 
 Errors: (a) ${a.baton.errors}, (b) ${b.baton.errors}, (c) ${c.errors}. Produced by \`npm run bench\`.
-${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
+${r.durability ? durabilityMarkdown(r.durability) : ''}${r.steps ? stepsMarkdown(r.steps) : ''}${r.history ? historyMarkdown(r.history) : ''}${r.storage ? storageMarkdown(r.storage) : ''}`;
 }
 
 /** (e): one row per durability mode, each on a Redis of its own with AOF on. */
@@ -478,6 +477,29 @@ function shardRow(layouts: LayoutResult[] | undefined): string {
   if (!one || !many) return '';
   const layout = (l: LayoutResult) => `${l.max_over_min} (${l.shards === 1 ? '1 queue' : `${l.shards} shards`}: ${l.commands_per_master.join(' / ')}; ${l.seconds} s)`;
   return `| (s) Redis Cluster, 3 masters, ${many.turns} turns: commands per master, max/min | ${layout(many)} | ${layout(one)} | | ≤ 2 — ${many.max_over_min <= 2 ? 'met' : '**missed**'} |`;
+}
+
+/** (h): the same turn on histories of 1, 100 and 10,000 messages, and OpenHands event pages beside the whole read. */
+function historyMarkdown(h: any): string {
+  const row = (x: any) =>
+    `| ${x.messages}${x === h.rows[0] ? ' (baseline)' : ''} | ${x.claim_script_redis_us} | ${x.whole_history_lrange_us} | ${x.redis_us_per_turn} | ${x.cpu_us_per_turn.worker} / ${x.cpu_us_per_turn.redis} | ${x.first_turn_ms} |`;
+  const oh = h.openhands_events;
+  const ohRows = oh
+    ? `
+
+OpenHands event search and count on a ${oh.messages}-message history (${oh.page_limit}-event pages), beside the same request with the time index hidden (the whole read):
+
+| Request | By range: Redis µs / ms | Whole read: Redis µs / ms | Redis time ratio |
+|---|---|---|---|
+${oh.rows.map((x: any) => `| ${x.request} | ${x.by_range.redis_us} / ${x.by_range.ms} | ${x.whole_read.redis_us} / ${x.whole_read.ms} | ${x.redis_time_ratio}× |`).join('\n')}`
+    : '';
+  return `
+(h) Turns on long histories (${h.message_bytes}-byte messages, ${h.turns_per_size} warm turns each; the 1-message session is the baseline):
+
+| Messages | Claim script, Redis µs | Whole-history \`LRANGE 0 -1\`, µs | Redis µs per turn | CPU µs per turn: worker / Redis | First turn (ms) |
+|---|---|---|---|---|---|
+${h.rows.map(row).join('\n')}${ohRows}
+`;
 }
 
 /** (f): a 5-step echo turn beside a 1-step one, and what each extra step costs. */
@@ -506,9 +528,16 @@ function reaperRows(r: any): string {
     .filter((row: any) => row !== base)
     .map(
       (row: any) =>
-        `| (r) Reaper, ${row.sessions} active sessions: checks late by, p99 / max; orphans repaired after (ms) | ${row.lag_p99_ms} / ${row.lag_max_ms}; ${row.repair_ms} (${row.checks_per_s} checks/s, CPU ${row.cpu_share} + Redis ${row.redis_cpu_share} s/s) | ${base.lag_p99_ms} / ${base.lag_max_ms}; ${base.repair_ms} at ${base.sessions} sessions | | ≤ ${r.bound_ms} (REAPER_INTERVAL_MS) — ${met(row) ? 'met' : '**missed**'} |\n`,
+        `| (r) Reaper, ${row.sessions} active sessions: checks late by, p99 / max; orphans repaired after (ms) | ${row.lag_p99_ms} / ${row.lag_max_ms}; ${row.repair_ms} (${row.checks_per_s} checks/s, CPU ${row.cpu_share} + Redis ${row.redis_cpu_share} s/s) | ${base.lag_p99_ms} / ${base.lag_max_ms}; ${base.repair_ms} at ${base.sessions} sessions | | ≤ ${r.bound_ms} (REAPER_INTERVAL_MS) — ${met(row) ? 'met' : '**missed**'} |`,
     )
-    .join('');
+    .join('\n');
+}
+
+if (process.argv.includes('--markdown')) {
+  // Rewrites latest.md from latest.json (after a change to the report's layout), measuring nothing.
+  const dir = join(ROOT, 'bench', 'results');
+  writeFileSync(join(dir, 'latest.md'), markdown(JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'))));
+  process.exit(0);
 }
 
 main().catch((err) => {
