@@ -4,6 +4,7 @@ import { BatonProcess, waitUntil } from '@baton/devtools';
 import { Baton, http } from './support/baton.ts';
 import { HeldAgent } from './support/held-agent.ts';
 import { Receiver } from './support/receiver.ts';
+import { SseClient } from './support/sse.ts';
 
 /**
  * SESSION_TTL_S: a session idle that long (no turn running, queued or waiting for a person)
@@ -38,7 +39,8 @@ beforeAll(async () => {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       HTTP_AGENT_URL: agent.url,
     },
-    apiEnv: { SESSION_TTL_S: String(TTL_S) },
+    // Heartbeats far apart: an event stream that ends on its session's expiry was told, not polled.
+    apiEnv: { SESSION_TTL_S: String(TTL_S), SSE_HEARTBEAT_S: '300' },
     workerEnv: { REAPER_INTERVAL_MS: '200' },
   });
 });
@@ -150,6 +152,21 @@ describe('SESSION_TTL_S', () => {
     const [heldGone, waitingGone] = await Promise.all([expiry(held, ADMIN), expiry(waiting, ADMIN)]);
     expect(heldGone).toBeGreaterThanOrEqual(Date.parse(heldEnd.updated_at) + TTL_S * 1000);
     expect(waitingGone).toBeGreaterThanOrEqual(Date.parse(waitingEnd.updated_at) + TTL_S * 1000);
+  });
+
+  it('an event stream open on a session that expires gets a deleted event and ends (told at once, not at its next heartbeat)', async () => {
+    const id = await create(ALICE);
+    const sse = await SseClient.open(`${baton.url}/sessions/${id}/events`, as(ALICE));
+    try {
+      expect(await sse.next()).toMatchObject({ event: 'status', data: { status: 'idle', snapshot: true } });
+      // Heartbeats are 300 s apart here: only the expiry's message can end the stream in time.
+      const events = await sse.until((e) => e.event === 'deleted', WAIT.timeoutMs);
+      expect(events.at(-1)).toMatchObject({ event: 'deleted', data: { session_id: id } });
+      expect(await sse.next(WAIT.timeoutMs)).toBeNull();
+      expect((await get(`/sessions/${id}`, ALICE)).status).toBe(404);
+    } finally {
+      sse.close();
+    }
   });
 
   it("expired sessions release their tenant's TENANT_MAX_SESSIONS and TENANT_MAX_BYTES quotas", async () => {

@@ -67,7 +67,7 @@ const SCRIPTS: Record<ScriptName, { file: string; keys: number | 'any'; inbox?: 
   streamRead: { file: 'stream-read.lua', keys: 2 },
   setAttributes: { file: 'set-attributes.lua', keys: 1 },
   usageAdd: { file: 'usage-add.lua', keys: 2 },
-  expireCheck: { file: 'expire-check.lua', keys: 2 },
+  expireCheck: { file: 'expire-check.lua', keys: 4 },
   slotTake: { file: 'slot-take.lua', keys: 2 },
   slotRelease: { file: 'slot-release.lua', keys: 2 },
   breakerSave: { file: 'breaker-save.lua', keys: 1 },

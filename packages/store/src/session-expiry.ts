@@ -82,7 +82,7 @@ export class SessionExpiry {
   /** One due entry; true when its session had expired and was released now. */
   private async look(sessionId: string, dueAt: number): Promise<boolean> {
     const k = sessionKeys(this.prefix, sessionId);
-    const reply = (await callScript(this.redis, 'expireCheck', [k.meta, k.expiry], [])) as (string | number)[];
+    const reply = (await callScript(this.redis, 'expireCheck', [k.meta, k.expiry, k.events, k.stream], [])) as (string | number)[];
     if (reply[0] === 'alive') {
       const leftMs = Number(reply[1]);
       const ttlMs = Number(reply[2]);
