@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { UnrecoverableError, Worker, type Processor } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { type ChatMessage, queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
@@ -22,12 +23,7 @@ let deps: ReaperDeps;
 let flushed: string[] = [];
 const workers: Worker[] = [];
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   clock = T0;

@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { CanaryQueue, recordCanary } from './canary.ts';
 import { CANARY_QUEUE } from './catalog.ts';
 
 let redis: Redis;
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 it('is ready only while a worker answers canaries, and keeps one canary waiting at most', async () => {
   const prefix = `t-${randomUUID()}`;

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { KEEP_FAILED, TURN_QUEUE, WEBHOOK_QUEUE, turnJobOptions, webhookJobOptions } from './catalog.ts';
 
 let redis: Redis;
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 const queues = [
   { name: TURN_QUEUE, options: (i: number) => turnJobOptions(`t${i}`) },

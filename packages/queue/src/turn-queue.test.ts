@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { queuePrefix } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { TURN_QUEUE } from './catalog.ts';
 import { TurnQueue } from './turn-queue.ts';
 
 let redis: Redis;
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 it('jobState: missing, alive, then completed for a job that failed once and succeeded on retry', async () => {
   const prefix = `t-${randomUUID()}`;

@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { type Delivery, DeliveryLog } from './delivery-log.ts';
 import { SessionStore } from './session-store.ts';
 
 let redis: Redis;
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 const DAY = 24 * 3600_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import { EndpointBreakers } from './endpoint-breakers.ts';
 import { TenantSlots } from './tenant-slots.ts';
 
@@ -8,10 +9,7 @@ import { TenantSlots } from './tenant-slots.ts';
 const T0 = 1_700_000_000_000;
 let redis: Redis;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 const job = (n: number) => ({ sessionId: `s${n}`, jobId: `j${n}` });
 

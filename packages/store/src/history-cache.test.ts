@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, expect, inject, it, vi } from 'vitest';
-import { Redis } from 'ioredis';
+import { beforeEach, expect, it, vi } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore } from './session-store.ts';
 import { HistoryCache, sha1Hex } from './history-cache.ts';
@@ -13,12 +14,7 @@ let prefix: string;
 let workerA: SessionStore;
 let workerB: SessionStore;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   workerA = new SessionStore(redis, { prefix, runningGraceMs: 5_000 });

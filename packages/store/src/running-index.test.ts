@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore } from './session-store.ts';
 
@@ -9,10 +10,7 @@ const T0 = 1_700_000_000_000;
 let redis: Redis;
 let store: SessionStore;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   store = new SessionStore(redis, { prefix: `t-${randomUUID()}`, runningGraceMs: 5_000, now: () => T0 });
 });

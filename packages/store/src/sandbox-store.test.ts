@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import { SandboxStore, isSandboxId, newSandboxId } from './sandbox-store.ts';
 
 const T0 = 1_700_000_000_000;
@@ -10,12 +11,7 @@ let prefix: string;
 let clock: number;
 let store: SandboxStore;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   clock = T0;

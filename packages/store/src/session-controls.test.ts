@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { Redis } from 'ioredis';
 import { waitForReady } from './connections.ts';
 import type { ChatMessage } from '@baton/core';
@@ -11,10 +12,7 @@ let redis: Redis;
 let store: SessionStore;
 let clock: number;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   clock = T0;
   store = new SessionStore(redis, { prefix: `t-${randomUUID()}`, runningGraceMs: 5_000, now: () => clock });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import type { ChatMessage } from '@baton/core';
 import { waitUntil } from '@baton/devtools';
 import { SessionStore } from './session-store.ts';
@@ -18,12 +19,7 @@ const SHORT = 200;
 let redis: Redis;
 let prefix: string;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
 });

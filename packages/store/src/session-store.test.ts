@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { Redis } from 'ioredis';
 import { waitForReady } from './connections.ts';
 import type { ChatMessage, SessionView, WebhookSpec } from '@baton/core';
@@ -15,12 +16,7 @@ let prefix: string;
 let clock: number;
 let store: SessionStore;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   clock = T0;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { Redis } from 'ioredis';
 import { waitForReady } from './connections.ts';
 import type { ChatMessage } from '@baton/core';
@@ -13,12 +14,7 @@ let redis: Redis;
 let prefix: string;
 let store: SessionStore;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   store = new SessionStore(redis, { prefix, runningGraceMs: 5_000, streamTtlMs: TTL });

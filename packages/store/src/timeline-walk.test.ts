@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
+import type { Redis } from 'ioredis';
 import { waitUntil } from '@baton/devtools';
 import type { ChatMessage } from '@baton/core';
 import { SessionStore, type TimelineEntry } from './session-store.ts';
@@ -9,12 +10,7 @@ import { type TimelineWalk, type WalkMark, type WalkOrder, type WalkedEntry, mar
 import { RedisMonitor } from '../../../test/support/monitor.ts';
 
 let redis: Redis;
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  await redis.quit();
-});
+useTestRedis((client) => (redis = client));
 
 /** A small deterministic generator (mulberry32), so a failing history can be replayed by its seed. */
 function random(seed: number) {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { WEBHOOK_QUEUE, WebhookQueue } from '@baton/queue';
 import { queuePrefix } from '@baton/core';
 import { type Delivery, DeliveryLog } from '@baton/store';
@@ -17,10 +18,7 @@ import { makeWebhookProcessor } from './deliver.ts';
 let redis: Redis;
 const prefix = `t-${randomUUID()}`;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 
 const delivered: SendResult = { statusCode: 200, latencyMs: 5, retryAfterMs: null, responseBody: '', error: null, errorCode: null };
 

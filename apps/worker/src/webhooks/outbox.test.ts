@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { useTestRedis } from '@baton/devtools/test-redis';
 import { WebhookQueue } from '@baton/queue';
 import { DeliveryLog, SessionStore } from '@baton/store';
 import { flushOutbox } from './outbox.ts';
@@ -11,10 +12,7 @@ let store: SessionStore;
 let log: DeliveryLog;
 let queue: WebhookQueue;
 
-beforeAll(() => {
-  redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
-});
-afterAll(() => redis.quit());
+useTestRedis((client) => (redis = client));
 beforeEach(() => {
   prefix = `t-${randomUUID()}`;
   store = new SessionStore(redis, { prefix, runningGraceMs: 1000, notifyAll: true });
